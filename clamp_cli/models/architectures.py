@@ -1,0 +1,164 @@
+"""One module class for every CLaMP family, built from a `ModelSpec`.
+
+Parameter names are the published ones (MODELS.md sections 2 and 3), so the
+authors' state dicts load with strict=True. What differs between families is
+data (`FAMILIES`): submodule names, the patch vocabulary, the logit scale.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoConfig, AutoModel, BertConfig, BertModel
+
+
+@dataclass(frozen=True)
+class FamilyLayout:
+    text: str
+    text_proj: str
+    music: str
+    music_base: str
+    music_proj: str
+    patch_vocab: int
+    logit_scale: float
+    audio: str | None = None
+    audio_proj: str | None = None
+    default_text_backbone: str = "FacebookAI/xlm-roberta-base"
+
+
+FAMILIES: dict[str, FamilyLayout] = {
+    # CLaMP 1 ranks with cos * e (temperature 1 in the authors' compute_values).
+    "clamp1": FamilyLayout("text_enc", "text_proj", "music_enc", "enc", "music_proj", 98, math.e,
+                           default_text_backbone="distilroberta-base"),
+    # CLaMP 2 and 3 were trained with LOGIT_SCALE = 1.
+    "clamp2": FamilyLayout("text_model", "text_proj", "music_model", "base", "music_proj", 128, 1.0),
+    "clamp3": FamilyLayout("text_model", "text_proj", "symbolic_model", "base", "symbolic_proj", 128, 1.0,
+                           audio="audio_model", audio_proj="audio_proj"),
+}
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to build a model; JSON-serialisable (our own config layout).
+
+    `music_length` is the segment length in patches for CLaMP 2/3 and the
+    maximum number of patches for CLaMP 1 (which truncates instead).
+    """
+
+    family: str
+    dim: int
+    music: dict[str, Any]
+    text: dict[str, Any]
+    music_length: int
+    audio: dict[str, Any] | None = None
+    text_length: int = 128
+    audio_length: int = 128
+    patch_size: int = 64
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def layout(self) -> FamilyLayout:
+        return FAMILIES[self.family]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def text_config_from_dict(d: dict[str, Any]):
+    d = dict(d)
+    model_type = d.pop("model_type")
+    for key in ("transformers_version", "architectures", "_name_or_path"):
+        d.pop(key, None)
+    return AutoConfig.for_model(model_type, **d)
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+
+
+class PatchEncoder(nn.Module):
+    """Patch ids -> one-hot -> flatten -> Linear -> BERT (inputs_embeds).
+
+    The one-hot product is computed as a sum of gathered weight columns
+    (`embedding_bag`): the same numbers without a (64*vocab)-wide matmul.
+    """
+
+    def __init__(self, config: BertConfig, patch_size: int, vocab: int, base_name: str):
+        super().__init__()
+        self.patch_size, self.vocab, self.base_name = patch_size, vocab, base_name
+        self.patch_embedding = nn.Linear(patch_size * vocab, config.hidden_size)
+        self.add_module(base_name, BertModel(config))
+        self._table: tuple[tuple, torch.Tensor] | None = None
+
+    @property
+    def bert(self) -> BertModel:
+        return getattr(self, self.base_name)
+
+    def _gather_table(self) -> torch.Tensor:
+        w = self.patch_embedding.weight
+        key = (w.data_ptr(), w._version, w.device, w.dtype)
+        if self._table is None or self._table[0] != key:
+            self._table = (key, w.detach().t().contiguous())
+        return self._table[1]
+
+    def embed_patches(self, ids: torch.Tensor) -> torch.Tensor:
+        b, s, p = ids.shape
+        offsets = torch.arange(p, device=ids.device) * self.vocab
+        flat = (ids + offsets).reshape(b * s, p)
+        out = F.embedding_bag(flat, self._gather_table(), mode="sum")
+        return (out + self.patch_embedding.bias).reshape(b, s, -1)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        embeds = self.embed_patches(ids)
+        return self.bert(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+
+
+class ClampModel(nn.Module):
+    """Text, music (and for CLaMP 3 audio) encoders with their projections."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        lay = spec.layout
+        text_model = AutoModel.from_config(text_config_from_dict(spec.text))
+        self.add_module(lay.text, text_model)
+        self.add_module(lay.text_proj, nn.Linear(text_model.config.hidden_size, spec.dim))
+        music_cfg = BertConfig(**spec.music)
+        self.add_module(lay.music, PatchEncoder(music_cfg, spec.patch_size, lay.patch_vocab, lay.music_base))
+        self.add_module(lay.music_proj, nn.Linear(music_cfg.hidden_size, spec.dim))
+        if lay.audio and spec.audio is not None:
+            audio_cfg = BertConfig(**spec.audio)
+            self.add_module(lay.audio, BertModel(audio_cfg))
+            self.add_module(lay.audio_proj, nn.Linear(audio_cfg.hidden_size, spec.dim))
+
+    def _part(self, name: str) -> nn.Module:
+        return getattr(self, name)
+
+    @property
+    def has_audio(self) -> bool:
+        return self.spec.layout.audio is not None and hasattr(self, self.spec.layout.audio)
+
+    @property
+    def audio_input_size(self) -> int | None:
+        return self.spec.audio["hidden_size"] if self.has_audio else None
+
+    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lay = self.spec.layout
+        hidden = self._part(lay.text)(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self._part(lay.text_proj)(masked_mean(hidden, mask))
+
+    def encode_music(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lay = self.spec.layout
+        hidden = self._part(lay.music)(ids, mask)
+        return self._part(lay.music_proj)(masked_mean(hidden, mask))
+
+    def encode_audio(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lay = self.spec.layout
+        hidden = self._part(lay.audio)(inputs_embeds=frames, attention_mask=mask).last_hidden_state
+        return self._part(lay.audio_proj)(masked_mean(hidden, mask))

@@ -1,0 +1,363 @@
+"""One factory: a registry name or a local checkpoint in, a ready `Encoder` out.
+
+Accepted layouts (the family and every size are read off the weights' keys
+and shapes, so fine-tuned or smaller checkpoints of the same layout load):
+- the authors' CLaMP 2/3 `.pth` dicts (`model`, `epoch`, `min_eval_loss`, ...);
+- CLaMP 1 directories (`config.json` + `pytorch_model.bin`) and bare state dicts;
+- our own directories: `clamp.json` (a serialised `ModelSpec` plus the text
+  backbone to use) + `model.safetensors`, with an optional `text_backbone/`
+  folder that makes the directory self-contained offline;
+- any `.safetensors` state dict in one of the layouts above.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointFormatError, ModelNotFoundError, ModelUnavailableError, UsageError
+from .pretrained import RegistryEntry, download, registry
+
+OUR_CONFIG = "clamp.json"
+OUR_WEIGHTS = "model.safetensors"
+OUR_BACKBONE_DIR = "text_backbone"
+CLAMP1_CONFIG, CLAMP1_WEIGHTS = "config.json", "pytorch_model.bin"
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+# Buffers that older transformers releases saved and current ones do not.
+LEGACY_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
+FAMILY_MARKERS = (
+    ("clamp1", "music_enc.patch_embedding.weight"),
+    ("clamp3", "symbolic_model.patch_embedding.weight"),
+    ("clamp2", "music_model.patch_embedding.weight"),
+)
+
+
+@dataclass
+class Checkpoint:
+    """Weights located and read, before any model is built."""
+
+    source: str
+    weights_path: Path
+    state_dict: dict[str, Any]
+    family: str
+    model_id: str
+    hf_config: dict[str, Any] | None = None      # CLaMP 1 config.json
+    our_config: dict[str, Any] | None = None     # clamp.json
+    default_backbone: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# reading weights safely
+# ---------------------------------------------------------------------------
+
+def read_state_dict(path: Path) -> dict[str, Any]:
+    """Load tensors only: safetensors, or torch.load(weights_only=True)."""
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointFormatError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from None
+    elif path.suffix in WEIGHT_SUFFIXES:
+        try:
+            with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says enough
+                warnings.simplefilter("ignore")
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            # keep torch's reason ("Unsupported global: GLOBAL x ..."), not its advice to allow it
+            detail = str(exc).split("WeightsUnpickler error:")[-1].strip().split(". ")[0].splitlines()
+            raise CheckpointFormatError(
+                f"{path}: refused by the weights-only loader ({detail[0][:160] if detail else 'invalid pickle'}): "
+                "not a plain tensor checkpoint, and clamp never unpickles arbitrary objects"
+            ) from None
+        except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
+            raise CheckpointFormatError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from None
+        state = obj.get("model") if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
+    else:
+        raise CheckpointFormatError(
+            f"{path}: unsupported weights file (expected one of {', '.join(WEIGHT_SUFFIXES)})")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointFormatError(f"{path}: no state dict of tensors found in the file")
+    return {k: v for k, v in state.items() if not k.endswith(LEGACY_BUFFER_SUFFIXES)}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def detect_family(state: dict[str, Any], where: str) -> str:
+    for family, key in FAMILY_MARKERS:
+        if key in state:
+            return family
+    sample = ", ".join(sorted(state)[:3])
+    raise CheckpointFormatError(
+        f"{where}: unknown checkpoint layout (no CLaMP patch embedding found; keys start: {sample})")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _weights_digest(path: Path) -> str:
+    """The hub cache stores LFS files under their sha256: reuse it instead of rehashing."""
+    blob = Path(path).resolve().name
+    return blob if re.fullmatch(r"[0-9a-f]{64}", blob) else sha256_file(path)
+
+
+# ---------------------------------------------------------------------------
+# locating a checkpoint
+# ---------------------------------------------------------------------------
+
+def locate(name_or_path: str) -> Checkpoint:
+    """Registry name -> hub download; otherwise a local file or directory."""
+    if name_or_path in registry():
+        return _from_registry(registry()[name_or_path])
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return _from_directory(path)
+    if path.is_file():
+        state = read_state_dict(path)
+        family = detect_family(state, str(path))
+        return Checkpoint(str(path), path, state, family, f"{family}-{_weights_digest(path)[:16]}")
+    if path.suffix in WEIGHT_SUFFIXES or "/" in name_or_path or name_or_path.startswith("."):
+        raise ModelNotFoundError(f"{name_or_path}: no such checkpoint file or directory")
+    known = ", ".join(registry())
+    raise ModelNotFoundError(f"unknown model '{name_or_path}': not a registry name ({known}) "
+                             "and no such file or directory")
+
+
+def _from_registry(entry: RegistryEntry) -> Checkpoint:
+    paths = download(entry)
+    weights = paths[entry.weights]
+    hf_config = json.loads(paths[entry.config].read_text(encoding="utf-8")) if entry.config else None
+    state = read_state_dict(weights)
+    family = detect_family(state, entry.name)
+    return Checkpoint(entry.name, weights, state, family, f"{entry.name}-{_weights_digest(weights)[:16]}",
+                      hf_config=hf_config, default_backbone=entry.text_backbone)
+
+
+def _from_directory(path: Path) -> Checkpoint:
+    if (path / OUR_CONFIG).is_file() and (path / OUR_WEIGHTS).is_file():
+        try:
+            ours = json.loads((path / OUR_CONFIG).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CheckpointFormatError(f"{path / OUR_CONFIG}: unreadable ({_first_line(exc)})") from None
+        weights = path / OUR_WEIGHTS
+        state = read_state_dict(weights)
+        family = detect_family(state, str(path))
+        backbone = ours.get("text_backbone")
+        if (path / OUR_BACKBONE_DIR).is_dir():
+            backbone = str(path / OUR_BACKBONE_DIR)
+        return Checkpoint(str(path), weights, state, family, f"{family}-{_weights_digest(weights)[:16]}",
+                          our_config=ours, default_backbone=backbone)
+    if (path / CLAMP1_CONFIG).is_file() and (path / CLAMP1_WEIGHTS).is_file():
+        weights = path / CLAMP1_WEIGHTS
+        try:
+            hf_config = json.loads((path / CLAMP1_CONFIG).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CheckpointFormatError(f"{path / CLAMP1_CONFIG}: unreadable ({_first_line(exc)})") from None
+        state = read_state_dict(weights)
+        family = detect_family(state, str(path))
+        return Checkpoint(str(path), weights, state, family, f"{family}-{_weights_digest(weights)[:16]}",
+                          hf_config=hf_config)
+    raise CheckpointFormatError(
+        f"{path}: a model directory needs {OUR_CONFIG} + {OUR_WEIGHTS} (clamp's layout) "
+        f"or {CLAMP1_CONFIG} + {CLAMP1_WEIGHTS} (CLaMP 1's layout)")
+
+
+# ---------------------------------------------------------------------------
+# inferring the architecture from keys and shapes
+# ---------------------------------------------------------------------------
+
+def _heads_for(hidden: int, where: str) -> int:
+    if hidden >= 64 and hidden % 64 == 0:
+        return hidden // 64  # the authors' rule: head size 64
+    raise CheckpointFormatError(f"{where}: cannot infer the number of attention heads for hidden size {hidden}; "
+                                "give it in clamp.json")
+
+
+def bert_sizes(state: dict[str, Any], prefix: str, where: str) -> dict[str, int]:
+    """Sizes of a BERT-like encoder stored under `prefix`, read from the shapes."""
+    try:
+        pos = state[f"{prefix}embeddings.position_embeddings.weight"]
+        layer_ids = {int(m.group(1)) for k in state
+                     if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.", k))}
+        sizes = {
+            "vocab_size": state[f"{prefix}embeddings.word_embeddings.weight"].shape[0],
+            "hidden_size": pos.shape[1],
+            "max_position_embeddings": pos.shape[0],
+            "num_hidden_layers": len(layer_ids),
+            "intermediate_size": state[f"{prefix}encoder.layer.0.intermediate.dense.weight"].shape[0],
+            "type_vocab_size": state[f"{prefix}embeddings.token_type_embeddings.weight"].shape[0],
+        }
+    except KeyError as exc:
+        raise CheckpointFormatError(f"{where}: incomplete encoder '{prefix.rstrip('.')}' (missing {exc})") from None
+    if sizes["num_hidden_layers"] == 0 or layer_ids != set(range(len(layer_ids))):
+        raise CheckpointFormatError(f"{where}: encoder '{prefix.rstrip('.')}' has no contiguous layers")
+    return {k: int(v) for k, v in sizes.items()}
+
+
+def _merge(base: dict[str, Any] | None, sizes: dict[str, int], where: str) -> dict[str, Any]:
+    """Shapes win over a config file; the head count is kept when the width agrees."""
+    out = dict(base or {})
+    same_width = out.get("hidden_size") == sizes["hidden_size"] and "num_attention_heads" in out
+    out.update(sizes)
+    if not same_width:
+        out["num_attention_heads"] = _heads_for(sizes["hidden_size"], where)
+    return out
+
+
+def _as_shape(x) -> tuple[int, ...]:
+    return (int(x),) if isinstance(x, int) else tuple(int(v) for v in x)
+
+
+_BERT_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+              "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+              "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id")
+
+
+def infer_spec(ckpt: Checkpoint, text_config: dict[str, Any]):
+    """A `ModelSpec` for the checkpoint; `text_config` is the backbone's config dict."""
+    from .architectures import FAMILIES, ModelSpec
+
+    state, where, family = ckpt.state_dict, ckpt.source, ckpt.family
+    lay = FAMILIES[family]
+    ours = ckpt.our_config or {}
+    our_spec = ours.get("spec", {})
+    music_prefix = f"{lay.music}.{lay.music_base}."
+    music_base = our_spec.get("music") or {k: v for k, v in (ckpt.hf_config or {}).items() if k in _BERT_KEYS}
+    music = _merge(music_base, bert_sizes(state, music_prefix, where), where)
+    text = _merge(our_spec.get("text") or text_config, bert_sizes(state, f"{lay.text}.", where), where)
+    for key in ("model_type",):
+        text.setdefault(key, text_config.get(key))
+    audio = None
+    if lay.audio and f"{lay.audio}.embeddings.position_embeddings.weight" in state:
+        audio = _merge(our_spec.get("audio"), bert_sizes(state, f"{lay.audio}.", where), where)
+
+    try:
+        pe = state[f"{lay.music}.patch_embedding.weight"]
+        dim = int(state[f"{lay.text_proj}.weight"].shape[0])
+        checks = [
+            (state[f"{lay.text_proj}.weight"].shape[1], text["hidden_size"], "text_proj input"),
+            (state[f"{lay.music_proj}.weight"].shape, (dim, music["hidden_size"]), "music projection"),
+            (pe.shape[0], music["hidden_size"], "patch_embedding output"),
+        ]
+        if audio:
+            checks.append((state[f"{lay.audio_proj}.weight"].shape, (dim, audio["hidden_size"]), "audio projection"))
+    except KeyError as exc:
+        raise CheckpointFormatError(f"{where}: {family} checkpoint without {exc}") from None
+    for got, want, what in checks:
+        if _as_shape(got) != _as_shape(want):
+            raise CheckpointFormatError(f"{where}: inconsistent shapes: {what} is {got}, expected {want}")
+    if pe.shape[1] % lay.patch_vocab:
+        raise CheckpointFormatError(f"{where}: patch_embedding input {pe.shape[1]} is not a multiple of "
+                                    f"the {family} vocabulary ({lay.patch_vocab})")
+    if family == "clamp1":
+        music_length = int((ckpt.hf_config or {}).get("max_length") or our_spec.get("music_length")
+                           or music["max_position_embeddings"])
+    else:
+        music_length = music["max_position_embeddings"]
+    return ModelSpec(
+        family=family, dim=dim, music=music, text=text, music_length=music_length, audio=audio,
+        text_length=int(our_spec.get("text_length", 128)),
+        audio_length=audio["max_position_embeddings"] if audio else 128,
+        patch_size=pe.shape[1] // lay.patch_vocab,
+    )
+
+
+# ---------------------------------------------------------------------------
+# text backbone (tokenizer + config only: its weights are in the checkpoint)
+# ---------------------------------------------------------------------------
+
+def load_text_backbone(backbone: str) -> tuple[Any, dict[str, Any]]:
+    from transformers import AutoConfig, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # e.g. "sequence longer than model_max_length": we segment on purpose
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(backbone)
+        config = AutoConfig.from_pretrained(backbone).to_dict()
+    except (OSError, ValueError) as exc:
+        where = "local directory" if Path(backbone).exists() else "Hugging Face Hub id"
+        raise ModelUnavailableError(
+            f"text backbone '{backbone}' ({where}) is unavailable: its tokenizer and config are neither "
+            f"cached nor downloadable ({_first_line(exc)}); fetch it where the Hub is reachable "
+            "or pass --text-backbone DIR with a tokenizer and config.json") from None
+    return tokenizer, config
+
+
+def pick_device(choice: str = "auto"):
+    import torch
+
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        raise UsageError(f"unknown device '{choice}' (use cpu, cuda, mps or auto)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' requested but no CUDA device is available")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("device 'mps' requested but MPS is not available")
+    if device.type not in {"cpu", "cuda", "mps"}:
+        raise UsageError(f"unsupported device '{choice}' (use cpu, cuda, mps or auto)")
+    return device
+
+
+def build_model(spec, state: dict[str, Any], where: str):
+    """Build the family's module from the spec and load the weights strictly."""
+    from .architectures import ClampModel
+
+    model = ClampModel(spec)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        missing = [k for k in model.state_dict() if k not in state]
+        unexpected = [k for k in state if k not in model.state_dict()]
+        detail = (f"{len(missing)} missing (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+                  if missing or unexpected else _first_line(exc))
+        raise CheckpointFormatError(f"{where}: weights do not fit the inferred {spec.family} layout: {detail}") from None
+    return model.eval()
+
+
+def load_model(name_or_path: str, *, text_backbone: str | None = None, device: str = "auto"):
+    """Registry name or local checkpoint -> `Encoder` ready to embed.
+
+    The text backbone (tokenizer + config) comes from `text_backbone` (hub id
+    or directory), else the checkpoint's own, else the family's default on the Hub.
+    """
+    from .architectures import FAMILIES
+    from .encoder import Encoder
+
+    torch_device = pick_device(device)
+    ckpt = locate(name_or_path)
+    backbone = text_backbone or ckpt.default_backbone or FAMILIES[ckpt.family].default_text_backbone
+    tokenizer, text_config = load_text_backbone(backbone)
+    spec = infer_spec(ckpt, text_config)
+    vocab = spec.text["vocab_size"]
+    if len(tokenizer) > vocab:
+        raise CheckpointFormatError(
+            f"{ckpt.source}: text backbone '{backbone}' has {len(tokenizer)} tokens but the checkpoint's "
+            f"text encoder only {vocab}: wrong --text-backbone?")
+    model = build_model(spec, ckpt.state_dict, ckpt.source).to(torch_device)
+    ckpt.state_dict = {}  # the model owns the tensors now
+    return Encoder(model, spec, tokenizer, ckpt.model_id, torch_device, ckpt.source, backbone)
