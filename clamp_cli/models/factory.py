@@ -361,3 +361,29 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
     model = build_model(spec, ckpt.state_dict, ckpt.source).to(torch_device)
     ckpt.state_dict = {}  # the model owns the tensors now
     return Encoder(model, spec, tokenizer, ckpt.model_id, torch_device, ckpt.source, backbone)
+
+
+def infer_layout(ckpt: Checkpoint) -> dict[str, Any]:
+    """What `clamp models info` shows: read from keys and shapes only (no backbone needed)."""
+    from .architectures import FAMILIES
+
+    lay, state, where = FAMILIES[ckpt.family], ckpt.state_dict, ckpt.source
+    music = bert_sizes(state, f"{lay.music}.{lay.music_base}.", where)
+    text = bert_sizes(state, f"{lay.text}.", where)
+    out: dict[str, Any] = {
+        "source": ckpt.source, "weights": str(ckpt.weights_path), "family": ckpt.family,
+        "model_id": ckpt.model_id, "dim": int(state[f"{lay.text_proj}.weight"].shape[0]),
+        "music_hidden": music["hidden_size"], "music_layers": music["num_hidden_layers"],
+        "music_positions": music["max_position_embeddings"],
+        "patch_size": int(state[f"{lay.music}.patch_embedding.weight"].shape[1] // lay.patch_vocab),
+        "text_hidden": text["hidden_size"], "text_layers": text["num_hidden_layers"],
+        "text_vocab": text["vocab_size"],
+    }
+    if ckpt.family == "clamp1":
+        out["max_patches"] = int((ckpt.hf_config or {}).get("max_length") or music["max_position_embeddings"])
+    if lay.audio and f"{lay.audio}.embeddings.position_embeddings.weight" in state:
+        audio = bert_sizes(state, f"{lay.audio}.", where)
+        out.update(audio_hidden=audio["hidden_size"], audio_layers=audio["num_hidden_layers"],
+                   audio_positions=audio["max_position_embeddings"])
+    out["parameters"] = int(sum(v.numel() for v in state.values()))
+    return out

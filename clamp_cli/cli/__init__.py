@@ -1,0 +1,1 @@
+"""The `clamp` command line: thin typer commands over the lower layers."""

@@ -1,0 +1,216 @@
+"""Options, messages, output formats and error handling shared by every subcommand.
+
+Only typer and the standard library are imported here at module level, so
+that `clamp --help` and `clamp --version` never import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import ClampError, InputError, UsageError
+
+DEFAULT_MODEL = "clamp3-c2"
+
+# Exit codes (documented in the README and the man page).
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "-m", envvar="CLAMP_MODEL", show_default=True,
+    help="Registry name (see `clamp models list`) or path to a checkpoint file or directory.")]
+BackboneOpt = Annotated[Optional[str], typer.Option(
+    "--text-backbone", envvar="CLAMP_TEXT_BACKBONE",
+    help="Tokenizer + config of the text encoder: a Hub id or a local directory.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, mps or auto.")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Segments per model call.")]
+CacheOpt = Annotated[Optional[Path], typer.Option(
+    "--cache-dir", envvar="CLAMP_CACHE_DIR", help="Feature cache directory [default: the user cache dir].")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries on stderr.")]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="table, json, jsonl or paths [default: table on a terminal, json otherwise].")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Write one JSON array to stdout.")]
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Write one JSON object per line to stdout.")]
+
+
+@dataclass
+class Common:
+    model: str = DEFAULT_MODEL
+    text_backbone: str | None = None
+    device: str = "auto"
+    batch_size: int | None = None
+    cache_dir: Path | None = None
+    quiet: bool = False
+
+
+class Reporter:
+    """stderr messages; remembers whether any input failed (exit code 1)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.failed = 0
+
+    def error(self, where: str | Path | None, reason: str) -> None:
+        self.failed += 1
+        prefix = f"{where}: " if where is not None else ""
+        print(f"clamp: error: {prefix}{reason}", file=sys.stderr, flush=True)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            print(f"clamp: {message}", file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(f"clamp: warning: {message}", file=sys.stderr, flush=True)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+
+
+def handle_errors(func):
+    """Turn clamp's exceptions into one line on stderr and the documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            code = func(*args, **kwargs)
+        except ClampError as exc:
+            print(f"clamp: error: {exc}", file=sys.stderr, flush=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("clamp: interrupted", file=sys.stderr, flush=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # e.g. `clamp search ... | head -1`: the reader left; not an error of ours
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_OK) from None
+        raise typer.Exit(code or EXIT_OK)
+
+    return wrapper
+
+
+def output_format(fmt: str | None, as_json: bool, as_jsonl: bool, paths_only: bool = False) -> str:
+    chosen = [name for flag, name in ((as_json, "json"), (as_jsonl, "jsonl"), (paths_only, "paths")) if flag]
+    if fmt:
+        if fmt not in ("table", "json", "jsonl", "paths"):
+            raise UsageError(f"--format must be table, json, jsonl or paths, not '{fmt}'")
+        chosen.append(fmt)
+    if len(set(chosen)) > 1:
+        raise UsageError("choose one output format (--json, --jsonl, --paths-only or --format)")
+    if chosen:
+        return chosen[0]
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]],
+                 path_key: str = "path") -> None:
+    """Write results to stdout as a table, a JSON array, JSON lines or bare paths."""
+    out = sys.stdout
+    if fmt == "json":
+        out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+    elif fmt == "jsonl":
+        for rec in records:
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    elif fmt == "paths":
+        for rec in records:
+            out.write(f"{rec.get(path_key, rec.get('text', ''))}\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for _, title in columns:
+            table.add_column(title, overflow="fold")
+        for rec in records:
+            table.add_row(*(_cell(rec.get(key)) for key, _ in columns))
+        # A terminal wraps the table to its width; a pipe or file gets whole lines.
+        width = None if out.isatty() else 10_000
+        Console(file=out, highlight=False, width=width).print(table)
+    out.flush()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def progress_bar(total: int, label: str, quiet: bool):
+    """A rich progress bar on stderr (silent when quiet or stderr is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, transient=True,
+                        disable=quiet or not console.is_terminal)
+    task = progress.add_task(label, total=total)
+    return progress, (lambda k: progress.advance(task, k))
+
+
+def open_encoder(common: Common, reporter: Reporter):
+    from ..models import load_model
+
+    model = common.model or DEFAULT_MODEL
+    if not common.quiet and sys.stderr.isatty():
+        print(f"clamp: loading model {model}", file=sys.stderr, flush=True)
+    return load_model(model, text_backbone=common.text_backbone, device=common.device)
+
+
+def open_store(common: Common, reporter: Reporter):
+    from ..index.store import FeatureStore
+
+    store = FeatureStore(common.cache_dir)
+    for notice in store.notices:
+        reporter.warn(notice)
+    store.notices.clear()
+    return store
+
+
+def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
+    """Expand paths; report the missing ones; fail when nothing readable is left."""
+    from ..formats.walk import expand
+
+    if not args:
+        raise UsageError(f"no {what} given (files, directories, globs, or - for a list on stdin)")
+    walk = expand(args)
+    for missing in walk.missing:
+        reporter.error(missing, "no such file or directory")
+    if not walk.files:
+        extra = f" ({walk.skipped} file(s) with other extensions skipped)" if walk.skipped else ""
+        raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "
+                         "readable: .abc, .mtf, .txt, .npy")
+    return walk
+
+
+def parse_weighted(item: str) -> tuple[float, str]:
+    """"2:jazz" -> (2.0, "jazz"); text without a numeric prefix has weight 1."""
+    head, sep, rest = item.partition(":")
+    if sep and rest:
+        try:
+            return float(head), rest
+        except ValueError:
+            pass
+    return 1.0, item
+
+
+def embed_files(embedder, files: list[Path], reporter: Reporter, quiet: bool, label: str = "embedding"):
+    """Embed (or fetch from the cache) with a progress bar; report each failure on its own line."""
+    progress, advance = progress_bar(len(files), label, quiet)
+    with progress:
+        results = embedder.embed_files(files, on_progress=advance)
+    for r in results:
+        if r.status == "failed":
+            reporter.error(r.path, r.error or "failed")
+    for notice in embedder.store.notices:
+        reporter.warn(notice)
+    embedder.store.notices.clear()
+    return results

@@ -1,0 +1,64 @@
+"""`clamp embed`: fill the feature cache (and optionally write .npy files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import (BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, JsonlOpt, JsonOpt, ModelOpt, QuietOpt,
+                     Reporter, embed_files, emit_records, gather_inputs, handle_errors, open_encoder, open_store)
+from .common import DEFAULT_MODEL
+
+
+@handle_errors
+def embed(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs, or - to read paths from stdin.",
+                                               show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Also write one .npy of shape (1, D) per input here, mirroring the input tree.")] = None,
+    as_json: JsonOpt = False,
+    as_jsonl: JsonlOpt = False,
+    model: ModelOpt = DEFAULT_MODEL,
+    text_backbone: BackboneOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = None,
+    cache_dir: CacheOpt = None,
+    quiet: QuietOpt = False,
+) -> int:
+    """Embed music (.abc, .mtf), text (.txt) and audio features (.npy) into the cache."""
+    from ..index.embedder import Embedder
+    from ..index.store import atomic_write
+
+    common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
+    reporter = Reporter(quiet)
+    if as_json and as_jsonl:
+        from ..errors import UsageError
+        raise UsageError("choose one of --json and --jsonl")
+    walk = gather_inputs(paths or [], reporter)
+    encoder = open_encoder(common, reporter)
+    store = open_store(common, reporter)
+    results = embed_files(Embedder(encoder, store, batch_size), walk.files, reporter, quiet)
+
+    if out is not None:
+        import numpy as np
+
+        for r in results:
+            if r.vector is None:
+                continue
+            target = out / walk.relative(r.path).with_suffix(".npy")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(target, lambda f, v=r.vector: np.save(f, v.reshape(1, -1).astype(np.float32)))
+            except OSError as exc:
+                reporter.error(target, f"cannot write ({exc.strerror or exc})")
+
+    counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
+    if as_json or as_jsonl:
+        records = [{"path": str(r.path), "hash": r.hash, "model": encoder.model_id, "dim": encoder.dim,
+                    "status": r.status} for r in results if r.status != "failed"]
+        emit_records(records, "json" if as_json else "jsonl", [])
+    reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, skipped {walk.skipped}, "
+                  f"failed {counts['failed'] + len(walk.missing)}")
+    return reporter.exit_code

@@ -1,0 +1,56 @@
+"""The `clamp` executable: the typer app and its subcommands.
+
+Exit codes: 0 all good; 1 some inputs failed (the rest were processed);
+2 usage error; 3 model unavailable; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from . import classify, embed, models_cmd, search
+
+app = typer.Typer(
+    name="clamp",
+    help="grep for music: search and label scores by meaning with the CLaMP models.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"clamp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """grep for music: search and label scores by meaning with the CLaMP models.
+
+    Exit codes: 0 all good; 1 some inputs failed, the rest were processed;
+    2 usage error; 3 model unavailable; 130 interrupted.
+    """
+
+
+app.command("embed")(embed.embed)
+app.command("search")(search.search)
+app.command("classify")(classify.classify)
+app.add_typer(models_cmd.app, name="models")
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,103 @@
+"""`clamp models`: the registry, downloads, and what a checkpoint holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import FormatOpt, JsonOpt, QuietOpt, Reporter, emit_records, handle_errors, output_format
+
+app = typer.Typer(help="List, download and inspect models.", no_args_is_help=True)
+
+
+@app.command("list")
+@handle_errors
+def list_models(as_json: JsonOpt = False, fmt: FormatOpt = None) -> int:
+    """The registry: names, families, Hub repos, and what is already cached."""
+    from ..models.pretrained import cached_size, registry
+
+    fmt = output_format(fmt, as_json, False)
+    records = []
+    for entry in registry().values():
+        size = cached_size(entry)
+        records.append({"name": entry.name, "family": entry.family, "hub_repo": entry.hub_repo,
+                        "cached": size is not None, "size_mb": round(size / 2**20, 1) if size else None,
+                        "description": entry.description})
+    emit_records(records, fmt, [("name", "name"), ("family", "family"), ("cached", "cached"),
+                                ("size_mb", "MB"), ("hub_repo", "hub repo"), ("description", "description")],
+                 path_key="name")
+    return 0
+
+
+@app.command("pull")
+@handle_errors
+def pull(name: Annotated[str, typer.Argument(help="A registry name.")], quiet: QuietOpt = False) -> int:
+    """Download a registry model into the Hugging Face cache (progress on stderr)."""
+    from ..models.pretrained import download, get_entry
+
+    entry = get_entry(name)
+    paths = download(entry)
+    Reporter(quiet).note(f"{name}: cached")
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+@app.command("info")
+@handle_errors
+def info(name_or_path: Annotated[str, typer.Argument(help="Registry name or checkpoint path.")],
+         as_json: JsonOpt = False, fmt: FormatOpt = None) -> int:
+    """The layout clamp infers from a checkpoint: family, sizes, parameters."""
+    from ..errors import ModelUnavailableError
+    from ..models.factory import infer_layout, locate
+    from ..models.pretrained import get_entry, registry
+
+    fmt = output_format(fmt, as_json, False)
+    record: dict = {}
+    if name_or_path in registry():
+        entry = get_entry(name_or_path)
+        record.update(name=entry.name, hub_repo=entry.hub_repo, weights=entry.weights,
+                      text_backbone=entry.text_backbone)
+        from ..models.pretrained import cached_size
+        if cached_size(entry) is None:
+            raise ModelUnavailableError(f"model '{entry.name}' is not cached: `clamp models pull {entry.name}` "
+                                        "downloads it; its layout is read from the weights")
+    record.update(infer_layout(locate(name_or_path)))
+    if fmt in ("json", "jsonl"):
+        emit_records([record] if fmt == "json" else [record], fmt, [])
+    else:
+        rows = [{"key": k, "value": v} for k, v in record.items()]
+        emit_records(rows, "table", [("key", "key"), ("value", "value")])
+    return 0
+
+
+@app.command("random")
+@handle_errors
+def random_model(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to create.")],
+    family: Annotated[str, typer.Option(help="clamp1, clamp2 or clamp3.")] = "clamp3",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    quiet: QuietOpt = False,
+) -> int:
+    """Write a tiny random model (self-contained, offline) for trying clamp out.
+
+    Its rankings are meaningless: it exercises the whole pipeline, nothing more.
+    """
+    import tempfile
+
+    from ..errors import UsageError
+    from ..models.random_init import build_text_backbone, make_random_checkpoint
+
+    if family not in ("clamp1", "clamp2", "clamp3"):
+        raise UsageError("--family must be clamp1, clamp2 or clamp3")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise UsageError(f"{out_dir}: exists and is not empty")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_type = "roberta" if family == "clamp1" else "xlm-roberta"
+        backbone = build_text_backbone(Path(tmp) / "backbone", model_type=model_type)
+        make_random_checkpoint(family, out_dir, backbone, seed=seed, layout="ours")
+    Reporter(quiet).note(f"wrote a random {family} model to {out_dir} (meaningless rankings; for trying clamp)")
+    print(out_dir)
+    return 0

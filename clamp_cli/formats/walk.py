@@ -1,0 +1,84 @@
+"""Expand the paths a user gives (files, directories, globs, "-" for stdin) into inputs."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kind_of
+
+
+@dataclass
+class Walk:
+    """Inputs found, in a stable order, and what was left out and why."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: int = 0                       # files with an extension clamp does not read
+    missing: list[str] = field(default_factory=list)
+    roots: dict[Path, Path] = field(default_factory=dict)   # file -> the directory it was found under
+
+    def relative(self, path: Path) -> Path:
+        """The file's path below the directory argument it came from (its name for a file argument)."""
+        return path.relative_to(self.roots.get(path, path.parent))
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk_dir(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))  # also skips .git
+        for name in sorted(filenames):
+            if not _hidden(name):
+                yield Path(dirpath) / name
+
+
+def expand(args: Iterable[str], stdin=None) -> Walk:
+    """Files and directories (recursive), glob patterns, and "-" (paths, one per line, on stdin)."""
+    walk = Walk()
+    seen: set[Path] = set()
+
+    def add(path: Path, root: Path) -> None:
+        if path in seen:
+            return
+        seen.add(path)
+        walk.roots[path] = root
+        if kind_of(path) is None:
+            walk.skipped += 1
+        else:
+            walk.files.append(path)
+
+    def visit(arg: str) -> None:
+        path = Path(arg).expanduser()
+        if path.is_dir():
+            for f in _walk_dir(path):
+                add(f, path)
+        elif path.is_file():
+            add(path, path.parent)
+        elif glob.has_magic(arg):
+            matches = sorted(glob.glob(os.path.expanduser(arg), recursive=True))
+            if not matches:
+                walk.missing.append(arg)
+            for m in matches:
+                if Path(m).is_dir():
+                    for f in _walk_dir(Path(m)):
+                        add(f, Path(m))
+                elif Path(m).is_file():
+                    add(Path(m), Path(m).parent)
+        else:
+            walk.missing.append(arg)
+
+    for arg in args:
+        if arg == "-":
+            for line in (stdin or sys.stdin):
+                line = line.rstrip("\r\n")
+                if line:
+                    visit(line)
+        else:
+            visit(arg)
+    return walk

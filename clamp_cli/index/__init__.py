@@ -1,0 +1,1 @@
+"""Feature cache and the orchestration that fills it (formats + models -> cached vectors)."""

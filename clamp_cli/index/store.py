@@ -1,0 +1,284 @@
+"""The feature cache: one SQLite database per cache directory, plus search matrices.
+
+Layout of a cache directory (`--cache-dir`, else $CLAMP_CACHE_DIR, else the
+platform's user cache dir):
+
+    clamp.sqlite3              schema version in PRAGMA user_version
+      files(path, size, mtime_ns, hash)        stat cache: path -> content hash
+      features(model, prep, hash, dim, vector) float32 bytes of one global vector
+    matrices/<model>/<prep>.json              consolidated snapshot (hashes, stamp)
+    matrices/<model>/<prep>-<stamp>.npy       L2-normalised rows, memory-mapped
+
+A feature is keyed by the sha256 of the file's bytes, the model id and the
+preprocessing key: an edited file is re-embedded, a renamed one is not, two
+models never mix. Writes are SQLite transactions (atomic, safe with several
+processes); a row whose vector is the wrong length or not finite is dropped and
+recomputed. Snapshots are rebuilt when the features of a model change and are
+written to new names, then published by replacing the small JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ClampError
+
+DB_NAME = "clamp.sqlite3"
+
+# Explicit, ordered migrations: entry i brings the schema from version i to i + 1.
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+        " hash TEXT NOT NULL)",
+        "CREATE TABLE features (model TEXT NOT NULL, prep TEXT NOT NULL, hash TEXT NOT NULL,"
+        " dim INTEGER NOT NULL, vector BLOB NOT NULL, created REAL NOT NULL,"
+        " PRIMARY KEY (model, prep, hash))",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("CLAMP_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("clamp", appauthor=False))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:120]
+
+
+class CacheError(ClampError):
+    exit_code = 1
+
+
+class FeatureStore:
+    """One class over the versioned cache database (see the module docstring)."""
+
+    def __init__(self, cache_dir: str | Path | None = None):
+        self.dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"{self.dir}: cannot create the cache directory ({exc.strerror})") from None
+        self.path = self.dir / DB_NAME
+        self.notices: list[str] = []
+        self._matrices: dict[tuple[str, str], tuple] = {}  # in-process memo of loaded snapshots
+        self.db = self._open()
+
+    # -- schema ---------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            # A damaged database file is set aside, never silently deleted.
+            aside = self.path.with_name(f"{DB_NAME}.corrupt-{int(time.time())}")
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            self.notices.append(f"{self.path}: cache database unreadable ({exc}); moved to {aside.name}, starting afresh")
+            db = self._connect()
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 60000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CacheError(f"{self.path}: cache written by a newer clamp (schema {version}); "
+                             "upgrade clamp or use another --cache-dir")
+        if version < SCHEMA_VERSION:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[step]:
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        db.execute("SELECT count(*) FROM features").fetchone()  # fails early on a damaged file
+        return db
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- content hashes (stat cache) ------------------------------------------------
+    def known_hashes(self, paths: Iterable[Path]) -> dict[Path, str]:
+        """Hashes of files whose size and mtime are unchanged since they were hashed."""
+        wanted = {os.path.abspath(p): p for p in paths}
+        if not wanted:
+            return {}
+        if len(wanted) > 2000:  # one pass over the table beats thousands of lookups
+            rows = (r for r in self.db.execute("SELECT path, size, mtime_ns, hash FROM files") if r[0] in wanted)
+        else:
+            keys = list(wanted)
+            rows = (r for chunk in _chunks(keys, 500) for r in self.db.execute(
+                f"SELECT path, size, mtime_ns, hash FROM files WHERE path IN ({','.join('?' * len(chunk))})", chunk))
+        out = {}
+        for p, size, mtime, h in rows:
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            if st.st_size == size and st.st_mtime_ns == mtime:
+                out[wanted[p]] = h
+        return out
+
+    def remember_hashes(self, entries: Iterable[tuple[Path, os.stat_result, str]]) -> None:
+        values = [(os.path.abspath(p), st.st_size, st.st_mtime_ns, h) for p, st, h in entries]
+        if values:
+            with self._transaction():
+                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", values)
+
+    # -- features -------------------------------------------------------------
+    def get(self, model: str, prep: str, hashes: Iterable[str], dim: int) -> dict[str, np.ndarray]:
+        """Cached vectors by hash; damaged rows are deleted (and so recomputed by the caller)."""
+        found: dict[str, np.ndarray] = {}
+        bad = []
+        for chunk in _chunks(sorted(set(hashes)), 500):
+            marks = ",".join("?" * len(chunk))
+            for h, d, blob in self.db.execute(
+                    f"SELECT hash, dim, vector FROM features WHERE model = ? AND prep = ? AND hash IN ({marks})",
+                    [model, prep, *chunk]):
+                vec = _decode(blob, d, dim)
+                if vec is None:
+                    bad.append(h)
+                else:
+                    found[h] = vec
+        if bad:
+            with self._transaction():
+                self.db.executemany("DELETE FROM features WHERE model = ? AND prep = ? AND hash = ?",
+                                    [(model, prep, h) for h in bad])
+            self.notices.append(f"{len(bad)} damaged cache entr{'y' if len(bad) == 1 else 'ies'} dropped and recomputed")
+        return found
+
+    def put(self, model: str, prep: str, vectors: dict[str, np.ndarray]) -> None:
+        now = time.time()
+        rows = []
+        for h, v in vectors.items():
+            v = np.ascontiguousarray(v, dtype=np.float32).reshape(-1)
+            rows.append((model, prep, h, int(v.shape[0]), v.tobytes(), now))
+        if rows:
+            with self._transaction():
+                self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def summary(self) -> list[tuple[str, str, int]]:
+        return self.db.execute(
+            "SELECT model, prep, count(*) FROM features GROUP BY model, prep ORDER BY model, prep").fetchall()
+
+    # -- consolidated matrices for search -----------------------------------------
+    def matrix(self, model: str, prep: str, dim: int) -> tuple[dict[str, int], np.ndarray]:
+        """(hash -> row, L2-normalised float32 rows) of every cached vector of (model, prep).
+
+        Memory-mapped from a snapshot that is rebuilt only when the features changed.
+        """
+        count, top = self.db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM features"
+                                     " WHERE model = ? AND prep = ?", (model, prep)).fetchone()
+        stamp = f"{count}-{top}"
+        memo = self._matrices.get((model, prep))
+        if memo and memo[0] == (stamp, dim):
+            return memo[1], memo[2]
+        index, rows = self._load_matrix(model, prep, dim, stamp)
+        self._matrices[(model, prep)] = ((stamp, dim), index, rows)
+        return index, rows
+
+    def _load_matrix(self, model: str, prep: str, dim: int, stamp: str):
+        folder = self.dir / "matrices" / _safe_name(model)
+        meta_path = folder / f"{_safe_name(prep)}.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("stamp") == stamp and meta.get("dim") == dim:
+                rows = np.load(folder / meta["file"], mmap_mode="r")
+                if rows.shape == (len(meta["hashes"]), dim):
+                    return {h: i for i, h in enumerate(meta["hashes"])}, rows
+        except (OSError, ValueError, KeyError):
+            pass
+        return self._rebuild_matrix(model, prep, dim, stamp, folder, meta_path)
+
+    def _rebuild_matrix(self, model, prep, dim, stamp, folder: Path, meta_path: Path):
+        hashes, vecs = [], []
+        for h, d, blob in self.db.execute("SELECT hash, dim, vector FROM features WHERE model = ? AND prep = ?"
+                                          " ORDER BY rowid", (model, prep)):
+            vec = _decode(blob, d, dim)
+            if vec is not None:
+                hashes.append(h)
+                vecs.append(vec)
+        rows = np.stack(vecs) if vecs else np.zeros((0, dim), dtype=np.float32)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        rows = (rows / np.maximum(norms, 1e-12)).astype(np.float32)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{_safe_name(prep)}-{stamp}-{os.getpid()}.npy"
+        atomic_write(folder / name, lambda f: np.save(f, rows))
+        atomic_write(meta_path, lambda f: f.write(json.dumps(
+            {"stamp": stamp, "dim": dim, "file": name, "hashes": hashes}).encode("utf-8")))
+        for old in folder.glob(f"{_safe_name(prep)}-*.npy"):
+            if old.name != name:
+                old.unlink(missing_ok=True)  # a reader that has it mapped keeps its copy
+        return {h: i for i, h in enumerate(hashes)}, rows
+
+    # -- helpers --------------------------------------------------------------
+    def _transaction(self):
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
+
+
+def _decode(blob: bytes, stored_dim: int, dim: int) -> np.ndarray | None:
+    if stored_dim != dim or not isinstance(blob, bytes) or len(blob) != 4 * dim:
+        return None
+    vec = np.frombuffer(blob, dtype=np.float32)
+    return vec if np.isfinite(vec).all() else None
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+

@@ -1,0 +1,362 @@
+"""The `clamp` command, run as a subprocess against a real cache directory and a tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ABC_A = "X:1\nT:A\nL:1/8\nM:4/4\nK:G\n|:GABc dedB|c2e2 d2B2:|\n"
+ABC_B = "X:2\nT:B\nL:1/8\nM:6/8\nK:D\nA|dfa afd|gbg faf|edc d2:|\n"
+MTF = "ticks_per_beat 480\nset_tempo 500000 0\nnote_on 0 60 80 0\nnote_off 0 60 0 480\n"
+
+
+def run(args, env, stdin=None, check=None, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "clamp_cli.cli.main", *map(str, args)], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=timeout, cwd=env.get("CLAMP_TEST_CWD"))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def env(assets, tmp_path_factory):
+    e = dict(os.environ)
+    e.update(HF_HUB_OFFLINE="1", CLAMP_MODEL=str(assets["ours"]),
+             CLAMP_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), NO_COLOR="1", TOKENIZERS_PARALLELISM="false")
+    e.pop("CLAMP_TEXT_BACKBONE", None)
+    return e
+
+
+@pytest.fixture()
+def library(tmp_path) -> Path:
+    root = tmp_path / "scores"
+    (root / "folk").mkdir(parents=True)
+    (root / "folk" / "a.abc").write_text(ABC_A)
+    (root / "b.abc").write_text(ABC_B)
+    (root / "m.mtf").write_text(MTF)
+    (root / "notes.txt").write_text("a lively jig\nin D major\n")
+    np.save(root / "feat.npy", np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32))
+    (root / "cover.png").write_bytes(b"\x89PNG")
+    (root / ".hidden.abc").write_text(ABC_A)
+    (root / ".git").mkdir()
+    (root / ".git" / "x.abc").write_text(ABC_A)
+    return root
+
+
+def fresh_cache(env, tmp_path):
+    e = dict(env)
+    e["CLAMP_CACHE_DIR"] = str(tmp_path / "cache")
+    return e
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("clamp: error:")]
+
+
+# -- fast paths ----------------------------------------------------------------------
+
+def test_help_and_version_do_not_import_torch(env):
+    code = ("import sys\nfrom clamp_cli.cli.main import app\n"
+            "for argv in (['--help'], ['--version'], ['search', '--help']):\n"
+            "    try:\n        app(argv)\n    except SystemExit as e:\n        assert e.code in (0, None), e.code\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "clamp 0.1.0" in proc.stdout and "--keys-text" in proc.stdout
+
+
+# -- embed ---------------------------------------------------------------------------
+
+def test_embed_counts_cache_hits_edits_and_renames(env, library, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    first = run(["embed", library, "--jsonl"], env, check=0)
+    records = [json.loads(line) for line in first.stdout.splitlines()]
+    assert sorted(Path(r["path"]).name for r in records) == ["a.abc", "b.abc", "feat.npy", "m.mtf", "notes.txt"]
+    assert {r["status"] for r in records} == {"embedded"} and {r["dim"] for r in records} == {64}
+    assert len({r["hash"] for r in records}) == 5 and records[0]["model"].startswith("clamp3-")
+    assert "embedded 5, cached 0, skipped 1, failed 0" in first.stderr
+
+    again = run(["embed", library], env, check=0)
+    assert "embedded 0, cached 5, skipped 1, failed 0" in again.stderr and again.stdout == ""
+
+    (library / "b.abc").write_text(ABC_B.replace("faf", "fef"))            # edited: re-embedded
+    (library / "folk" / "a.abc").rename(library / "folk" / "renamed.abc")   # renamed: cached
+    third = run(["embed", library, "--json"], env, check=0)
+    status = {Path(r["path"]).name: r["status"] for r in json.loads(third.stdout)}
+    assert status == {"renamed.abc": "cached", "b.abc": "embedded", "m.mtf": "cached",
+                      "notes.txt": "cached", "feat.npy": "cached"}
+
+
+def test_embed_out_writes_authors_npy_layout(env, library, tmp_path, assets):
+    out = tmp_path / "features"
+    run(["embed", library, "--out", out, "-q"], env, check=0)
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.npy"))
+    assert written == ["b.npy", "feat.npy", "folk/a.npy", "m.npy", "notes.npy"]
+    vec = np.load(out / "folk" / "a.npy")
+    assert vec.shape == (1, 64) and vec.dtype == np.float32
+    from clamp_cli.models import load_model
+
+    enc = load_model(str(assets["ours"]), device="cpu")
+    np.testing.assert_allclose(vec[0], enc.embed_music([ABC_A])[0], atol=1e-5)
+    np.testing.assert_allclose(np.load(out / "notes.npy")[0], enc.embed_text_files(["a lively jig\nin D major\n"])[0],
+                               atol=1e-5)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_paths_from_stdin_and_globs(env, library, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    listing = f"{library / 'b.abc'}\n{library / 'm.mtf'}\n"
+    proc = run(["embed", "-", "--jsonl"], env, stdin=listing, check=0)
+    assert len(proc.stdout.splitlines()) == 2
+    proc = run(["embed", str(library / "**" / "*.abc"), "--jsonl"], env, check=0)
+    assert sorted(Path(json.loads(x)["path"]).name for x in proc.stdout.splitlines()) == ["a.abc", "b.abc"]
+
+
+# -- search ----------------------------------------------------------------------------
+
+def test_search_scores_are_cosines_and_formats(env, library, assets):
+    from clamp_cli.models import load_model
+
+    proc = run(["search", "--text", "a happy jazz song", library, "-n", "3"], env, check=0)
+    results = json.loads(proc.stdout)  # a pipe gets JSON
+    assert [r["rank"] for r in results] == [1, 2, 3]
+    assert results[0]["score"] >= results[1]["score"] >= results[2]["score"]
+    enc = load_model(str(assets["ours"]), device="cpu")
+    q = enc.embed_text(["a happy jazz song"])[0]
+    by_name = {"a.abc": ABC_A, "b.abc": ABC_B, "m.mtf": MTF}
+    for r in results:
+        name = Path(r["path"]).name
+        if name in by_name:
+            v = enc.embed_music([by_name[name]])[0]
+            assert abs(r["score"] - float(q @ v / np.linalg.norm(q) / np.linalg.norm(v))) < 1e-4
+
+    table = run(["search", "-t", "a happy jazz song", library, "-n", "2", "--format", "table"], env, check=0)
+    assert table.stdout.splitlines()[0].split() == ["rank", "score", "path"]
+    assert len(table.stdout.splitlines()) == 3
+    paths = run(["search", "-t", "jazz", "--keys", library, "-n", "5", "-f"], env, check=0)
+    assert all(Path(p).exists() for p in paths.stdout.splitlines()) and len(paths.stdout.splitlines()) == 5
+    jsonl = run(["search", "-t", "jazz", library, "-n", "2", "--jsonl"], env, check=0)
+    assert [json.loads(x)["rank"] for x in jsonl.stdout.splitlines()] == [1, 2]
+
+
+def test_search_query_arithmetic_and_music_query(env, library, assets):
+    from clamp_cli.models import load_model
+    from clamp_cli.retrieval import combine, normalize
+
+    proc = run(["search", "-t", "2:jazz", "-t", "piano", "--sub", "vocals", "--music", library / "b.abc",
+                library / "folk", "-n", "1"], env, check=0)
+    got = json.loads(proc.stdout)[0]
+    enc = load_model(str(assets["ours"]), device="cpu")
+    t = enc.embed_text(["jazz", "piano", "vocals"])
+    m = enc.embed_music([ABC_B])[0]
+    q = combine([(2, t[0]), (1, t[1]), (-1, t[2]), (1, m)])
+    key = enc.embed_music([ABC_A])[0]
+    assert abs(got["score"] - float(normalize(q) @ normalize(key))) < 1e-4
+
+
+def test_search_text_keys(env, library, tmp_path):
+    keys = tmp_path / "captions.txt"
+    keys.write_text("a jig\n\na reel\na slow air\n")
+    proc = run(["search", "--music", library / "b.abc", "--keys-text", keys, "-n", "5"], env, check=0)
+    results = json.loads(proc.stdout)
+    assert sorted(r["text"] for r in results) == ["a jig", "a reel", "a slow air"]
+
+
+def test_rerun_on_unchanged_folder_embeds_nothing(env, library, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    run(["search", "-t", "jazz", library, "-n", "1"], env, check=0)
+    db = sqlite3.connect(Path(env["CLAMP_CACHE_DIR"]) / "clamp.sqlite3")
+    before = db.execute("SELECT max(created), count(*) FROM features WHERE prep LIKE 'music/%'").fetchone()
+    run(["search", "-t", "folk", library, "-n", "1"], env, check=0)
+    after = db.execute("SELECT max(created), count(*) FROM features WHERE prep LIKE 'music/%'").fetchone()
+    assert before == after and before[1] == 3
+
+
+# -- classify ----------------------------------------------------------------------------
+
+def test_classify_probabilities(env, library, tmp_path, assets):
+    from clamp_cli.models import load_model
+    from clamp_cli.retrieval import zero_shot
+
+    labels = tmp_path / "genres.txt"
+    labels.write_text("jazz\nfolk\nclassical\n")
+    proc = run(["classify", library / "b.abc", library / "m.mtf", "--labels", labels, "--label", "rock",
+                "--prompt", "This piece is <>", "--top-k", "3"], env, check=0)
+    records = json.loads(proc.stdout)
+    assert [Path(r["path"]).name for r in records] == ["b.abc", "m.mtf"]
+    enc = load_model(str(assets["ours"]), device="cpu")
+    prompts = [f"This piece is {x}" for x in ("rock", "jazz", "folk", "classical")]
+    cos, probs = zero_shot(enc.embed_music([ABC_B]), enc.embed_text(prompts), enc.logit_scale)
+    best = int(np.argmax(probs[0]))
+    assert records[0]["label"] == ["rock", "jazz", "folk", "classical"][best]
+    assert abs(records[0]["probability"] - probs[0][best]) < 1e-4
+    assert len(records[0]["top"]) == 3
+    assert records[0]["top"][0]["probability"] >= records[0]["top"][1]["probability"]
+
+
+def test_classify_prompt_without_placeholder_appends_label(env, library):
+    proc = run(["classify", library / "b.abc", "-l", "jazz", "-l", "folk", "--prompt", "A piece of"], env, check=0)
+    assert "appended after a space" in proc.stderr
+    assert json.loads(proc.stdout)[0]["label"] in ("jazz", "folk")
+
+
+# -- models ------------------------------------------------------------------------------
+
+def test_models_list_info_pull(env, assets):
+    listing = json.loads(run(["models", "list"], env, check=0).stdout)
+    assert {m["name"] for m in listing} >= {"clamp3-c2", "clamp3-saas", "clamp2", "clamp1-s512", "clamp1-s1024"}
+    info = json.loads(run(["models", "info", assets["clamp1"]], env, check=0).stdout)[0]
+    assert info["family"] == "clamp1" and info["max_patches"] == 40 and info["music_layers"] == 2
+    e = dict(env, HF_HOME=env["CLAMP_CACHE_DIR"] + "/hf")
+    pulled = run(["models", "pull", "clamp2"], e, check=3)
+    assert "clamp2" in pulled.stderr and "HF_HUB_OFFLINE" in pulled.stderr
+    assert run(["models", "pull", "nope"], e, check=3).stderr.startswith("clamp: error: unknown model 'nope'")
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+def test_bad_inputs_one_line_each_and_the_batch_goes_on(env, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "good.abc").write_text(ABC_A)
+    (d / "empty.abc").write_text("")
+    (d / "garbage.abc").write_bytes(os.urandom(300) + b"\x00")
+    (d / "latin1.abc").write_bytes("T:Caf\xe9\n|abc|\n".encode("latin-1"))
+    np.save(d / "wrong.npy", np.zeros((4, 7), dtype=np.float32))
+    (d / "fake.npy").write_bytes(b"not numpy")
+    (d / "notmtf.mtf").write_text("hello\n")
+    proc = run(["embed", d, tmp_path / "missing.abc", "--jsonl"], env, check=1)
+    errors = error_lines(proc.stderr)
+    reasons = {line.split(": ")[2].rsplit("/", 1)[-1]: line for line in errors}
+    assert len(errors) == 7, proc.stderr
+    assert "empty file" in reasons["empty.abc"]
+    assert "binary data" in reasons["garbage.abc"]
+    assert "not UTF-8" in reasons["latin1.abc"]
+    assert "(..., 64)" in reasons["wrong.npy"] and "not a NumPy" in reasons["fake.npy"]
+    assert "ticks_per_beat" in reasons["notmtf.mtf"]
+    assert "no such file" in reasons["missing.abc"]
+    assert [Path(json.loads(x)["path"]).name for x in proc.stdout.splitlines()] == ["good.abc"]
+    assert "embedded 1, cached 0, skipped 0, failed 7" in proc.stderr
+
+
+def test_nothing_to_read(env, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "readme.md").write_text("hi")
+    proc = run(["search", "-t", "x", tmp_path / "docs"], env, check=1)
+    assert error_lines(proc.stderr) == [proc.stderr.strip()]
+    assert "no music files" in proc.stderr and "1 file(s) with other extensions skipped" in proc.stderr
+    assert run(["embed", tmp_path / "nope"], env, check=1).stderr.count("no such file") == 1
+
+
+def test_usage_errors_exit_2(env, library):
+    for args in (["search", "-t", "x", library, "-n", "0"], ["search", "-t", "x", library, "-n", "-3"],
+                 ["search", library], ["classify", library, "--label", "one"],
+                 ["search", "-t", "x", library, "--json", "--jsonl"]):
+        proc = run(args, env, check=2)
+        assert proc.stdout == ""
+
+
+def test_model_errors_exit_3(env, library, tmp_path):
+    proc = run(["search", "-t", "x", library, "--model", "clamp7"], env, check=3)
+    assert error_lines(proc.stderr) == [proc.stderr.strip()] and "unknown model 'clamp7'" in proc.stderr
+    e = dict(env, HF_HOME=str(tmp_path / "hf"))
+    e.pop("CLAMP_MODEL")
+    proc = run(["embed", library], e, check=3)  # the default, clamp3-c2, is not cached offline
+    assert "clamp3-c2" in proc.stderr and "--model" in proc.stderr
+
+
+def test_damaged_cache_entry_is_recomputed(env, library, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    first = json.loads(run(["embed", library / "b.abc", "--json"], env, check=0).stdout)[0]
+    db = sqlite3.connect(Path(env["CLAMP_CACHE_DIR"]) / "clamp.sqlite3")
+    with db:
+        db.execute("UPDATE features SET vector = substr(vector, 1, 10) WHERE hash = ?", (first["hash"],))
+    proc = run(["embed", library / "b.abc", "--json"], env, check=0)
+    assert json.loads(proc.stdout)[0]["status"] == "embedded" and "damaged cache entry" in proc.stderr
+    assert db.execute("SELECT length(vector) FROM features WHERE hash = ?", (first["hash"],)).fetchone()[0] == 256
+
+
+def test_corrupt_cache_database_is_set_aside(env, library, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    cache = Path(env["CLAMP_CACHE_DIR"])
+    cache.mkdir(parents=True)
+    (cache / "clamp.sqlite3").write_bytes(b"this is not a database" * 100)
+    proc = run(["embed", library / "b.abc"], env, check=0)
+    assert "moved to clamp.sqlite3.corrupt-" in proc.stderr
+    assert list(cache.glob("clamp.sqlite3.corrupt-*"))
+
+
+def test_two_processes_share_one_cache(env, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(40):
+        (d / f"t{i}.abc").write_text(ABC_A.replace("GABc", "GAB" + "cdefgab"[i % 7]) + f"%{i}\n")
+    cmd = [sys.executable, "-m", "clamp_cli.cli.main", "embed", str(d)]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    db = sqlite3.connect(Path(env["CLAMP_CACHE_DIR"]) / "clamp.sqlite3")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM features").fetchone()[0] == 40
+
+
+def test_ctrl_c_during_embed_leaves_nothing_half_written(env, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    d = tmp_path / "big"
+    d.mkdir()
+    long_tune = "X:1\nL:1/8\nK:C\n" + "".join(f"[V:1]abc{i % 10}|[V:2]C,{i % 10}|\n" for i in range(5000))
+    for i in range(80):
+        (d / f"t{i}.abc").write_text(long_tune + f"%{i}\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "clamp_cli.cli.main", "embed", str(d), "--out", str(out),
+                             "--batch-size", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db_path = Path(env["CLAMP_CACHE_DIR"]) / "clamp.sqlite3"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:   # wait until it is hashing/embedding
+        if db_path.exists():
+            try:
+                if sqlite3.connect(db_path).execute("SELECT count(*) FROM files").fetchone()[0] >= 80:
+                    break
+            except sqlite3.Error:
+                pass
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "clamp: interrupted"
+    db = sqlite3.connect(db_path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    done = db.execute("SELECT count(*) FROM features").fetchone()[0]
+    assert done < 80
+    assert not list(out.rglob("*.tmp")) if out.exists() else True
+    # the next run finishes the job, reusing what was committed
+    rerun = run(["embed", d, "-q", "--json"], env, check=0)
+    statuses = [r["status"] for r in json.loads(rerun.stdout)]
+    assert statuses.count("cached") == done and statuses.count("embedded") == 80 - done
+
+
+# -- generated files --------------------------------------------------------------------------
+
+def test_man_page_and_completions_are_current(tmp_path):
+    subprocess.run([sys.executable, "-m", "clamp_cli.cli.docs", str(tmp_path)], check=True, capture_output=True)
+    for rel in ("man/clamp.1", "completions/clamp.bash", "completions/_clamp", "completions/clamp.fish"):
+        assert (tmp_path / rel).read_text() == (REPO / rel).read_text(), (
+            f"{rel} is stale: run `python -m clamp_cli.cli.docs`")
+    assert subprocess.run(["bash", "-n", str(REPO / "completions" / "clamp.bash")]).returncode == 0
