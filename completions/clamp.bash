@@ -2,7 +2,7 @@
 _clamp() {
     local cur="${COMP_WORDS[COMP_CWORD]}" opts=""
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "embed search classify models --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "embed search classify convert models --help --version" -- "$cur"))
         return
     fi
     local cmd="${COMP_WORDS[1]}"
@@ -12,9 +12,10 @@ _clamp() {
     fi
     [[ "$cmd" == "models" ]] && cmd="models ${COMP_WORDS[2]}"
     case "$cmd" in
-        "embed") opts="--out -o --json --jsonl --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --json --jsonl --format --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "classify") opts="--labels --label -l --prompt -p --top-k -k --json --jsonl --format --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "embed") opts="--out -o --json --jsonl --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --json --jsonl --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "classify") opts="--labels --label -l --prompt -p --top-k -k --json --jsonl --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "convert") opts="--to -t --output -o --out-dir -O --family --full --whole-file --jobs -j --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;

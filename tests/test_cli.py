@@ -60,6 +60,13 @@ def fresh_cache(env, tmp_path):
     return e
 
 
+def model_text(raw: str, suffix: str, family: str = "clamp3") -> str:
+    """What clamp feeds the model for a file: its own conversion (tested in test_formats.py)."""
+    from clamp_cli.formats import music_pieces
+
+    return music_pieces(raw.encode("utf-8"), suffix, family)[0].text
+
+
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("clamp: error:")]
 
@@ -108,7 +115,7 @@ def test_embed_out_writes_authors_npy_layout(env, library, tmp_path, assets):
     from clamp_cli.models import load_model
 
     enc = load_model(str(assets["ours"]), device="cpu")
-    np.testing.assert_allclose(vec[0], enc.embed_music([ABC_A])[0], atol=1e-5)
+    np.testing.assert_allclose(vec[0], enc.embed_music([model_text(ABC_A, ".abc")])[0], atol=1e-5)
     np.testing.assert_allclose(np.load(out / "notes.npy")[0], enc.embed_text_files(["a lively jig\nin D major\n"])[0],
                                atol=1e-5)
     assert not list(out.rglob("*.tmp"))
@@ -134,7 +141,7 @@ def test_search_scores_are_cosines_and_formats(env, library, assets):
     assert results[0]["score"] >= results[1]["score"] >= results[2]["score"]
     enc = load_model(str(assets["ours"]), device="cpu")
     q = enc.embed_text(["a happy jazz song"])[0]
-    by_name = {"a.abc": ABC_A, "b.abc": ABC_B, "m.mtf": MTF}
+    by_name = {"a.abc": model_text(ABC_A, ".abc"), "b.abc": model_text(ABC_B, ".abc"), "m.mtf": MTF}
     for r in results:
         name = Path(r["path"]).name
         if name in by_name:
@@ -159,9 +166,9 @@ def test_search_query_arithmetic_and_music_query(env, library, assets):
     got = json.loads(proc.stdout)[0]
     enc = load_model(str(assets["ours"]), device="cpu")
     t = enc.embed_text(["jazz", "piano", "vocals"])
-    m = enc.embed_music([ABC_B])[0]
+    m = enc.embed_music([model_text(ABC_B, ".abc")])[0]
     q = combine([(2, t[0]), (1, t[1]), (-1, t[2]), (1, m)])
-    key = enc.embed_music([ABC_A])[0]
+    key = enc.embed_music([model_text(ABC_A, ".abc")])[0]
     assert abs(got["score"] - float(normalize(q) @ normalize(key))) < 1e-4
 
 
@@ -197,7 +204,7 @@ def test_classify_probabilities(env, library, tmp_path, assets):
     assert [Path(r["path"]).name for r in records] == ["b.abc", "m.mtf"]
     enc = load_model(str(assets["ours"]), device="cpu")
     prompts = [f"This piece is {x}" for x in ("rock", "jazz", "folk", "classical")]
-    cos, probs = zero_shot(enc.embed_music([ABC_B]), enc.embed_text(prompts), enc.logit_scale)
+    cos, probs = zero_shot(enc.embed_music([model_text(ABC_B, ".abc")]), enc.embed_text(prompts), enc.logit_scale)
     best = int(np.argmax(probs[0]))
     assert records[0]["label"] == ["rock", "jazz", "folk", "classical"][best]
     assert abs(records[0]["probability"] - probs[0][best]) < 1e-4

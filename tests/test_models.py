@@ -144,7 +144,7 @@ def test_clamp1_matches_authors_tool(encoders, references):
     raw = ("X:1\nT:Song\nC:Someone\nL:1/8\nM:3/4\nK:D\n|:d2 fe dB|A2 FA df|% bar 2\n"
            "e2 ge cA|d6:|\n" + "".join(f"a{i % 7}b|" for i in range(60)) + "\n")
     music = ref.ref_clamp1_filter(raw)
-    from clamp_cli.models.patching import clamp1_filter_abc
+    from clamp_cli.formats.abc import clamp1_filter_abc
     ours = enc.embed_music([clamp1_filter_abc(raw), "L:1/8\nK:C\nab|"])
     with torch.no_grad():
         np.testing.assert_allclose(ours[0], model.music_vector(ref.ref_clamp1_patches(music, 40)), atol=1e-5)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from clamp_cli.errors import InputError
+from clamp_cli.formats.abc import clamp1_filter_abc
 from clamp_cli.models.patching import (
-    clamp1_filter_abc,
     clamp1_patches,
     m3_patch_strings,
     m3_patches,

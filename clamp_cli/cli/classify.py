@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError, UsageError
-from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, FormatOpt, JsonlOpt,
-                     JsonOpt, ModelOpt, QuietOpt, Reporter, embed_files, emit_records, gather_inputs,
+from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, FormatOpt, JobsOpt, JsonlOpt,
+                     JsonOpt, ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
                      handle_errors, open_encoder, open_store, output_format)
 
 PLACEHOLDER = "<>"
@@ -36,6 +36,8 @@ def classify(
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt: FormatOpt = None,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
@@ -65,7 +67,7 @@ def classify(
     common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
     encoder = open_encoder(common, reporter)
     store = open_store(common, reporter)
-    embedder = Embedder(encoder, store, batch_size)
+    embedder = Embedder(encoder, store, batch_size, whole_file=whole_file, jobs=jobs)
     label_vecs = embedder.embed_strings(label_prompts(labels, prompt))
     results = [r for r in embed_files(embedder, walk.files, reporter, quiet) if r.vector is not None]
     if not results:
@@ -77,7 +79,7 @@ def classify(
     records = []
     for r, c, p in zip(results, cos, probs):
         order = np.lexsort((np.arange(len(labels)), -p))[:k]
-        rec = {"path": str(r.path), "label": labels[order[0]], "probability": round(float(p[order[0]]), 6),
+        rec = {"path": r.name, "label": labels[order[0]], "probability": round(float(p[order[0]]), 6),
                "score": round(float(c[order[0]]), 6)}
         if top_k > 1:
             rec["top"] = [{"label": labels[j], "probability": round(float(p[j]), 6), "score": round(float(c[j]), 6)}

@@ -38,6 +38,10 @@ FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="table, json, jsonl or paths [default: table on a terminal, json otherwise].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write one JSON array to stdout.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Write one JSON object per line to stdout.")]
+WholeFileOpt = Annotated[bool, typer.Option(
+    "--whole-file", help="An ABC file with several X: tunes is one piece, not one per tune.")]
+JobsOpt = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Processes converting scores [default: the number of cores].")]
 
 
 @dataclass
@@ -177,6 +181,7 @@ def open_store(common: Common, reporter: Reporter):
 
 def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
     """Expand paths; report the missing ones; fail when nothing readable is left."""
+    from ..formats import SUFFIX_FORMAT
     from ..formats.walk import expand
 
     if not args:
@@ -187,7 +192,7 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
     if not walk.files:
         extra = f" ({walk.skipped} file(s) with other extensions skipped)" if walk.skipped else ""
         raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "
-                         "readable: .abc, .mtf, .txt, .npy")
+                         "readable: " + ", ".join(sorted(SUFFIX_FORMAT)))
     return walk
 
 
@@ -208,8 +213,10 @@ def embed_files(embedder, files: list[Path], reporter: Reporter, quiet: bool, la
     with progress:
         results = embedder.embed_files(files, on_progress=advance)
     for r in results:
+        for warning in r.warnings:
+            reporter.warn(f"{r.name}: {warning}")
         if r.status == "failed":
-            reporter.error(r.path, r.error or "failed")
+            reporter.error(r.name, r.error or "failed")
     for notice in embedder.store.notices:
         reporter.warn(notice)
     embedder.store.notices.clear()

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, JsonlOpt, JsonOpt, ModelOpt, QuietOpt,
-                     Reporter, embed_files, emit_records, gather_inputs, handle_errors, open_encoder, open_store)
-from .common import DEFAULT_MODEL
+from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, JobsOpt, JsonlOpt, JsonOpt,
+                     ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
+                     handle_errors, open_encoder, open_store)
 
 
 @handle_errors
@@ -20,6 +20,8 @@ def embed(
         "--out", "-o", help="Also write one .npy of shape (1, D) per input here, mirroring the input tree.")] = None,
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
@@ -27,7 +29,7 @@ def embed(
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
-    """Embed music (.abc, .mtf), text (.txt) and audio features (.npy) into the cache."""
+    """Embed scores (ABC, MTF, MusicXML, MIDI, Humdrum, MEI), text (.txt) and audio features (.npy)."""
     from ..index.embedder import Embedder
     from ..index.store import atomic_write
 
@@ -39,7 +41,8 @@ def embed(
     walk = gather_inputs(paths or [], reporter)
     encoder = open_encoder(common, reporter)
     store = open_store(common, reporter)
-    results = embed_files(Embedder(encoder, store, batch_size), walk.files, reporter, quiet)
+    embedder = Embedder(encoder, store, batch_size, whole_file=whole_file, jobs=jobs)
+    results = embed_files(embedder, walk.files, reporter, quiet)
 
     if out is not None:
         import numpy as np
@@ -47,7 +50,8 @@ def embed(
         for r in results:
             if r.vector is None:
                 continue
-            target = out / walk.relative(r.path).with_suffix(".npy")
+            rel = walk.relative(r.path)
+            target = out / rel.with_name(rel.stem + (f"#{r.item}" if r.item else "") + ".npy")
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(target, lambda f, v=r.vector: np.save(f, v.reshape(1, -1).astype(np.float32)))
@@ -56,7 +60,7 @@ def embed(
 
     counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
     if as_json or as_jsonl:
-        records = [{"path": str(r.path), "hash": r.hash, "model": encoder.model_id, "dim": encoder.dim,
+        records = [{"path": r.name, "hash": r.key, "model": encoder.model_id, "dim": encoder.dim,
                     "status": r.status} for r in results if r.status != "failed"]
         emit_records(records, "json" if as_json else "jsonl", [])
     reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, skipped {walk.skipped}, "

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import classify, embed, models_cmd, search
+from . import classify, convert, embed, models_cmd, search
 
 app = typer.Typer(
     name="clamp",
@@ -45,6 +45,7 @@ def main(
 app.command("embed")(embed.embed)
 app.command("search")(search.search)
 app.command("classify")(classify.classify)
+app.command("convert")(convert.convert)
 app.add_typer(models_cmd.app, name="models")
 
 

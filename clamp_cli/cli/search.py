@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError, UsageError
-from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, FormatOpt, JsonlOpt,
-                     JsonOpt, ModelOpt, QuietOpt, Reporter, embed_files, emit_records, gather_inputs,
+from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, FormatOpt, JobsOpt, JsonlOpt,
+                     JsonOpt, ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
                      handle_errors, open_encoder, open_store, output_format, parse_weighted)
 
 
@@ -33,6 +33,8 @@ def search(
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt: FormatOpt = None,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
@@ -43,7 +45,6 @@ def search(
     """Rank keys by cosine similarity to the query (text and/or music, with arithmetic)."""
     import numpy as np
 
-    from ..formats import prep_key
     from ..index.embedder import Embedder
     from ..retrieval import combine, normalize, top_k
 
@@ -62,7 +63,7 @@ def search(
     common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
     encoder = open_encoder(common, reporter)
     store = open_store(common, reporter)
-    embedder = Embedder(encoder, store, batch_size)
+    embedder = Embedder(encoder, store, batch_size, whole_file=whole_file, jobs=jobs)
 
     # -- the query ---------------------------------------------------------------
     text_parts = [parse_weighted(t) for t in text or []] + [(-w, s) for w, s in map(parse_weighted, sub or [])]
@@ -72,10 +73,13 @@ def search(
         for (w, _), vec in zip(text_parts, embedder.embed_strings([s for _, s in text_parts])):
             parts.append((w, vec))
     if music_parts:
-        for (w, path), r in zip(music_parts, embedder.embed_files([p for _, p in music_parts])):
-            if r.vector is None:
-                raise InputError(f"{path}: {r.error or 'cannot be embedded'} (query piece)")
-            parts.append((w, r.vector))
+        for w, path in music_parts:
+            pieces = embedder.embed_files([path])
+            bad = [r for r in pieces if r.vector is None]
+            if bad:
+                raise InputError(f"{bad[0].name}: {bad[0].error or 'cannot be embedded'} (query piece)")
+            for r in pieces:  # a multi-tune query file: every tune counts once
+                parts.append((w / len(pieces), r.vector))
     query = combine(parts)
 
     # -- the keys ------------------------------------------------------------------
@@ -89,12 +93,12 @@ def search(
         scores = np.full(len(results), -np.inf, dtype=np.float32)
         q = normalize(query)
         for kind in sorted({r.kind for r in results}):
-            index, rows = store.matrix(encoder.model_id, prep_key(kind, encoder.family), encoder.dim)
+            index, rows = store.matrix(encoder.model_id, embedder.prep(kind), encoder.dim)
             members = [i for i, r in enumerate(results) if r.kind == kind]
             all_scores = np.asarray(rows @ q)  # one product over the consolidated matrix
-            scores[members] = all_scores[[index[results[i].hash] for i in members]]
+            scores[members] = all_scores[[index[results[i].key] for i in members]]
         order = np.lexsort((np.arange(len(scores)), -scores))[:top]
-        records = [{"rank": i + 1, "score": round(float(scores[j]), 6), "path": str(results[j].path)}
+        records = [{"rank": i + 1, "score": round(float(scores[j]), 6), "path": results[j].name}
                    for i, j in enumerate(order)]
         columns = [("rank", "rank"), ("score", "score"), ("path", "path")]
     emit_records(records, fmt, columns)

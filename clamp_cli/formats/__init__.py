@@ -1,33 +1,44 @@
 """Files in, model text out: which files clamp reads and how each becomes model input.
 
-Kinds: "music" (model text: ABC or MTF), "text" (.txt documents) and "audio"
-(.npy MERT features). Decoding errors are `InputError`s naming the reason;
-callers add the file name.
+Kinds: "music" (scores: converted to the family's model text, ABC or MTF),
+"text" (.txt documents) and "audio" (.npy MERT features). One music file can
+hold several pieces (an ABC file with several X: tunes): each is a `Piece`
+with its own id. Decoding errors are `InputError`s naming the reason; callers
+add the file name.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
 
-MUSIC_SUFFIXES = {".abc", ".mtf"}
-TEXT_SUFFIXES = {".txt"}
-AUDIO_SUFFIXES = {".npy"}
-# Bump when the bytes -> model input path changes for a family: cached features are keyed by it.
-PREP_VERSION = 1
+# Source format by extension.
+SUFFIX_FORMAT = {
+    ".abc": "abc", ".mtf": "mtf",
+    ".xml": "musicxml", ".musicxml": "musicxml", ".mxl": "musicxml",
+    ".mid": "midi", ".midi": "midi",
+    ".krn": "humdrum", ".mei": "mei",
+    ".txt": "text", ".npy": "audio",
+}
+MUSIC_FORMATS = {"abc", "mtf", "musicxml", "midi", "humdrum", "mei"}
+# Read through music21 (to MusicXML first): formats xml2abc does not read.
+MUSIC21_FORMATS = {"humdrum": "humdrum", "mei": "mei"}
+# Bump when the bytes -> model input path changes: cached features are keyed by it.
+PREP_VERSION = 2
+
+
+def format_of(path: str | Path) -> str | None:
+    return SUFFIX_FORMAT.get(Path(path).suffix.lower())
 
 
 def kind_of(path: str | Path) -> str | None:
-    suffix = Path(path).suffix.lower()
-    if suffix in MUSIC_SUFFIXES:
+    fmt = format_of(path)
+    if fmt in MUSIC_FORMATS:
         return "music"
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    if suffix in AUDIO_SUFFIXES:
-        return "audio"
-    return None
+    return fmt  # "text", "audio" or None
 
 
 def prep_key(kind: str, family: str) -> str:
@@ -46,20 +57,6 @@ def decode_text(data: bytes) -> str:
         raise InputError(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
 
 
-def music_text(data: bytes, suffix: str, family: str) -> str:
-    """File bytes -> the text the family's patchifier reads."""
-    text = decode_text(data)
-    if suffix == ".mtf":
-        if text.split("\n", 1)[0].split(" ")[0] != "ticks_per_beat":
-            raise InputError("not MTF: the first line must be 'ticks_per_beat N'")
-        return text
-    if family == "clamp1":
-        from ..models.patching import clamp1_filter_abc
-
-        return clamp1_filter_abc(text)
-    return text
-
-
 def load_npy(data: bytes):
     import numpy as np
 
@@ -69,3 +66,101 @@ def load_npy(data: bytes):
         return np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"not a NumPy .npy array ({str(exc).splitlines()[0][:120]})") from None
+
+
+@dataclass
+class Piece:
+    """One piece of a file in a model's text format; `item` is None when the file holds one piece."""
+
+    item: str | None
+    text: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def via_music21(data: bytes, fmt: str) -> bytes:
+    """Formats xml2abc does not read -> MusicXML bytes, through music21."""
+    import music21
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    try:
+        source = data if fmt == "midi" else decode_text(data)
+        score = music21.converter.parseData(source, format=fmt)
+        return GeneralObjectExporter(score).parse()
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - music21 raises many types on bad input
+        raise InputError(f"music21 could not read it as {fmt} ({type(exc).__name__}: {str(exc)[:100]})") from None
+
+
+def musicxml_to_model_text(xml: bytes, family: str) -> Piece:
+    from .abc import clamp1_filter_abc, interleave, xml_to_abc
+
+    if family == "clamp1":
+        return Piece(None, clamp1_filter_abc(xml_to_abc(xml, "clamp1")))
+    text, warnings = interleave(xml_to_abc(xml, family))
+    return Piece(None, text, warnings=warnings)
+
+
+def abc_tune_to_model_text(tune: str, family: str) -> Piece:
+    """A standard ABC tune, normalised as the authors normalised theirs: ABC -> MusicXML -> model text.
+
+    Text already interleaved (e.g. from `clamp convert --to iabc`) is kept as it is for CLaMP 2/3.
+    """
+    from .abc import abc_to_xml, is_interleaved
+
+    if family != "clamp1" and is_interleaved(tune):
+        return Piece(None, tune)
+    return musicxml_to_model_text(abc_to_xml(tune).encode("utf-8"), family)
+
+
+def music_pieces(data: bytes, suffix: str, family: str, whole_file: bool = False) -> list[Piece]:
+    """File bytes -> the pieces in the family's model text (MODELS.md sections 2, 5 and 6).
+
+    Errors of a single tune of a multi-tune file are reported in its `Piece`;
+    errors of the whole file raise `InputError`.
+    """
+    from .abc import split_tunes
+    from .midi import midi_to_mtf
+    from .musicxml import read_musicxml, root_tag
+
+    fmt = SUFFIX_FORMAT.get(suffix.lower())
+    if fmt == "mtf":
+        text = decode_text(data)
+        if text.split("\n", 1)[0].split(" ")[0] != "ticks_per_beat":
+            raise InputError("not MTF: the first line must be 'ticks_per_beat N'")
+        return [Piece(None, text)]
+    if fmt == "midi":
+        if family != "clamp1":
+            return [Piece(None, midi_to_mtf(data))]
+        from .midi import read_midi
+        read_midi(data)  # a clear error for a broken file before music21 sees it
+        return [musicxml_to_model_text(via_music21(data, "midi"), family)]
+    if fmt == "musicxml":
+        xml = read_musicxml(data, suffix.lower())
+        if root_tag(xml) == "score-timewise":  # xml2abc reads partwise only
+            xml = via_music21(xml, "musicxml")
+        return [musicxml_to_model_text(xml, family)]
+    if fmt in MUSIC21_FORMATS:
+        return [musicxml_to_model_text(via_music21(data, MUSIC21_FORMATS[fmt]), family)]
+    if fmt != "abc":
+        raise InputError(f"not a music file clamp reads ({suffix})")
+    text = decode_text(data)
+    tunes = split_tunes(text)
+    if not tunes:
+        raise InputError("no ABC tune in the file")
+    if len(tunes) == 1 or whole_file:
+        pieces = []
+        for _, tune in tunes:
+            pieces.append(abc_tune_to_model_text(tune, family))
+        joined = Piece(None, "".join(p.text for p in pieces), warnings=[w for p in pieces for w in p.warnings])
+        return [joined]
+    out = []
+    for tune_id, tune in tunes:
+        try:
+            piece = abc_tune_to_model_text(tune, family)
+            piece.item = tune_id
+            out.append(piece)
+        except InputError as exc:
+            out.append(Piece(tune_id, error=str(exc)))
+    return out

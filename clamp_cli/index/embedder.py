@@ -1,15 +1,22 @@
-"""Files and strings to cached global vectors: only new or changed inputs reach the model."""
+"""Files and strings to cached global vectors: only new or changed inputs reach the model.
+
+A file is hashed (through the stat cache), its pieces and their vectors are
+looked up in the store, and only what is missing is converted (in a process
+pool when there is much of it) and embedded, in chunks that are committed as
+they finish: an interrupted run keeps its work and leaves nothing half-written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from ..formats import decode_text, kind_of, load_npy, music_text, prep_key
+from ..formats import Piece, decode_text, kind_of, load_npy, music_pieces, prep_key
+from ..formats.pool import map_files
 from .store import FeatureStore, sha256_bytes
 
 QUERY_PREP = "query/v1"
@@ -19,114 +26,167 @@ QUERY_PREP = "query/v1"
 class Result:
     path: Path
     kind: str
-    hash: str | None = None
+    item: str | None = None          # tune id within a multi-piece file
+    hash: str | None = None          # sha256 of the file's bytes
     vector: np.ndarray | None = None
     status: str = "pending"          # embedded | cached | failed
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.path}#{self.item}" if self.item else str(self.path)
+
+    @property
+    def key(self) -> str:
+        return f"{self.hash}#{self.item}" if self.item else str(self.hash)
 
     def fail(self, reason: str) -> None:
         self.status, self.error = "failed", reason
 
 
+def convert_file(path: str, family: str, whole_file: bool) -> list[Piece]:
+    """Worker: one file -> its pieces in the family's model text (errors inside the pieces)."""
+    try:
+        data = Path(path).read_bytes()
+        return music_pieces(data, Path(path).suffix, family, whole_file)
+    except InputError as exc:
+        return [Piece(None, error=str(exc))]
+    except OSError as exc:
+        return [Piece(None, error=exc.strerror or str(exc))]
+
+
 class Embedder:
-    """Embeds files and strings with one encoder, reading and writing one FeatureStore.
+    """Embeds files and strings with one encoder, reading and writing one FeatureStore."""
 
-    Work is committed to the store every `chunk` inputs, so an interrupted run
-    keeps what it finished and leaves nothing half-written.
-    """
-
-    def __init__(self, encoder, store: FeatureStore, batch_size: int | None = None, chunk: int = 32):
+    def __init__(self, encoder, store: FeatureStore, batch_size: int | None = None, chunk: int = 32,
+                 whole_file: bool = False, jobs: int | None = None):
         self.encoder, self.store, self.batch_size, self.chunk = encoder, store, batch_size, chunk
+        self.whole_file, self.jobs = whole_file, jobs
+
+    def prep(self, kind: str) -> str:
+        key = prep_key(kind, self.encoder.family)
+        return key + "/whole" if kind == "music" and self.whole_file else key
 
     def embed_files(self, paths: Sequence[Path],
                     on_progress: Callable[[int], None] | None = None) -> list[Result]:
-        enc = self.encoder
-        results = [Result(Path(p), kind_of(p) or "unknown") for p in paths]
-        known = self.store.known_hashes(r.path for r in results)
-        data: dict[int, bytes] = {}
-        fresh = []
-        for i, r in enumerate(results):
-            if r.path in known:
-                r.hash = known[r.path]
-                continue
-            try:
-                st = r.path.stat()
-                data[i] = r.path.read_bytes()
-            except OSError as exc:
-                r.fail(exc.strerror or str(exc))
-                continue
-            r.hash = sha256_bytes(data[i])
-            fresh.append((r.path, st, r.hash))
-        self.store.remember_hashes(fresh)
-
-        pending: dict[str, list[int]] = {}
-        for kind in ("music", "text", "audio"):
-            idx = [i for i, r in enumerate(results) if r.kind == kind and r.status == "pending"]
+        """One Result per piece (a multi-tune ABC file gives several), in input order."""
+        files = [Result(Path(p), kind_of(p) or "unknown") for p in paths]
+        self._hash(files)
+        by_file: list[list[Result]] = [[f] for f in files]
+        todo: dict[str, list[int]] = {"music": [], "text": [], "audio": []}
+        for kind in todo:
+            idx = [i for i, f in enumerate(files) if f.kind == kind and f.status == "pending"]
             if not idx:
                 continue
-            prep = prep_key(kind, enc.family)
-            model = enc.model_id
-            cached = self.store.get(model, prep, {results[i].hash for i in idx}, enc.dim)
+            prep = self.prep(kind)
+            manifests = self.store.get_pieces(prep, {files[i].hash for i in idx}) if kind == "music" else {}
             for i in idx:
-                r = results[i]
-                if r.hash in cached:
-                    r.vector, r.status = cached[r.hash], "cached"
-            pending[kind] = [i for i in idx if results[i].status == "pending"]
+                items = manifests.get(files[i].hash, [None])
+                by_file[i] = [Result(files[i].path, kind, item, files[i].hash) for item in items]
+            wanted = {r.key for i in idx for r in by_file[i]}
+            cached = self.store.get(self.encoder.model_id, prep, wanted, self.encoder.dim)
+            for i in idx:
+                if all(r.key in cached for r in by_file[i]) and (kind != "music" or files[i].hash in manifests):
+                    for r in by_file[i]:
+                        r.vector, r.status = cached[r.key], "cached"
+                else:
+                    by_file[i] = [files[i]]
+                    todo[kind].append(i)
         if on_progress:
-            done = sum(r.status != "pending" for r in results)
+            done = sum(r.status != "pending" for rs in by_file for r in rs)
             if done:
                 on_progress(done)
+        self._embed_music(todo["music"], files, by_file, on_progress)
+        for kind in ("text", "audio"):
+            self._embed_simple(kind, todo[kind], files, on_progress)
+        return [r for rs in by_file for r in rs]
 
-        for kind, idx in pending.items():
-            self._embed_kind(kind, idx, results, data, on_progress)
-        return results
+    def _hash(self, files: list[Result]) -> None:
+        known = self.store.known_hashes(f.path for f in files)
+        fresh = []
+        for f in files:
+            if f.path in known:
+                f.hash = known[f.path]
+                continue
+            try:
+                st = f.path.stat()
+                f.hash = sha256_bytes(f.path.read_bytes())
+            except OSError as exc:
+                f.fail(exc.strerror or str(exc))
+                continue
+            fresh.append((f.path, st, f.hash))
+        self.store.remember_hashes(fresh)
 
-    def _prepare(self, kind: str, r: Result, raw: bytes | None):
-        enc = self.encoder
-        if raw is None:
-            raw = r.path.read_bytes()
-            if sha256_bytes(raw) != r.hash:  # changed since it was hashed
-                r.hash = sha256_bytes(raw)
-        if kind == "music":
-            return enc.music_ids(music_text(raw, r.path.suffix.lower(), enc.family))
-        if kind == "text":
-            return enc.text_file_ids(decode_text(raw))
-        return enc.audio_frames(load_npy(raw))
-
-    def _embed_kind(self, kind, idx, results, data, on_progress) -> None:
-        prep = prep_key(kind, self.encoder.family)
-        by_hash: dict[str, list[int]] = {}
-        for i in idx:
-            by_hash.setdefault(results[i].hash, []).append(i)  # identical files: embed once
-        groups = list(by_hash.values())
-        for start in range(0, len(groups), self.chunk):
-            batch, seqs = [], []
-            for group in groups[start:start + self.chunk]:
-                r = results[group[0]]
-                try:
-                    seqs.append(self._prepare(kind, r, data.get(group[0])))
-                    batch.append(group)
-                except InputError as exc:
-                    for i in group:
-                        results[i].fail(str(exc))
-                except OSError as exc:
-                    for i in group:
-                        results[i].fail(exc.strerror or str(exc))
-            failed = sum(len(g) for g in groups[start:start + self.chunk]) - sum(len(g) for g in batch)
+    def _embed_music(self, idx: list[int], files, by_file, on_progress) -> None:
+        if not idx:
+            return
+        enc, prep = self.encoder, self.prep("music")
+        for start in range(0, len(idx), self.chunk):
+            part = idx[start:start + self.chunk]
+            ready: list[Result] = []
+            seqs = []
+            manifests = {}
+            converted = map_files(convert_file, [str(files[i].path) for i in part], self.jobs, enc.family,
+                                  self.whole_file)
+            for i, (_, pieces) in zip(part, converted):
+                results = []
+                for piece in pieces:
+                    r = Result(files[i].path, "music", piece.item, files[i].hash, warnings=piece.warnings)
+                    results.append(r)
+                    if piece.error:
+                        r.fail(piece.error)
+                        continue
+                    try:
+                        seqs.append(enc.music_ids(piece.text))
+                        ready.append(r)
+                    except InputError as exc:
+                        r.fail(str(exc))
+                by_file[i] = results
+                if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
+                    manifests[files[i].hash] = [p.item for p in pieces]
+            failed = sum(r.status == "failed" for i in part for r in by_file[i])
             if on_progress and failed:
                 on_progress(failed)
-            if not batch:
-                continue
-            vectors = self.encoder.embed_prepared(kind, seqs, self.batch_size, on_progress)
-            duplicates = sum(len(g) - 1 for g in batch)
-            if on_progress and duplicates:
-                on_progress(duplicates)
-            self.store.put(self.encoder.model_id, prep,
-                           {results[g[0]].hash: v for g, v in zip(batch, vectors)})
-            for group, vec in zip(batch, vectors):
-                for i in group:
-                    results[i].vector, results[i].status = vec, "embedded"
-                    results[i].hash = results[group[0]].hash
+            self._embed_and_store("music", prep, ready, seqs, on_progress)
+            self.store.put_pieces(prep, manifests)
+
+    def _embed_simple(self, kind: str, idx: list[int], files, on_progress) -> None:
+        for start in range(0, len(idx), self.chunk):
+            ready, seqs = [], []
+            for i in idx[start:start + self.chunk]:
+                r = files[i]
+                try:
+                    data = r.path.read_bytes()
+                    if kind == "text":
+                        seqs.append(self.encoder.text_file_ids(decode_text(data)))
+                    else:
+                        seqs.append(self.encoder.audio_frames(load_npy(data)))
+                    ready.append(r)
+                except InputError as exc:
+                    r.fail(str(exc))
+                except OSError as exc:
+                    r.fail(exc.strerror or str(exc))
+                if on_progress and r.status == "failed":
+                    on_progress(1)
+            self._embed_and_store(kind, self.prep(kind), ready, seqs, on_progress)
+
+    def _embed_and_store(self, kind, prep, ready: list[Result], seqs, on_progress) -> None:
+        """Embed each distinct key once (identical files share it), then commit."""
+        first: dict[str, int] = {}
+        unique_seqs = []
+        for r, seq in zip(ready, seqs):
+            if r.key not in first:
+                first[r.key] = len(unique_seqs)
+                unique_seqs.append(seq)
+        if not unique_seqs:
+            return
+        vectors = self.encoder.embed_prepared(kind, unique_seqs, self.batch_size, on_progress)
+        self.store.put(self.encoder.model_id, prep, {k: vectors[n] for k, n in first.items()})
+        for r in ready:
+            r.vector, r.status = vectors[first[r.key]], "embedded"
+        if on_progress and len(ready) > len(unique_seqs):
+            on_progress(len(ready) - len(unique_seqs))
 
     def embed_strings(self, strings: Sequence[str]) -> np.ndarray:
         """Query strings and text keys, cached by their sha256 under the text encoder's id."""

@@ -5,7 +5,9 @@ platform's user cache dir):
 
     clamp.sqlite3              schema version in PRAGMA user_version
       files(path, size, mtime_ns, hash)        stat cache: path -> content hash
-      features(model, prep, hash, dim, vector) float32 bytes of one global vector
+      features(model, prep, hash, dim, vector) float32 bytes of one global vector; hash is the
+                                               file's sha256, or "sha256#X" for tune X of a file
+      pieces(prep, hash, items)                 the pieces a file holds (JSON list; [null] = one)
     matrices/<model>/<prep>.json              consolidated snapshot (hashes, stamp)
     matrices/<model>/<prep>-<stamp>.npy       L2-normalised rows, memory-mapped
 
@@ -43,6 +45,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE features (model TEXT NOT NULL, prep TEXT NOT NULL, hash TEXT NOT NULL,"
         " dim INTEGER NOT NULL, vector BLOB NOT NULL, created REAL NOT NULL,"
         " PRIMARY KEY (model, prep, hash))",
+    ],
+    [   # v2: which pieces a file holds (an ABC file with several X: tunes), per preprocessing
+        "CREATE TABLE pieces (prep TEXT NOT NULL, hash TEXT NOT NULL, items TEXT NOT NULL,"
+        " PRIMARY KEY (prep, hash))",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -184,6 +190,25 @@ class FeatureStore:
             with self._transaction():
                 self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    def get_pieces(self, prep: str, hashes: Iterable[str]) -> dict[str, list]:
+        """Known piece lists of files, by file hash ([None] for a file that is one piece)."""
+        out = {}
+        for chunk in _chunks(sorted(set(hashes)), 500):
+            marks = ",".join("?" * len(chunk))
+            for h, items in self.db.execute(
+                    f"SELECT hash, items FROM pieces WHERE prep = ? AND hash IN ({marks})", [prep, *chunk]):
+                try:
+                    out[h] = json.loads(items)
+                except ValueError:
+                    continue
+        return out
+
+    def put_pieces(self, prep: str, pieces: dict[str, list]) -> None:
+        if pieces:
+            with self._transaction():
+                self.db.executemany("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?)",
+                                    [(prep, h, json.dumps(items)) for h, items in pieces.items()])
+
     def summary(self) -> list[tuple[str, str, int]]:
         return self.db.execute(
             "SELECT model, prep, count(*) FROM features GROUP BY model, prep ORDER BY model, prep").fetchall()
@@ -268,10 +293,20 @@ def _chunks(items: list, size: int):
         yield items[i:i + size]
 
 
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, write) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
+    """Write to a temporary file in the same directory, fsync, then rename over `path`.
+
+    The file gets the usual permissions (0666 minus the umask), not mkstemp's 0600.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

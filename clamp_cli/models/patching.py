@@ -110,26 +110,6 @@ def m3_patches(text: str, *, drop_default_length: bool, patch_size: int = PATCH_
 
 C1_PAD, C1_MASK, C1_EOS = 0, 96, 97
 C1_VOCAB = 98
-_C1_HEADER_DROP = ("A:", "B:", "C:", "D:", "F:", "H:", "N:", "O:", "R:", "r:", "S:", "T:", "W:", "w:", "X:", "Z:")
-
-
-def clamp1_filter_abc(abc: str) -> str:
-    """The CLaMP 1 header filter applied to xml2abc's output before patching.
-
-    Quirks: "G:" lines are kept (the authors' list has "G" without a colon);
-    an inline "%" comment keeps the text before the last "%" minus one more
-    character; empty lines are kept.
-    """
-    out = []
-    for line in unidecode(abc.replace("\r", "")).split("\n"):
-        if line[:2] in _C1_HEADER_DROP or line == "G" or (line.startswith("%") and not line.startswith("%%score")):
-            continue
-        if "%" in line and not line.startswith("%%score"):
-            line = "%".join(line.split("%")[:-1])[:-1]
-        out.append(line + "\n")
-    return "".join(out)
-
-
 def _clamp1_bar_ids(bar: str, patch_size: int) -> list[int]:
     ids = [C1_PAD] * patch_size
     n = min(patch_size, len(bar))

@@ -1,0 +1,99 @@
+"""MIDI <-> MTF, the MIDI text format of CLaMP 2/3 (MODELS.md section 6), with mido."""
+
+from __future__ import annotations
+
+import io
+
+import mido
+
+from ..errors import InputError
+
+# Meta messages left out in M3-compatible mode (used for embedding).
+M3_SKIPPED_META = ("text", "copyright", "track_name", "instrument_name", "lyrics", "marker", "cue_marker",
+                   "device_name")
+
+
+def read_midi(data: bytes) -> mido.MidiFile:
+    if not data:
+        raise InputError("empty file")
+    try:
+        return mido.MidiFile(file=io.BytesIO(data))
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InputError(f"not a readable MIDI file ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+
+
+def message_line(msg) -> str:
+    return " ".join(str(v) for v in msg.dict().values()).encode("unicode_escape").decode("utf-8")
+
+
+def midi_to_mtf(data: bytes, m3_compatible: bool = True) -> str:
+    """One line per message of the merged track, after `ticks_per_beat N`."""
+    mid = read_midi(data)
+    lines = [f"ticks_per_beat {mid.ticks_per_beat}"]
+    try:
+        for msg in mid.merged_track:
+            if m3_compatible and msg.is_meta and msg.type in M3_SKIPPED_META:
+                continue
+            lines.append(message_line(msg))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"damaged MIDI track ({exc})") from None
+    return "\n".join(lines)
+
+
+def _number(token: str):
+    value = float(token)
+    return int(value) if value % 1 == 0 else value
+
+
+def _parse_line(line: str):
+    kind = line.split(" ")[0]
+    try:
+        msg = mido.Message(kind)
+    except (LookupError, ValueError):
+        try:
+            msg = mido.MetaMessage(kind)
+        except (LookupError, ValueError):
+            raise InputError(f"unknown MIDI message type '{kind}' in MTF") from None
+    fields = [k for k in msg.dict() if k != "type"]
+    if kind in M3_SKIPPED_META:                       # free text with spaces, then the time
+        words = line.split(" ")
+        values = [" ".join(words[1:-1]).encode("utf-8").decode("unicode_escape"), words[-1]]
+    elif "[" in line or "(" in line:                  # a data list: sysex, sequencer_specific, ...
+        open_ch = "[" if "[" in line else "("
+        left, right = line.index(open_ch), line.index("]" if open_ch == "[" else ")")
+        inner = line[left + 1:right].strip()
+        data = [int(x) for x in inner.split(",") if x.strip()] if inner else []
+        values = [v for v in line[:left].split(" ")[1:] if v] + [data] + [v for v in line[right + 1:].split(" ") if v]
+    else:
+        values = line.split(" ")[1:]
+    if len(values) != len(fields):
+        raise InputError(f"MTF line has {len(values)} values, {kind} needs {len(fields)}: {line[:60]}")
+    for key, value in zip(fields, values):
+        current = getattr(msg, key)
+        if isinstance(current, (int, float)) and not isinstance(current, bool) and isinstance(value, str):
+            value = _number(value)
+        elif isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        setattr(msg, key, value)
+    return msg
+
+
+def mtf_to_midi(text: str) -> bytes:
+    """MTF text -> a type-0 MIDI file (the inverse of `midi_to_mtf`)."""
+    lines = [line for line in text.splitlines() if line]
+    if not lines or lines[0].split(" ")[0] != "ticks_per_beat":
+        raise InputError("not MTF: the first line must be 'ticks_per_beat N'")
+    mid = mido.MidiFile()
+    try:
+        mid.ticks_per_beat = int(lines[0].split(" ")[1])
+        track = mido.MidiTrack()
+        mid.tracks.append(track)
+        for line in lines[1:]:
+            if line.startswith("unknown_meta"):
+                continue
+            track.append(_parse_line(line))
+        out = io.BytesIO()
+        mid.save(file=out)
+    except (ValueError, TypeError, LookupError) as exc:
+        raise InputError(f"not valid MTF ({exc})") from None
+    return out.getvalue()
