@@ -10,7 +10,7 @@ import typer
 from ..errors import InputError, UsageError
 from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, FormatOpt, JobsOpt, JsonlOpt,
                      JsonOpt, ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
-                     handle_errors, open_encoder, open_store, output_format)
+                     handle_errors, open_embedder, output_format, read_lines)
 
 PLACEHOLDER = "<>"
 
@@ -46,9 +46,7 @@ def classify(
     quiet: QuietOpt = False,
 ) -> int:
     """Label each piece with the best of the given labels (softmax of cosine x the model's scale)."""
-    from ..index.embedder import Embedder
     from ..retrieval import zero_shot
-    from .search import _read_lines
 
     fmt = output_format(fmt, as_json, as_jsonl)
     if fmt == "paths":
@@ -56,7 +54,7 @@ def classify(
     reporter = Reporter(quiet)
     labels = list(label or [])
     if labels_file:
-        labels += _read_lines(labels_file)
+        labels += read_lines(labels_file)
     labels = list(dict.fromkeys(labels))
     if len(labels) < 2:
         raise UsageError("give at least two labels (--labels FILE or --label L, repeated)")
@@ -65,9 +63,8 @@ def classify(
     walk = gather_inputs(pieces or [], reporter, "music")
 
     common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
-    encoder = open_encoder(common, reporter)
-    store = open_store(common, reporter)
-    embedder = Embedder(encoder, store, batch_size, whole_file=whole_file, jobs=jobs)
+    embedder = open_embedder(common, reporter, whole_file, jobs)
+    encoder = embedder.encoder
     label_vecs = embedder.embed_strings(label_prompts(labels, prompt))
     results = [r for r in embed_files(embedder, walk.files, reporter, quiet) if r.vector is not None]
     if not results:

@@ -179,6 +179,33 @@ def open_store(common: Common, reporter: Reporter):
     return store
 
 
+def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None):
+    """The model, the cache and the embedder over both: what embed, search and classify share."""
+    from ..index.embedder import Embedder
+
+    encoder = open_encoder(common, reporter)
+    store = open_store(common, reporter)
+    return Embedder(encoder, store, common.batch_size, whole_file=whole_file, jobs=jobs)
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty, stripped lines of a UTF-8 text file (labels, text keys)."""
+    from ..formats import decode_text
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        lines = [line.strip() for line in decode_text(data).splitlines()]
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    lines = [line for line in lines if line]
+    if not lines:
+        raise InputError(f"{path}: no text lines")
+    return lines
+
+
 def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
     """Expand paths; report the missing ones; fail when nothing readable is left."""
     from ..formats import SUFFIX_FORMAT

@@ -9,7 +9,7 @@ import typer
 
 from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, JobsOpt, JsonlOpt, JsonOpt,
                      ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
-                     handle_errors, open_encoder, open_store)
+                     handle_errors, open_embedder)
 
 
 @handle_errors
@@ -30,7 +30,6 @@ def embed(
     quiet: QuietOpt = False,
 ) -> int:
     """Embed scores (ABC, MTF, MusicXML, MIDI, Humdrum, MEI), text (.txt) and audio features (.npy)."""
-    from ..index.embedder import Embedder
     from ..index.store import atomic_write
 
     common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
@@ -39,9 +38,8 @@ def embed(
         from ..errors import UsageError
         raise UsageError("choose one of --json and --jsonl")
     walk = gather_inputs(paths or [], reporter)
-    encoder = open_encoder(common, reporter)
-    store = open_store(common, reporter)
-    embedder = Embedder(encoder, store, batch_size, whole_file=whole_file, jobs=jobs)
+    embedder = open_embedder(common, reporter, whole_file, jobs)
+    encoder = embedder.encoder
     results = embed_files(embedder, walk.files, reporter, quiet)
 
     if out is not None:

@@ -10,7 +10,7 @@ import typer
 from ..errors import InputError, UsageError
 from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, FormatOpt, JobsOpt, JsonlOpt,
                      JsonOpt, ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
-                     handle_errors, open_encoder, open_store, output_format, parse_weighted)
+                     handle_errors, open_embedder, output_format, parse_weighted, read_lines)
 
 
 @handle_errors
@@ -45,7 +45,6 @@ def search(
     """Rank keys by cosine similarity to the query (text and/or music, with arithmetic)."""
     import numpy as np
 
-    from ..index.embedder import Embedder
     from ..retrieval import combine, normalize, top_k
 
     fmt = output_format(fmt, as_json, as_jsonl, paths_only)
@@ -58,12 +57,11 @@ def search(
     if not key_args and not keys_text:
         raise UsageError("nothing to rank: give music paths (or --keys) or --keys-text FILE")
     walk = gather_inputs(key_args, reporter, "music") if key_args else None
-    key_lines = _read_lines(keys_text) if keys_text else None
+    key_lines = read_lines(keys_text) if keys_text else None
 
     common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
-    encoder = open_encoder(common, reporter)
-    store = open_store(common, reporter)
-    embedder = Embedder(encoder, store, batch_size, whole_file=whole_file, jobs=jobs)
+    embedder = open_embedder(common, reporter, whole_file, jobs)
+    encoder, store = embedder.encoder, embedder.store
 
     # -- the query ---------------------------------------------------------------
     text_parts = [parse_weighted(t) for t in text or []] + [(-w, s) for w, s in map(parse_weighted, sub or [])]
@@ -110,20 +108,3 @@ def _weighted_path(item: str) -> tuple[float, Path]:
         return 1.0, Path(item)
     weight, rest = parse_weighted(item)
     return weight, Path(rest)
-
-
-def _read_lines(path: Path) -> list[str]:
-    from ..formats import decode_text
-
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        lines = [line.strip() for line in decode_text(data).splitlines()]
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-    lines = [line for line in lines if line]
-    if not lines:
-        raise InputError(f"{path}: no text lines to rank")
-    return lines
