@@ -367,3 +367,38 @@ def test_man_page_and_completions_are_current(tmp_path):
         assert (tmp_path / rel).read_text() == (REPO / rel).read_text(), (
             f"{rel} is stale: run `python -m clamp_cli.cli.docs`")
     assert subprocess.run(["bash", "-n", str(REPO / "completions" / "clamp.bash")]).returncode == 0
+
+
+def test_warm_runs_never_load_the_model(env, library, tmp_path):
+    """Everything cached (keys and the query): torch and transformers are not even importable."""
+    env = fresh_cache(env, tmp_path)
+    first = run(["search", "-t", "a lively jig", library, "-n", "3"], env, check=0)
+    code = ("import sys\nsys.modules['torch'] = None\nsys.modules['transformers'] = None\n"
+            "from clamp_cli.cli.main import app\n"
+            f"app(['search', '-t', 'a lively jig', {str(library)!r}, '-n', '3'])\n")
+    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert warm.returncode == 0, warm.stderr
+    assert json.loads(warm.stdout) == json.loads(first.stdout)
+    code_embed = code.replace("['search', '-t', 'a lively jig', ", "['embed', '--json', ").replace(", '-n', '3'", "")
+    warm_embed = subprocess.run([sys.executable, "-c", code_embed], env=env, capture_output=True, text=True)
+    assert warm_embed.returncode == 0, warm_embed.stderr
+    assert {r["status"] for r in json.loads(warm_embed.stdout)} == {"cached"}
+    # a new query does need the model, and loads it
+    run(["search", "-t", "a slow air", library, "-n", "1"], env, check=0)
+
+
+def test_lazy_model_id_matches_the_loaded_one(assets):
+    from clamp_cli.models import LazyEncoder, load_model
+
+    for name in ("ours", "clamp1"):
+        backbone = str(assets["roberta"]) if name == "clamp1" else None
+        lazy = load_model(str(assets[name]), text_backbone=backbone, device="cpu", lazy=True)
+        assert isinstance(lazy, LazyEncoder) and not lazy.is_loaded
+        eager = load_model(str(assets[name]), text_backbone=backbone, device="cpu")
+        assert (lazy.model_id, lazy.text_id, lazy.dim, lazy.family) == (eager.model_id, eager.text_id, eager.dim,
+                                                                         eager.family)
+        lazy.embed_text(["x"])
+        assert lazy.is_loaded
+    # .pth files need their weights read to know anything: loaded eagerly
+    assert not isinstance(load_model(str(assets["clamp2"]), text_backbone=str(assets["xlmr"]), device="cpu",
+                                     lazy=True), LazyEncoder)

@@ -161,12 +161,16 @@ def progress_bar(total: int, label: str, quiet: bool):
 
 
 def open_encoder(common: Common, reporter: Reporter):
+    """The model, loaded only when something is not in the cache (see LazyEncoder)."""
     from ..models import load_model
 
     model = common.model or DEFAULT_MODEL
-    if not common.quiet and sys.stderr.isatty():
-        print(f"clamp: loading model {model}", file=sys.stderr, flush=True)
-    return load_model(model, text_backbone=common.text_backbone, device=common.device)
+
+    def notice() -> None:
+        if not common.quiet and sys.stderr.isatty():
+            print(f"clamp: loading model {model}", file=sys.stderr, flush=True)
+
+    return load_model(model, text_backbone=common.text_backbone, device=common.device, lazy=True, on_load=notice)
 
 
 def open_store(common: Common, reporter: Reporter):

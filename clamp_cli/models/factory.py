@@ -124,17 +124,42 @@ def _weights_digest(path: Path) -> str:
 # locating a checkpoint
 # ---------------------------------------------------------------------------
 
+@dataclass
+class Located:
+    """Where a checkpoint's files are, and what is known of it without reading tensors."""
+
+    source: str
+    weights_path: Path
+    id_prefix: str | None = None                  # registry name; else the family
+    hf_config: dict[str, Any] | None = None
+    our_config: dict[str, Any] | None = None
+    default_backbone: str | None = None
+    family: str | None = None                     # known from a config or a header, if so
+    dim: int | None = None
+
+
 def locate(name_or_path: str) -> Checkpoint:
-    """Registry name -> hub download; otherwise a local file or directory."""
+    """Registry name -> hub download; otherwise a local file or directory; then read the weights."""
+    loc = find_files(name_or_path, download_ok=True)
+    state = read_state_dict(loc.weights_path)
+    family = detect_family(state, loc.source)
+    return Checkpoint(loc.source, loc.weights_path, state, family, model_id_of(loc, family),
+                      hf_config=loc.hf_config, our_config=loc.our_config, default_backbone=loc.default_backbone)
+
+
+def model_id_of(loc: Located, family: str) -> str:
+    return f"{loc.id_prefix or family}-{_weights_digest(loc.weights_path)[:16]}"
+
+
+def find_files(name_or_path: str, download_ok: bool = True) -> Located | None:
+    """Locate a checkpoint's files; without `download_ok`, None for an uncached registry model."""
     if name_or_path in registry():
-        return _from_registry(registry()[name_or_path])
+        return _registry_files(registry()[name_or_path], download_ok)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        return _from_directory(path)
+        return _directory_files(path)
     if path.is_file():
-        state = read_state_dict(path)
-        family = detect_family(state, str(path))
-        return Checkpoint(str(path), path, state, family, f"{family}-{_weights_digest(path)[:16]}")
+        return _file_hints(Located(str(path), path))
     if path.suffix in WEIGHT_SUFFIXES or "/" in name_or_path or name_or_path.startswith("."):
         raise ModelNotFoundError(f"{name_or_path}: no such checkpoint file or directory")
     known = ", ".join(registry())
@@ -142,43 +167,76 @@ def locate(name_or_path: str) -> Checkpoint:
                              "and no such file or directory")
 
 
-def _from_registry(entry: RegistryEntry) -> Checkpoint:
-    paths = download(entry)
-    weights = paths[entry.weights]
-    hf_config = json.loads(paths[entry.config].read_text(encoding="utf-8")) if entry.config else None
-    state = read_state_dict(weights)
-    family = detect_family(state, entry.name)
-    return Checkpoint(entry.name, weights, state, family, f"{entry.name}-{_weights_digest(weights)[:16]}",
-                      hf_config=hf_config, default_backbone=entry.text_backbone)
+def _registry_files(entry: RegistryEntry, download_ok: bool) -> Located | None:
+    from .pretrained import cached_file
+
+    if download_ok:
+        paths = download(entry)
+    else:
+        paths = {f: cached_file(entry, f) for f in entry.files}
+        if any(p is None for p in paths.values()):
+            return None
+    hf_config = _read_json(paths[entry.config]) if entry.config else None
+    return Located(entry.name, paths[entry.weights], entry.name, hf_config=hf_config,
+                   default_backbone=entry.text_backbone, family=entry.family, dim=entry.dim)
 
 
-def _from_directory(path: Path) -> Checkpoint:
+def _directory_files(path: Path) -> Located:
     if (path / OUR_CONFIG).is_file() and (path / OUR_WEIGHTS).is_file():
-        try:
-            ours = json.loads((path / OUR_CONFIG).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CheckpointFormatError(f"{path / OUR_CONFIG}: unreadable ({_first_line(exc)})") from None
-        weights = path / OUR_WEIGHTS
-        state = read_state_dict(weights)
-        family = detect_family(state, str(path))
+        ours = _read_json(path / OUR_CONFIG)
         backbone = ours.get("text_backbone")
         if (path / OUR_BACKBONE_DIR).is_dir():
             backbone = str(path / OUR_BACKBONE_DIR)
-        return Checkpoint(str(path), weights, state, family, f"{family}-{_weights_digest(weights)[:16]}",
-                          our_config=ours, default_backbone=backbone)
+        spec = ours.get("spec") or {}
+        return Located(str(path), path / OUR_WEIGHTS, our_config=ours, default_backbone=backbone,
+                       family=spec.get("family"), dim=spec.get("dim"))
     if (path / CLAMP1_CONFIG).is_file() and (path / CLAMP1_WEIGHTS).is_file():
-        weights = path / CLAMP1_WEIGHTS
-        try:
-            hf_config = json.loads((path / CLAMP1_CONFIG).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CheckpointFormatError(f"{path / CLAMP1_CONFIG}: unreadable ({_first_line(exc)})") from None
-        state = read_state_dict(weights)
-        family = detect_family(state, str(path))
-        return Checkpoint(str(path), weights, state, family, f"{family}-{_weights_digest(weights)[:16]}",
-                          hf_config=hf_config)
+        hf_config = _read_json(path / CLAMP1_CONFIG)
+        # CLaMP 1 projects both encoders to config.hidden_size (the authors' text_proj and music_proj)
+        return Located(str(path), path / CLAMP1_WEIGHTS, hf_config=hf_config, family="clamp1",
+                       dim=hf_config.get("hidden_size"))
     raise CheckpointFormatError(
         f"{path}: a model directory needs {OUR_CONFIG} + {OUR_WEIGHTS} (clamp's layout) "
         f"or {CLAMP1_CONFIG} + {CLAMP1_WEIGHTS} (CLaMP 1's layout)")
+
+
+def _file_hints(loc: Located) -> Located:
+    """A .safetensors header names its tensors and shapes: family and size without reading them."""
+    if loc.weights_path.suffix != ".safetensors":
+        return loc
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(loc.weights_path), framework="numpy") as f:
+            keys = set(f.keys())
+            family = next((fam for fam, key in FAMILY_MARKERS if key in keys), None)
+            if family and "text_proj.weight" in keys:
+                loc.family, loc.dim = family, int(f.get_slice("text_proj.weight").get_shape()[0])
+    except Exception:  # noqa: BLE001 - a bad file is reported by the full read later
+        pass
+    return loc
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointFormatError(f"{path}: unreadable ({_first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise CheckpointFormatError(f"{path}: not a JSON object")
+    return data
+
+
+def peek(name_or_path: str, text_backbone: str | None = None) -> dict[str, Any] | None:
+    """Family, dim, model id and backbone without torch, or None when that needs the weights."""
+    from .families import FAMILIES
+
+    loc = find_files(name_or_path, download_ok=False)
+    if loc is None or loc.family not in FAMILIES or not isinstance(loc.dim, int):
+        return None
+    backbone = text_backbone or loc.default_backbone or FAMILIES[loc.family].default_text_backbone
+    return {"family": loc.family, "dim": loc.dim, "model_id": model_id_of(loc, loc.family),
+            "text_backbone": backbone, "source": loc.source}
 
 
 # ---------------------------------------------------------------------------
@@ -234,7 +292,8 @@ _BERT_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_h
 
 def infer_spec(ckpt: Checkpoint, text_config: dict[str, Any]):
     """A `ModelSpec` for the checkpoint; `text_config` is the backbone's config dict."""
-    from .architectures import FAMILIES, ModelSpec
+    from .architectures import ModelSpec
+    from .families import FAMILIES
 
     state, where, family = ckpt.state_dict, ckpt.source, ckpt.family
     lay = FAMILIES[family]
@@ -345,7 +404,7 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
     The text backbone (tokenizer + config) comes from `text_backbone` (hub id
     or directory), else the checkpoint's own, else the family's default on the Hub.
     """
-    from .architectures import FAMILIES
+    from .families import FAMILIES
     from .encoder import Encoder
 
     torch_device = pick_device(device)
@@ -365,7 +424,7 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
 
 def infer_layout(ckpt: Checkpoint) -> dict[str, Any]:
     """What `clamp models info` shows: read from keys and shapes only (no backbone needed)."""
-    from .architectures import FAMILIES
+    from .families import FAMILIES
 
     lay, state, where = FAMILIES[ckpt.family], ckpt.state_dict, ckpt.source
     music = bert_sizes(state, f"{lay.music}.{lay.music_base}.", where)

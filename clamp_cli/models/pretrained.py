@@ -26,6 +26,7 @@ class RegistryEntry:
     weights: str
     text_backbone: str
     description: str
+    dim: int
     config: str | None = None
 
     @property

@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from .architectures import FAMILIES, ClampModel, ModelSpec
+from .architectures import ClampModel, ModelSpec
+from .families import FAMILIES
 
 # A few sentences in several scripts, so the tiny tokenizer has merges for common words.
 _CORPUS = [
