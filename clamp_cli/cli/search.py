@@ -92,9 +92,12 @@ def search(
         q = normalize(query)
         for kind in sorted({r.kind for r in results}):
             index, rows = store.matrix(encoder.model_id, embedder.prep(kind), encoder.dim)
-            members = [i for i, r in enumerate(results) if r.kind == kind]
+            members = [i for i, r in enumerate(results) if r.kind == kind and r.key in index]
             all_scores = np.asarray(rows @ q)  # one product over the consolidated matrix
             scores[members] = all_scores[[index[results[i].key] for i in members]]
+            for i, r in enumerate(results):  # not in the snapshot (changed under our feet): score directly
+                if r.kind == kind and r.key not in index:
+                    scores[i] = float(normalize(r.vector) @ q)
         order = np.lexsort((np.arange(len(scores)), -scores))[:top]
         records = [{"rank": i + 1, "score": round(float(scores[j]), 6), "path": results[j].name}
                    for i, j in enumerate(order)]

@@ -209,10 +209,6 @@ class FeatureStore:
                 self.db.executemany("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?)",
                                     [(prep, h, json.dumps(items)) for h, items in pieces.items()])
 
-    def summary(self) -> list[tuple[str, str, int]]:
-        return self.db.execute(
-            "SELECT model, prep, count(*) FROM features GROUP BY model, prep ORDER BY model, prep").fetchall()
-
     # -- consolidated matrices for search -----------------------------------------
     def matrix(self, model: str, prep: str, dim: int) -> tuple[dict[str, int], np.ndarray]:
         """(hash -> row, L2-normalised float32 rows) of every cached vector of (model, prep).

@@ -7,7 +7,7 @@ data (`families.FAMILIES`): submodule names, the patch vocabulary, the logit sca
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -35,7 +35,6 @@ class ModelSpec:
     text_length: int = 128
     audio_length: int = 128
     patch_size: int = 64
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def layout(self) -> FamilyLayout:

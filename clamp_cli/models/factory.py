@@ -17,7 +17,7 @@ import json
 import pickle
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ class Checkpoint:
     hf_config: dict[str, Any] | None = None      # CLaMP 1 config.json
     our_config: dict[str, Any] | None = None     # clamp.json
     default_backbone: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
