@@ -34,7 +34,7 @@ def oneill_tunes(count: int) -> list[str]:
 
 
 def midi_of(score_path: Path) -> bytes:
-    score = music21.converter.parse(score_path)
+    score = music21.converter.parse(score_path, forceSource=True)  # no pickle cache in music21's scratch dir
     return music21.midi.translate.streamToMidiFile(score).writestr()
 
 

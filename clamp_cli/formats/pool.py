@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -17,8 +18,9 @@ def map_files(fn: Callable, paths: Sequence[str], jobs: int | None, *args) -> It
         for p in paths:
             yield p, fn(p, *args)
         return
-    # spawn, not fork: the parent may hold torch's thread pools, which do not survive a fork
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=get_context("spawn")) as pool:
+    # fork starts workers at once; but once torch is loaded its thread pools do not survive a fork
+    method = "spawn" if "torch" in sys.modules else "fork"
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=get_context(method)) as pool:
         chunk = max(1, min(16, len(paths) // (jobs * 4)))
         repeated = [[a] * len(paths) for a in args]
         yield from zip(paths, pool.map(fn, paths, *repeated, chunksize=chunk))
