@@ -119,37 +119,38 @@ class Embedder:
         self.store.remember_hashes(fresh)
 
     def _embed_music(self, idx: list[int], files, by_file, on_progress) -> None:
+        """Convert every pending file through one pool; embed and commit every `chunk` files."""
         if not idx:
             return
         enc, prep = self.encoder, self.prep("music")
-        for start in range(0, len(idx), self.chunk):
-            part = idx[start:start + self.chunk]
-            ready: list[Result] = []
-            seqs = []
-            manifests = {}
-            converted = map_files(convert_file, [str(files[i].path) for i in part], self.jobs, enc.family,
-                                  self.whole_file)
-            for i, (_, pieces) in zip(part, converted):
-                results = []
-                for piece in pieces:
-                    r = Result(files[i].path, "music", piece.item, files[i].hash, warnings=piece.warnings)
-                    results.append(r)
-                    if piece.error:
-                        r.fail(piece.error)
-                        continue
-                    try:
-                        seqs.append(enc.music_ids(piece.text))
-                        ready.append(r)
-                    except InputError as exc:
-                        r.fail(str(exc))
-                by_file[i] = results
-                if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
-                    manifests[files[i].hash] = [p.item for p in pieces]
-            failed = sum(r.status == "failed" for i in part for r in by_file[i])
-            if on_progress and failed:
-                on_progress(failed)
-            self._embed_and_store("music", prep, ready, seqs, on_progress)
-            self.store.put_pieces(prep, manifests)
+        converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.family,
+                              self.whole_file)
+        ready: list[Result] = []
+        seqs, manifests, failed = [], {}, 0
+        for n, (i, (_, pieces)) in enumerate(zip(idx, converted), start=1):
+            results = []
+            for piece in pieces:
+                r = Result(files[i].path, "music", piece.item, files[i].hash, warnings=piece.warnings)
+                results.append(r)
+                if piece.error:
+                    r.fail(piece.error)
+                    failed += 1
+                    continue
+                try:
+                    seqs.append(enc.music_ids(piece.text))
+                    ready.append(r)
+                except InputError as exc:
+                    r.fail(str(exc))
+                    failed += 1
+            by_file[i] = results
+            if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
+                manifests[files[i].hash] = [p.item for p in pieces]
+            if n % self.chunk == 0 or n == len(idx):
+                if on_progress and failed:
+                    on_progress(failed)
+                self._embed_and_store("music", prep, ready, seqs, on_progress)
+                self.store.put_pieces(prep, manifests)
+                ready, seqs, manifests, failed = [], [], {}, 0
 
     def _embed_simple(self, kind: str, idx: list[int], files, on_progress) -> None:
         for start in range(0, len(idx), self.chunk):
