@@ -271,3 +271,18 @@ def test_embed_names_tunes_of_multi_tune_files(tmp_path, assets):
     assert {r["status"] for r in again} == {"cached"}
     whole = json.loads(subprocess.run(cmd + ["--whole-file"], env=env, capture_output=True, check=True).stdout)
     assert [r["path"] for r in whole] == [str(tunes)]
+
+
+def test_progress_counts_files_not_tunes(tmp_path, encoders):
+    from clamp_cli.index.embedder import Embedder
+    from clamp_cli.index.store import FeatureStore
+
+    (tmp_path / "tunes.abc").write_bytes((CORPUS / "oneills1850" / "0626-0635.abc").read_bytes())
+    (tmp_path / "one.mxl").write_bytes(CHORALES[0].read_bytes())
+    (tmp_path / "bad.mid").write_bytes(b"MThd broken")
+    paths = sorted(tmp_path.glob("*.*"))
+    for _ in range(2):  # cold, then all from the cache
+        seen = []
+        results = Embedder(encoders("ours"), FeatureStore(tmp_path / "cache")).embed_files(paths, seen.append)
+        assert sum(seen) == 3
+        assert len(results) == 1 + 1 + 10 and sum(r.status == "failed" for r in results) == 1

@@ -70,7 +70,10 @@ class Embedder:
 
     def embed_files(self, paths: Sequence[Path],
                     on_progress: Callable[[int], None] | None = None) -> list[Result]:
-        """One Result per piece (a multi-tune ABC file gives several), in input order."""
+        """One Result per piece (a multi-tune ABC file gives several), in input order.
+
+        `on_progress(k)` counts files: k more files are done (cached, embedded or failed).
+        """
         files = [Result(Path(p), kind_of(p) or "unknown") for p in paths]
         self._hash(files)
         by_file: list[list[Result]] = [[f] for f in files]
@@ -94,7 +97,7 @@ class Embedder:
                     by_file[i] = [files[i]]
                     todo[kind].append(i)
         if on_progress:
-            done = sum(r.status != "pending" for rs in by_file for r in rs)
+            done = sum(all(r.status != "pending" for r in rs) for rs in by_file)
             if done:
                 on_progress(done)
         self._embed_music(todo["music"], files, by_file, on_progress)
@@ -126,31 +129,30 @@ class Embedder:
         converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.family,
                               self.whole_file)
         ready: list[Result] = []
-        seqs, manifests, failed = [], {}, 0
+        seqs, manifests, files_in_chunk = [], {}, 0
         for n, (i, (_, pieces)) in enumerate(zip(idx, converted), start=1):
+            files_in_chunk += 1
             results = []
             for piece in pieces:
                 r = Result(files[i].path, "music", piece.item, files[i].hash, warnings=piece.warnings)
                 results.append(r)
                 if piece.error:
                     r.fail(piece.error)
-                    failed += 1
                     continue
                 try:
                     seqs.append(enc.music_ids(piece.text))
                     ready.append(r)
                 except InputError as exc:
                     r.fail(str(exc))
-                    failed += 1
             by_file[i] = results
             if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
                 manifests[files[i].hash] = [p.item for p in pieces]
             if n % self.chunk == 0 or n == len(idx):
-                if on_progress and failed:
-                    on_progress(failed)
-                self._embed_and_store("music", prep, ready, seqs, on_progress)
+                self._embed_and_store("music", prep, ready, seqs)
                 self.store.put_pieces(prep, manifests)
-                ready, seqs, manifests, failed = [], [], {}, 0
+                if on_progress:
+                    on_progress(files_in_chunk)
+                ready, seqs, manifests, files_in_chunk = [], [], {}, 0
 
     def _embed_simple(self, kind: str, idx: list[int], files, on_progress) -> None:
         for start in range(0, len(idx), self.chunk):
@@ -168,11 +170,11 @@ class Embedder:
                     r.fail(str(exc))
                 except OSError as exc:
                     r.fail(exc.strerror or str(exc))
-                if on_progress and r.status == "failed":
-                    on_progress(1)
-            self._embed_and_store(kind, self.prep(kind), ready, seqs, on_progress)
+            self._embed_and_store(kind, self.prep(kind), ready, seqs)
+            if on_progress:
+                on_progress(len(idx[start:start + self.chunk]))
 
-    def _embed_and_store(self, kind, prep, ready: list[Result], seqs, on_progress) -> None:
+    def _embed_and_store(self, kind, prep, ready: list[Result], seqs) -> None:
         """Embed each distinct key once (identical files share it), then commit."""
         first: dict[str, int] = {}
         unique_seqs = []
@@ -182,12 +184,10 @@ class Embedder:
                 unique_seqs.append(seq)
         if not unique_seqs:
             return
-        vectors = self.encoder.embed_prepared(kind, unique_seqs, self.batch_size, on_progress)
+        vectors = self.encoder.embed_prepared(kind, unique_seqs, self.batch_size)
         self.store.put(self.encoder.model_id, prep, {k: vectors[n] for k, n in first.items()})
         for r in ready:
             r.vector, r.status = vectors[first[r.key]], "embedded"
-        if on_progress and len(ready) > len(unique_seqs):
-            on_progress(len(ready) - len(unique_seqs))
 
     def embed_strings(self, strings: Sequence[str]) -> np.ndarray:
         """Query strings and text keys, cached by their sha256 under the text encoder's id."""
