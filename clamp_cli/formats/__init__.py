@@ -93,6 +93,24 @@ def via_music21(data: bytes, fmt: str) -> bytes:
         raise InputError(f"music21 could not read it as {fmt} ({type(exc).__name__}: {str(exc)[:100]})") from None
 
 
+def score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:
+    """One score in any format but ABC -> MusicXML (xml2abc reads partwise MusicXML only)."""
+    from .midi import mtf_to_midi, read_midi
+    from .musicxml import read_musicxml, root_tag
+
+    if fmt == "musicxml":
+        xml = read_musicxml(data, suffix.lower())
+        return via_music21(xml, "musicxml") if root_tag(xml) == "score-timewise" else xml
+    if fmt == "midi":
+        read_midi(data)  # a clear error for a broken file before music21 sees it
+        return via_music21(data, "midi")
+    if fmt == "mtf":
+        return via_music21(mtf_to_midi(decode_text(data)), "midi")
+    if fmt in MUSIC21_FORMATS:
+        return via_music21(data, MUSIC21_FORMATS[fmt])
+    raise InputError(f"cannot convert {suffix or 'files without an extension'}")
+
+
 def musicxml_to_model_text(xml: bytes, family: str) -> Piece:
     from .abc import clamp1_filter_abc, interleave, xml_to_abc
 
@@ -121,30 +139,19 @@ def music_pieces(data: bytes, suffix: str, family: str, whole_file: bool = False
     errors of the whole file raise `InputError`.
     """
     from .abc import split_tunes
-    from .midi import midi_to_mtf
-    from .musicxml import read_musicxml, root_tag
+    from .midi import midi_to_mtf, require_mtf_header
 
     fmt = SUFFIX_FORMAT.get(suffix.lower())
+    if fmt not in MUSIC_FORMATS:
+        raise InputError(f"not a music file clamp reads ({suffix})")
     if fmt == "mtf":
         text = decode_text(data)
-        if text.split("\n", 1)[0].split(" ")[0] != "ticks_per_beat":
-            raise InputError("not MTF: the first line must be 'ticks_per_beat N'")
+        require_mtf_header(text.split("\n", 1)[0])
         return [Piece(None, text)]
-    if fmt == "midi":
-        if family != "clamp1":
-            return [Piece(None, midi_to_mtf(data))]
-        from .midi import read_midi
-        read_midi(data)  # a clear error for a broken file before music21 sees it
-        return [musicxml_to_model_text(via_music21(data, "midi"), family)]
-    if fmt == "musicxml":
-        xml = read_musicxml(data, suffix.lower())
-        if root_tag(xml) == "score-timewise":  # xml2abc reads partwise only
-            xml = via_music21(xml, "musicxml")
-        return [musicxml_to_model_text(xml, family)]
-    if fmt in MUSIC21_FORMATS:
-        return [musicxml_to_model_text(via_music21(data, MUSIC21_FORMATS[fmt]), family)]
+    if fmt == "midi" and family != "clamp1":
+        return [Piece(None, midi_to_mtf(data))]
     if fmt != "abc":
-        raise InputError(f"not a music file clamp reads ({suffix})")
+        return [musicxml_to_model_text(score_to_musicxml(data, fmt, suffix), family)]
     text = decode_text(data)
     tunes = split_tunes(text)
     if not tunes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from . import MUSIC21_FORMATS, SUFFIX_FORMAT, decode_text, via_music21
+from . import SUFFIX_FORMAT, decode_text, score_to_musicxml
 
 TARGETS = {"abc": ".abc", "iabc": ".abc", "mtf": ".mtf", "musicxml": ".musicxml", "midi": ".mid"}
 BINARY_TARGETS = {"midi"}
@@ -29,33 +29,21 @@ class Converted:
 def _to_musicxml(data: bytes, fmt: str, suffix: str) -> list[tuple[str | None, bytes | InputError]]:
     """Any source -> MusicXML documents (one per ABC tune; a tune that fails carries its error)."""
     from .abc import abc_to_xml, split_tunes
-    from .midi import mtf_to_midi, read_midi
-    from .musicxml import read_musicxml, root_tag
 
-    if fmt == "musicxml":
-        xml = read_musicxml(data, suffix)
-        return [(None, via_music21(xml, "musicxml") if root_tag(xml) == "score-timewise" else xml)]
-    if fmt == "abc":
-        tunes = split_tunes(decode_text(data))
-        if not tunes:
-            raise InputError("no ABC tune in the file")
-        if len(tunes) == 1:
-            return [(None, abc_to_xml(tunes[0][1]).encode("utf-8"))]
-        out = []
-        for tid, tune in tunes:
-            try:
-                out.append((tid, abc_to_xml(tune).encode("utf-8")))
-            except InputError as exc:
-                out.append((tid, exc))
-        return out
-    if fmt == "midi":
-        read_midi(data)
-        return [(None, via_music21(data, "midi"))]
-    if fmt == "mtf":
-        return [(None, via_music21(mtf_to_midi(decode_text(data)), "midi"))]
-    if fmt in MUSIC21_FORMATS:
-        return [(None, via_music21(data, MUSIC21_FORMATS[fmt]))]
-    raise InputError(f"cannot convert {suffix or 'files without an extension'}")
+    if fmt != "abc":
+        return [(None, score_to_musicxml(data, fmt, suffix))]
+    tunes = split_tunes(decode_text(data))
+    if not tunes:
+        raise InputError("no ABC tune in the file")
+    if len(tunes) == 1:
+        return [(None, abc_to_xml(tunes[0][1]).encode("utf-8"))]
+    out = []
+    for tid, tune in tunes:
+        try:
+            out.append((tid, abc_to_xml(tune).encode("utf-8")))
+        except InputError as exc:
+            out.append((tid, exc))
+    return out
 
 
 def _musicxml_to_midi(xml: bytes) -> bytes:

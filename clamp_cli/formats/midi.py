@@ -13,6 +13,11 @@ M3_SKIPPED_META = ("text", "copyright", "track_name", "instrument_name", "lyrics
                    "device_name")
 
 
+def require_mtf_header(first_line: str) -> None:
+    if first_line.split(" ")[0] != "ticks_per_beat":
+        raise InputError("not MTF: the first line must be 'ticks_per_beat N'")
+
+
 def read_midi(data: bytes) -> mido.MidiFile:
     if not data:
         raise InputError("empty file")
@@ -81,8 +86,7 @@ def _parse_line(line: str):
 def mtf_to_midi(text: str) -> bytes:
     """MTF text -> a type-0 MIDI file (the inverse of `midi_to_mtf`)."""
     lines = [line for line in text.splitlines() if line]
-    if not lines or lines[0].split(" ")[0] != "ticks_per_beat":
-        raise InputError("not MTF: the first line must be 'ticks_per_beat N'")
+    require_mtf_header(lines[0] if lines else "")
     mid = mido.MidiFile()
     try:
         mid.ticks_per_beat = int(lines[0].split(" ")[1])
