@@ -48,11 +48,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args()
 
+    from transformers import AutoConfig, AutoTokenizer
+
     from clamp_cli.models.architectures import ClampModel
     from clamp_cli.models.encoder import Encoder
     from clamp_cli.models.random_init import build_text_backbone, random_spec, random_state_dict
     from tests import reference_impl as ref
-    from transformers import AutoConfig, AutoTokenizer
 
     torch.set_num_threads(torch.get_num_threads())
     tunes = corpus_tunes(args.pieces)

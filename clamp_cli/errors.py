@@ -1,31 +1,47 @@
-"""A small hierarchy of exceptions; the CLI maps each branch to one exit code.
+"""A small hierarchy of exceptions, and the exit codes the CLI maps them to.
 
 Every message is written to be printed as it is, on one line, to a user.
+The exit codes are defined here and nowhere else (README, man page and
+`clamp --help` are generated from or checked against them).
 """
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "all inputs processed",
+    EXIT_SOME_FAILED: "some inputs failed (each named on one stderr line); the rest were processed",
+    EXIT_USAGE: "usage error",
+    EXIT_MODEL: "model unavailable: unknown name, not cached while offline, or not loadable",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class ClampError(Exception):
     """Base of every error clamp raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_SOME_FAILED
 
 
 class InputError(ClampError):
     """One input (a file, a query) cannot be used; the rest of a batch goes on."""
 
-    exit_code = 1
+    exit_code = EXIT_SOME_FAILED
 
 
 class UsageError(ClampError):
     """The command line itself is wrong."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class ModelError(ClampError):
     """The model cannot be made available (exit code 3)."""
 
-    exit_code = 3
+    exit_code = EXIT_MODEL
 
 
 class ModelNotFoundError(ModelError):

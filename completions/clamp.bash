@@ -2,7 +2,7 @@
 _clamp() {
     local cur="${COMP_WORDS[COMP_CWORD]}" opts=""
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "embed search classify convert models --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "embed search classify convert models train --help --version" -- "$cur"))
         return
     fi
     local cmd="${COMP_WORDS[1]}"
@@ -11,15 +11,23 @@ _clamp() {
         return
     fi
     [[ "$cmd" == "models" ]] && cmd="models ${COMP_WORDS[2]}"
+    if [[ "$cmd" == "train" && $COMP_CWORD -eq 2 ]]; then
+        COMPREPLY=($(compgen -W "prepare fit mini --help" -- "$cur"))
+        return
+    fi
+    [[ "$cmd" == "train" ]] && cmd="train ${COMP_WORDS[2]}"
     case "$cmd" in
         "embed") opts="--out -o --json --jsonl --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --json --jsonl --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --include-query --json --jsonl --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "classify") opts="--labels --label -l --prompt -p --top-k -k --json --jsonl --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "convert") opts="--to -t --output -o --out-dir -O --family --full --whole-file --jobs -j --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;
         "models random") opts="--family --seed --quiet -q --help" ;;
+        "train prepare") opts="--seed --limit --jobs -j --quiet -q --help" ;;
+        "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --max-steps --jobs -j --quiet -q --help" ;;
+        "train mini") opts="--seed --device --resume --jobs -j --quiet -q --help" ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -1,4 +1,9 @@
-"""The `clamp` command, run as a subprocess against a real cache directory and a tiny model."""
+"""The `clamp` command against a real cache directory and a tiny model.
+
+Commands run in-process through typer's CliRunner (fast: torch is imported once);
+what is the process's own behaviour (signals, two processes at once, what an
+interpreter imports) runs as a real subprocess.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +26,35 @@ ABC_B = "X:2\nT:B\nL:1/8\nM:6/8\nK:D\nA|dfa afd|gbg faf|edc d2:|\n"
 MTF = "ticks_per_beat 480\nset_tempo 500000 0\nnote_on 0 60 80 0\nnote_off 0 60 0 480\n"
 
 
-def run(args, env, stdin=None, check=None, timeout=300):
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(args, env, stdin=None, check=None):
+    """`clamp ARGS` in-process; an unexpected exception fails the test (it would be a traceback)."""
+    from typer.testing import CliRunner
+
+    from clamp_cli.cli.main import app
+
+    cwd = os.getcwd()
+    if env.get("CLAMP_TEST_CWD"):
+        os.chdir(env["CLAMP_TEST_CWD"])
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args], input=stdin, env=env, catch_exceptions=False)
+    finally:
+        os.chdir(cwd)
+    proc = Ran(result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+def run_process(args, env, stdin=None, check=None, timeout=300):
+    """`clamp ARGS` as a real process."""
     proc = subprocess.run([sys.executable, "-m", "clamp_cli.cli.main", *map(str, args)], env=env, input=stdin,
                           capture_output=True, text=True, timeout=timeout, cwd=env.get("CLAMP_TEST_CWD"))
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -60,11 +94,11 @@ def fresh_cache(env, tmp_path):
     return e
 
 
-def model_text(raw: str, suffix: str, family: str = "clamp3") -> str:
+def model_text(raw: str, suffix: str, style: str = "interleaved") -> str:
     """What clamp feeds the model for a file: its own conversion (tested in test_formats.py)."""
-    from clamp_cli.formats import music_pieces
+    from clamp_cli.formats.convert import music_pieces
 
-    return music_pieces(raw.encode("utf-8"), suffix, family)[0].text
+    return music_pieces(raw.encode("utf-8"), suffix, style)[0].text
 
 
 def error_lines(stderr: str) -> list[str]:

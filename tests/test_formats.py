@@ -16,9 +16,8 @@ import music21
 import pytest
 
 from clamp_cli.errors import InputError
-from clamp_cli.formats import music_pieces
 from clamp_cli.formats.abc import abc_to_xml, interleave, split_tunes, xml_to_abc
-from clamp_cli.formats.convert import convert_bytes
+from clamp_cli.formats.convert import convert_bytes, music_pieces
 from clamp_cli.formats.midi import midi_to_mtf, mtf_to_midi
 from clamp_cli.formats.musicxml import MAX_SCORE_BYTES, read_musicxml
 
@@ -53,7 +52,7 @@ def test_golden_files():
     """Checked-in outputs for one chorale: interleaved ABC, CLaMP 1 ABC, and MTF of a fixed MIDI."""
     chorale = CORPUS / "bach" / "bwv269.mxl"
     data = chorale.read_bytes()
-    assert music_pieces(data, ".mxl", "clamp3")[0].text == (GOLDEN / "bwv269.iabc").read_text(encoding="utf-8")
+    assert music_pieces(data, ".mxl", "interleaved")[0].text == (GOLDEN / "bwv269.iabc").read_text(encoding="utf-8")
     assert music_pieces(data, ".mxl", "clamp1")[0].text == (GOLDEN / "bwv269.clamp1.abc").read_text(encoding="utf-8")
     midi = (GOLDEN / "scale.mid").read_bytes()
     assert midi_to_mtf(midi) == (GOLDEN / "scale.mtf").read_text(encoding="utf-8")
@@ -130,19 +129,19 @@ def test_mtf_text_format_details():
 
 def test_humdrum_through_music21_and_multi_tune_abc():
     krn = sorted(CORPUS.glob("**/*.krn"))[0]
-    piece = music_pieces(krn.read_bytes(), ".krn", "clamp2")[0]
+    piece = music_pieces(krn.read_bytes(), ".krn", "interleaved")[0]
     assert piece.text.count("[V:1]") > 5
     abc = (CORPUS / "oneills1850" / "0626-0635.abc").read_bytes()
-    pieces = music_pieces(abc, ".abc", "clamp3")
+    pieces = music_pieces(abc, ".abc", "interleaved")
     assert [p.item for p in pieces] == [str(n) for n in range(626, 636)]
     assert all(p.text and p.text.startswith("L:") for p in pieces)
-    whole = music_pieces(abc, ".abc", "clamp3", whole_file=True)
+    whole = music_pieces(abc, ".abc", "interleaved", whole_file=True)
     assert len(whole) == 1 and whole[0].item is None and whole[0].text.count("K:") == 10
 
 
 def test_interleaved_abc_is_kept_as_it_is():
     text = convert_bytes(CHORALES[0].read_bytes(), ".mxl", "iabc")[0].data.decode("utf-8")
-    assert music_pieces(text.encode("utf-8"), ".abc", "clamp3")[0].text == text
+    assert music_pieces(text.encode("utf-8"), ".abc", "interleaved")[0].text == text
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -173,7 +172,7 @@ def test_bad_musicxml_inputs():
     with pytest.raises(InputError, match="empty"):
         read_musicxml(b"", ".musicxml")
     with pytest.raises(InputError, match="xml2abc"):
-        music_pieces(b"<score-partwise><part id='P1'><measure><note>", ".xml", "clamp3")
+        music_pieces(b"<score-partwise><part id='P1'><measure><note>", ".xml", "interleaved")
 
 
 def test_bad_midi_inputs():
@@ -199,10 +198,10 @@ def test_abc_that_fails_interleaving_is_an_error():
 
 def test_bad_abc_and_encodings():
     with pytest.raises(InputError, match="not UTF-8"):
-        music_pieces("X:1\nT:Caf\xe9\nK:C\nabc|\n".encode("latin-1"), ".abc", "clamp3")
+        music_pieces("X:1\nT:Caf\xe9\nK:C\nabc|\n".encode("latin-1"), ".abc", "interleaved")
     with pytest.raises(InputError, match="empty"):
-        music_pieces(b"   \n", ".abc", "clamp3")
-    bad = music_pieces(b"X:1\nK:C\nabc|\nX:2\nK:C\n\x7f\x7f|||::[[[\n", ".abc", "clamp3")
+        music_pieces(b"   \n", ".abc", "interleaved")
+    bad = music_pieces(b"X:1\nK:C\nabc|\nX:2\nK:C\n\x7f\x7f|||::[[[\n", ".abc", "interleaved")
     assert bad[0].error is None and bad[0].item == "1"
 
 

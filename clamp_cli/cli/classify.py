@@ -7,21 +7,30 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError, UsageError
-from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, FormatOpt, JobsOpt, JsonlOpt,
-                     JsonOpt, ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
-                     handle_errors, open_embedder, output_format, read_lines)
-
-PLACEHOLDER = "<>"
-
-
-def label_prompts(labels: list[str], prompt: str | None) -> list[str]:
-    """Fill the template; a template without "<>" gets the label appended after a space."""
-    if not prompt:
-        return list(labels)
-    if PLACEHOLDER in prompt:
-        return [prompt.replace(PLACEHOLDER, label) for label in labels]
-    return [f"{prompt} {label}" for label in labels]
+from ..errors import UsageError
+from .common import (
+    DEFAULT_MODEL,
+    BackboneOpt,
+    BatchOpt,
+    CacheOpt,
+    Common,
+    DeviceOpt,
+    FormatOpt,
+    JobsOpt,
+    JsonlOpt,
+    JsonOpt,
+    ModelOpt,
+    QuietOpt,
+    Reporter,
+    WholeFileOpt,
+    embed_files,
+    emit_records,
+    gather_inputs,
+    handle_errors,
+    open_embedder,
+    output_format,
+    read_lines,
+)
 
 
 @handle_errors
@@ -46,46 +55,38 @@ def classify(
     quiet: QuietOpt = False,
 ) -> int:
     """Label each piece with the best of the given labels (softmax of cosine x the model's scale)."""
-    from ..retrieval import zero_shot
+    from ..retrieval.search import PLACEHOLDER, label_pieces
 
     fmt = output_format(fmt, as_json, as_jsonl)
     if fmt == "paths":
         raise UsageError("classify prints labels: use table, json or jsonl")
     reporter = Reporter(quiet)
-    labels = list(label or [])
-    if labels_file:
-        labels += read_lines(labels_file)
-    labels = list(dict.fromkeys(labels))
+    labels = list(dict.fromkeys(list(label or []) + (read_lines(labels_file) if labels_file else [])))
     if len(labels) < 2:
         raise UsageError("give at least two labels (--labels FILE or --label L, repeated)")
     if prompt and PLACEHOLDER not in prompt:
         reporter.note(f"the prompt has no {PLACEHOLDER}: each label is appended after a space")
     walk = gather_inputs(pieces or [], reporter, "music")
+    embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
+                             whole_file, jobs)
+    labelled = label_pieces(embed_files(embedder, walk.files, reporter, quiet), labels, prompt, embedder, top_k)
+    emit_labels(labelled, fmt, top_k)
+    return reporter.exit_code
 
-    common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
-    embedder = open_embedder(common, reporter, whole_file, jobs)
-    encoder = embedder.encoder
-    label_vecs = embedder.embed_strings(label_prompts(labels, prompt))
-    results = [r for r in embed_files(embedder, walk.files, reporter, quiet) if r.vector is not None]
-    if not results:
-        raise InputError("no piece could be embedded")
-    import numpy as np
 
-    cos, probs = zero_shot(np.stack([r.vector for r in results]), label_vecs, encoder.logit_scale)
-    k = min(top_k, len(labels))
+def emit_labels(labelled, fmt: str, top_k: int) -> None:
     records = []
-    for r, c, p in zip(results, cos, probs):
-        order = np.lexsort((np.arange(len(labels)), -p))[:k]
-        rec = {"path": r.name, "label": labels[order[0]], "probability": round(float(p[order[0]]), 6),
-               "score": round(float(c[order[0]]), 6)}
+    for item in labelled:
+        best = item.best
+        rec = {"path": item.key, "label": best.label, "probability": round(best.probability, 6),
+               "score": round(best.score, 6)}
         if top_k > 1:
-            rec["top"] = [{"label": labels[j], "probability": round(float(p[j]), 6), "score": round(float(c[j]), 6)}
-                          for j in order]
+            rec["top"] = [{"label": t.label, "probability": round(t.probability, 6), "score": round(t.score, 6)}
+                          for t in item.top]
         records.append(rec)
-    columns = [("path", "path"), ("label", "label"), ("probability", "probability"), ("score", "cosine")]
+    columns = [("path", "path"), ("label", "label"), ("probability", "probability"), ("score", "score")]
     if top_k > 1 and fmt == "table":
         for rec in records:
             rec["others"] = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in rec["top"][1:])
-        columns.append(("others", f"next {k - 1}"))
+        columns.append(("others", "next"))
     emit_records(records, fmt, columns)
-    return reporter.exit_code

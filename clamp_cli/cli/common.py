@@ -16,12 +16,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import ClampError, InputError, UsageError
+from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ClampError, InputError, UsageError
 
 DEFAULT_MODEL = "clamp3-c2"
 
-# Exit codes (documented in the README and the man page).
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m", envvar="CLAMP_MODEL", show_default=True,
@@ -225,17 +223,6 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
         raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "
                          "readable: " + ", ".join(sorted(SUFFIX_FORMAT)))
     return walk
-
-
-def parse_weighted(item: str) -> tuple[float, str]:
-    """"2:jazz" -> (2.0, "jazz"); text without a numeric prefix has weight 1."""
-    head, sep, rest = item.partition(":")
-    if sep and rest:
-        try:
-            return float(head), rest
-        except ValueError:
-            pass
-    return 1.0, item
 
 
 def embed_files(embedder, files: list[Path], reporter: Reporter, quiet: bool, label: str = "embedding"):

@@ -58,7 +58,8 @@ def convert(
     converted = failed = 0
     progress, advance = progress_bar(len(files), "converting", quiet)
     with progress:
-        for path, results in map_files(convert_path, [str(f) for f in files], jobs, to, family, full):
+        flavour = "clamp1" if family == "clamp1" else None
+        for path, results in map_files(convert_path, [str(f) for f in files], jobs, to, flavour, full):
             advance(1)
             path = Path(path)
             good = [r for r in results if r.error is None]

@@ -15,6 +15,7 @@ import typer
 import typer.main
 
 from .. import __version__
+from ..errors import EXIT_CODES
 from .main import app
 
 ENVIRONMENT = [
@@ -24,13 +25,6 @@ ENVIRONMENT = [
     ("HF_HOME, HF_HUB_CACHE", "Where downloaded models live (the Hugging Face cache)."),
     ("HF_HUB_OFFLINE", "Set to 1 to never touch the network; uncached models then exit with 3."),
     ("NO_COLOR", "Disable colour on stderr and in tables."),
-]
-EXIT_STATUS = [
-    ("0", "All inputs processed."),
-    ("1", "Some inputs failed (each named on stderr); the rest were processed."),
-    ("2", "Usage error."),
-    ("3", "Model unavailable (unknown, not cached while offline, or not loadable)."),
-    ("130", "Interrupted; nothing half-written is left in the cache or the output."),
 ]
 
 
@@ -120,8 +114,8 @@ def render_man() -> str:
             lines.append(names + (f" \\fI{meta}\\fR" if meta else ""))
             lines.append(_roff(opt.help or ""))
     lines.append(".SH EXIT STATUS")
-    for code, text in EXIT_STATUS:
-        lines += [".TP", f"\\fB{code}\\fR", _roff(text)]
+    for code, text in EXIT_CODES.items():
+        lines += [".TP", f"\\fB{code}\\fR", _roff(text[0].upper() + text[1:] + ".")]
     lines.append(".SH ENVIRONMENT")
     for name, text in ENVIRONMENT:
         lines += [".TP", f"\\fB{_roff(name)}\\fR", _roff(text)]

@@ -7,9 +7,27 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (DEFAULT_MODEL, BackboneOpt, BatchOpt, CacheOpt, Common, DeviceOpt, JobsOpt, JsonlOpt, JsonOpt,
-                     ModelOpt, QuietOpt, Reporter, WholeFileOpt, embed_files, emit_records, gather_inputs,
-                     handle_errors, open_embedder)
+from ..errors import UsageError
+from .common import (
+    DEFAULT_MODEL,
+    BackboneOpt,
+    BatchOpt,
+    CacheOpt,
+    Common,
+    DeviceOpt,
+    JobsOpt,
+    JsonlOpt,
+    JsonOpt,
+    ModelOpt,
+    QuietOpt,
+    Reporter,
+    WholeFileOpt,
+    embed_files,
+    emit_records,
+    gather_inputs,
+    handle_errors,
+    open_embedder,
+)
 
 
 @handle_errors
@@ -30,37 +48,24 @@ def embed(
     quiet: QuietOpt = False,
 ) -> int:
     """Embed scores (ABC, MTF, MusicXML, MIDI, Humdrum, MEI), text (.txt) and audio features (.npy)."""
-    from ..index.store import atomic_write
+    from ..index.export import write_npy
 
-    common = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
-    reporter = Reporter(quiet)
     if as_json and as_jsonl:
-        from ..errors import UsageError
         raise UsageError("choose one of --json and --jsonl")
+    reporter = Reporter(quiet)
     walk = gather_inputs(paths or [], reporter)
-    embedder = open_embedder(common, reporter, whole_file, jobs)
-    encoder = embedder.encoder
+    embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
+                             whole_file, jobs)
     results = embed_files(embedder, walk.files, reporter, quiet)
-
     if out is not None:
-        import numpy as np
-
-        for r in results:
-            if r.vector is None:
-                continue
-            rel = walk.relative(r.path)
-            target = out / rel.with_name(rel.stem + (f"#{r.item}" if r.item else "") + ".npy")
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(target, lambda f, v=r.vector: np.save(f, v.reshape(1, -1).astype(np.float32)))
-            except OSError as exc:
-                reporter.error(target, f"cannot write ({exc.strerror or exc})")
-
-    counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
+        for target, reason in write_npy(results, out, walk.relative):
+            reporter.error(target, reason)
     if as_json or as_jsonl:
-        records = [{"path": r.name, "hash": r.key, "model": encoder.model_id, "dim": encoder.dim,
-                    "status": r.status} for r in results if r.status != "failed"]
+        enc = embedder.encoder
+        records = [{"path": r.name, "hash": r.key, "model": enc.model_id, "dim": enc.dim, "status": r.status}
+                   for r in results if r.status != "failed"]
         emit_records(records, "json" if as_json else "jsonl", [])
+    counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
     reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, skipped {walk.skipped}, "
                   f"failed {counts['failed'] + len(walk.missing)}")
     return reporter.exit_code

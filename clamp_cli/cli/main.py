@@ -1,8 +1,4 @@
-"""The `clamp` executable: the typer app and its subcommands.
-
-Exit codes: 0 all good; 1 some inputs failed (the rest were processed);
-2 usage error; 3 model unavailable; 130 interrupted.
-"""
+"""The `clamp` executable: the typer app and its subcommands (exit codes: `errors.EXIT_CODES`)."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import classify, convert, embed, models_cmd, search
+from . import classify, convert, embed, models_cmd, search, train
 
 app = typer.Typer(
     name="clamp",
@@ -47,6 +43,7 @@ app.command("search")(search.search)
 app.command("classify")(classify.classify)
 app.command("convert")(convert.convert)
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(train.app, name="train")
 
 
 def run() -> None:

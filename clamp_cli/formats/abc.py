@@ -88,7 +88,13 @@ def interleave(abc: str) -> tuple[str, list[str]]:
     """Standard ABC from xml2abc -> interleaved ABC (MODELS.md section 5), plus warnings."""
     from abctoolkit.check import check_alignment_unrotated
     from abctoolkit.rotate import rotate_abc
-    from abctoolkit.utils import Barlines, Quote_re, remove_bar_no_annotations, remove_information_field, strip_empty_bars
+    from abctoolkit.utils import (
+        Barlines,
+        Quote_re,
+        remove_bar_no_annotations,
+        remove_information_field,
+        strip_empty_bars,
+    )
 
     lines = [line for line in _lines(abc) if line.strip() != ""]
     lines = remove_information_field(abc_lines=lines, info_fields=INTERLEAVE_DROPPED_FIELDS)

@@ -1,49 +1,71 @@
-"""Conversion between score formats, one file at a time (the CLI parallelises).
+"""The one conversion router: file bytes in any score format -> documents in a target format.
 
-Targets: "abc" (standard ABC as xml2abc writes it, with a family's options),
-"iabc" (interleaved ABC, CLaMP 2/3), "mtf" (MIDI text format), "musicxml",
-"midi". Routes go through MusicXML, the hub every tool here reads and writes:
-xml2abc and abc2xml from abctoolkit, MIDI with mido, the rest via music21.
+Targets: "abc" (standard ABC as xml2abc writes it; flavour "clamp1" adds CLaMP 1's options and
+header filter), "iabc" (interleaved ABC, CLaMP 2/3), "mtf" (MIDI text format), "musicxml", "midi".
+Routes go through MusicXML, the hub every tool here reads and writes (xml2abc and abc2xml from
+abctoolkit, MIDI with mido, the rest via music21), except the direct routes in `DIRECT`, which
+keep every detail. `clamp convert` and the embedding pipeline (`music_pieces`) both use it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import InputError
-from . import SUFFIX_FORMAT, decode_text, score_to_musicxml
+from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_text, score_to_musicxml
 
 TARGETS = {"abc": ".abc", "iabc": ".abc", "mtf": ".mtf", "musicxml": ".musicxml", "midi": ".mid"}
 BINARY_TARGETS = {"midi"}
+# The model text each style reads, by source format (MODELS.md sections 2, 5, 6).
+MODEL_TEXT = {
+    "clamp1": lambda fmt: ("abc", "clamp1"),
+    "interleaved": lambda fmt: ("mtf", None) if fmt in ("midi", "mtf") else ("iabc", None),
+}
 
 
 @dataclass
-class Converted:
+class Piece:
+    """One document of a file; `item` is the tune id when the file holds several (ABC X: fields)."""
+
     item: str | None
     data: bytes | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def text(self) -> str | None:
+        return None if self.data is None else self.data.decode("utf-8")
 
-def _to_musicxml(data: bytes, fmt: str, suffix: str) -> list[tuple[str | None, bytes | InputError]]:
-    """Any source -> MusicXML documents (one per ABC tune; a tune that fails carries its error)."""
-    from .abc import abc_to_xml, split_tunes
 
-    if fmt != "abc":
-        return [(None, score_to_musicxml(data, fmt, suffix))]
-    tunes = split_tunes(decode_text(data))
-    if not tunes:
-        raise InputError("no ABC tune in the file")
-    if len(tunes) == 1:
-        return [(None, abc_to_xml(tunes[0][1]).encode("utf-8"))]
-    out = []
-    for tid, tune in tunes:
-        try:
-            out.append((tid, abc_to_xml(tune).encode("utf-8")))
-        except InputError as exc:
-            out.append((tid, exc))
-    return out
+def _midi_to_mtf(data: bytes, full: bool) -> bytes:
+    from .midi import midi_to_mtf
+
+    return midi_to_mtf(data, m3_compatible=not full).encode("utf-8")
+
+
+def _mtf_to_midi(data: bytes, full: bool) -> bytes:
+    from .midi import mtf_to_midi, require_mtf_header
+
+    text = decode_text(data)
+    require_mtf_header(text.split("\n", 1)[0])
+    return mtf_to_midi(text)
+
+
+def _mtf_as_is(data: bytes, full: bool) -> bytes:
+    from .midi import require_mtf_header
+
+    text = decode_text(data)
+    require_mtf_header(text.split("\n", 1)[0])
+    return text.encode("utf-8")
+
+
+# (source format, target) -> a converter that keeps every detail (no detour through MusicXML)
+DIRECT: dict[tuple[str, str], Callable[[bytes, bool], bytes]] = {
+    ("midi", "mtf"): _midi_to_mtf,
+    ("mtf", "midi"): _mtf_to_midi,
+    ("mtf", "mtf"): _mtf_as_is,
+}
 
 
 def _musicxml_to_midi(xml: bytes) -> bytes:
@@ -56,59 +78,88 @@ def _musicxml_to_midi(xml: bytes) -> bytes:
         raise InputError(f"music21 could not write MIDI ({type(exc).__name__}: {str(exc)[:100]})") from None
 
 
-def convert_bytes(data: bytes, suffix: str, to: str, family: str = "clamp3",
-                  full_mtf: bool = False) -> list[Converted]:
-    """File bytes -> converted documents; a multi-tune ABC source gives one per tune."""
-    from .abc import clamp1_filter_abc, interleave, is_interleaved, split_tunes, xml_to_abc
-    from .midi import midi_to_mtf, mtf_to_midi
+def _from_musicxml(xml: bytes, to: str, flavour: str | None, full: bool) -> Piece:
+    """MusicXML -> one document of the target format."""
+    from .abc import clamp1_filter_abc, interleave, xml_to_abc
+    from .midi import midi_to_mtf
 
-    suffix = suffix.lower()
-    fmt = SUFFIX_FORMAT.get(suffix)
-    if fmt in (None, "text", "audio"):
+    if to == "musicxml":
+        return Piece(None, xml)
+    if to == "midi":
+        return Piece(None, _musicxml_to_midi(xml))
+    if to == "mtf":
+        return Piece(None, midi_to_mtf(_musicxml_to_midi(xml), not full).encode("utf-8"))
+    if to == "abc":
+        if flavour == "clamp1":
+            return Piece(None, clamp1_filter_abc(xml_to_abc(xml, "clamp1")).encode("utf-8"))
+        return Piece(None, xml_to_abc(xml, "standard").encode("utf-8"))
+    text, warnings = interleave(xml_to_abc(xml, "standard"))
+    return Piece(None, text.encode("utf-8"), warnings=warnings)
+
+
+def _abc_tune(tune: str, to: str, flavour: str | None, full: bool) -> Piece:
+    """One standard ABC tune, normalised as the authors normalised theirs: ABC -> MusicXML -> target.
+
+    Text already interleaved (e.g. from `clamp convert --to iabc`) is kept as it is for iabc.
+    """
+    from .abc import abc_to_xml, is_interleaved
+
+    if to == "iabc" and is_interleaved(tune):
+        return Piece(None, tune.encode("utf-8"))
+    return _from_musicxml(abc_to_xml(tune).encode("utf-8"), to, flavour, full)
+
+
+def convert_bytes(data: bytes, suffix: str, to: str, flavour: str | None = None, full_mtf: bool = False,
+                  whole_file: bool = False) -> list[Piece]:
+    """File bytes -> documents in `to`; a multi-tune ABC file gives one per tune (one with `whole_file`,
+    for the text targets). Errors of one tune are in its Piece; errors of the whole file raise InputError.
+    """
+    from .abc import split_tunes
+
+    fmt = SUFFIX_FORMAT.get(suffix.lower())
+    if fmt not in MUSIC_FORMATS:
         raise InputError(f"not a score format clamp converts ({suffix or 'no extension'})")
     if to not in TARGETS:
         raise InputError(f"unknown target format '{to}'")
-
-    # Direct routes that keep every detail.
-    if to == "mtf" and fmt == "midi":
-        return [Converted(None, midi_to_mtf(data, m3_compatible=not full_mtf).encode("utf-8"))]
-    if to == "midi" and fmt == "mtf":
-        return [Converted(None, mtf_to_midi(decode_text(data)))]
-    if to == "mtf" and fmt == "mtf":
-        return [Converted(None, decode_text(data).encode("utf-8"))]
-    if to == "iabc" and fmt == "abc":
-        tunes = split_tunes(decode_text(data))
-        if tunes and all(is_interleaved(t) for _, t in tunes):  # already interleaved
-            return [Converted(None if len(tunes) == 1 else tid, t.encode("utf-8")) for tid, t in tunes]
-
+    if (fmt, to) in DIRECT:
+        return [Piece(None, DIRECT[(fmt, to)](data, full_mtf))]
+    if fmt != "abc":
+        return [_from_musicxml(score_to_musicxml(data, fmt, suffix), to, flavour, full_mtf)]
+    tunes = split_tunes(decode_text(data))
+    if not tunes:
+        raise InputError("no ABC tune in the file")
+    if len(tunes) == 1 or (whole_file and to not in BINARY_TARGETS | {"musicxml"}):
+        pieces = [_abc_tune(tune, to, flavour, full_mtf) for _, tune in tunes]
+        return [Piece(None, b"".join(p.data for p in pieces), warnings=[w for p in pieces for w in p.warnings])]
     out = []
-    for item, xml in _to_musicxml(data, fmt, suffix):
-        if isinstance(xml, InputError):
-            out.append(Converted(item, error=str(xml)))
-            continue
+    for tune_id, tune in tunes:
         try:
-            if to == "musicxml":
-                out.append(Converted(item, xml))
-            elif to == "midi":
-                out.append(Converted(item, _musicxml_to_midi(xml)))
-            elif to == "mtf":
-                out.append(Converted(item, midi_to_mtf(_musicxml_to_midi(xml), not full_mtf).encode("utf-8")))
-            elif to == "abc":
-                abc = xml_to_abc(xml, "clamp1" if family == "clamp1" else "standard")
-                out.append(Converted(item, (clamp1_filter_abc(abc) if family == "clamp1" else abc).encode("utf-8")))
-            else:  # iabc
-                text, warnings = interleave(xml_to_abc(xml, "standard"))
-                out.append(Converted(item, text.encode("utf-8"), warnings=warnings))
+            piece = _abc_tune(tune, to, flavour, full_mtf)
+            piece.item = tune_id
+            out.append(piece)
         except InputError as exc:
-            out.append(Converted(item, error=str(exc)))
+            out.append(Piece(tune_id, error=str(exc)))
     return out
 
 
-def convert_path(path: str, to: str, family: str, full_mtf: bool) -> list[Converted]:
+def music_pieces(data: bytes, suffix: str, style: str, whole_file: bool = False) -> list[Piece]:
+    """File bytes -> the pieces in a model's text: `style` is the family layout's `music_text`."""
+    if style not in MODEL_TEXT:
+        raise ValueError(f"unknown model text style {style!r} (expected one of {', '.join(MODEL_TEXT)})")
+    fmt = SUFFIX_FORMAT.get(suffix.lower())
+    if fmt not in MUSIC_FORMATS:
+        raise InputError(f"not a music file clamp reads ({suffix})")
+    to, flavour = MODEL_TEXT[style](fmt)
+    return convert_bytes(data, suffix, to, flavour, whole_file=whole_file)
+
+
+def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_file: bool = False) -> list[Piece]:
     """Worker entry point: errors come back inside the results, never as exceptions."""
+    from pathlib import Path
+
     try:
-        return convert_bytes(Path(path).read_bytes(), Path(path).suffix, to, family, full_mtf)
+        return convert_bytes(Path(path).read_bytes(), Path(path).suffix, to, flavour, full_mtf, whole_file)
     except InputError as exc:
-        return [Converted(None, error=str(exc))]
+        return [Piece(None, error=str(exc))]
     except OSError as exc:
-        return [Converted(None, error=exc.strerror or str(exc))]
+        return [Piece(None, error=exc.strerror or str(exc))]

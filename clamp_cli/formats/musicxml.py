@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 
 from ..errors import InputError
 

@@ -1,4 +1,9 @@
-"""Run a per-file function over many files in a process pool, results in input order."""
+"""Run a per-file function over many files in worker processes, results in input order.
+
+`multiprocessing.Pool` rather than `concurrent.futures`: it has a public `terminate()`, so
+leaving the loop early (an error, Ctrl-C) stops the workers at once, and no executor thread
+is left for the interpreter to wait on at exit.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,25 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 POOL_THRESHOLD = 8  # fewer files than this are handled in-process: a pool costs time to start
 
 
 def _ignore_sigint() -> None:
-    # Ctrl-C is the parent's to handle: workers stay quiet instead of printing tracebacks
+    # Ctrl-C is the parent's to handle: workers stay quiet and are terminated by it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _call(task: tuple) -> object:
+    fn, path, args = task
+    return fn(path, *args)
 
 
 def map_files(fn: Callable, paths: Sequence[str], jobs: int | None, *args) -> Iterator[tuple[str, object]]:
     """Yield (path, fn(path, *args)) in order; `fn` must be a top-level function (it is pickled).
 
-    Leaving the loop early (an error, Ctrl-C) cancels the work not yet started.
+    Leaving the loop early (an error, Ctrl-C, a consumer that stops) terminates the workers.
     """
     jobs = jobs or os.cpu_count() or 1
     if jobs <= 1 or len(paths) < POOL_THRESHOLD:
@@ -29,16 +38,15 @@ def map_files(fn: Callable, paths: Sequence[str], jobs: int | None, *args) -> It
         return
     # fork starts workers at once; but once torch is loaded its thread pools do not survive a fork
     method = "spawn" if "torch" in sys.modules else "fork"
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=get_context(method),
-                               initializer=_ignore_sigint)
+    pool = get_context(method).Pool(min(jobs, len(paths)), initializer=_ignore_sigint)
     finished = False
     try:
         chunk = max(1, min(16, len(paths) // (jobs * 4)))
-        repeated = [[a] * len(paths) for a in args]
-        yield from zip(paths, pool.map(fn, paths, *repeated, chunksize=chunk))
+        yield from zip(paths, pool.imap(_call, ((fn, p, args) for p in paths), chunksize=chunk))
         finished = True
     finally:
-        if not finished:  # stop now, not after the files being converted: Ctrl-C must be prompt
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.terminate()
-        pool.shutdown(wait=finished, cancel_futures=not finished)
+        if finished:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()

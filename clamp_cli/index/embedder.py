@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..formats import Piece, decode_text, kind_of, load_npy, music_pieces, prep_key
+from ..formats import decode_text, kind_of, load_npy, prep_key
+from ..formats.convert import Piece, music_pieces
 from ..formats.pool import map_files
 from .store import FeatureStore, sha256_bytes
 
@@ -45,11 +46,11 @@ class Result:
         self.status, self.error = "failed", reason
 
 
-def convert_file(path: str, family: str, whole_file: bool) -> list[Piece]:
-    """Worker: one file -> its pieces in the family's model text (errors inside the pieces)."""
+def convert_file(path: str, style: str, whole_file: bool) -> list[Piece]:
+    """Worker: one file -> its pieces in the model's text style (errors inside the pieces)."""
     try:
         data = Path(path).read_bytes()
-        return music_pieces(data, Path(path).suffix, family, whole_file)
+        return music_pieces(data, Path(path).suffix, style, whole_file)
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:
@@ -126,7 +127,7 @@ class Embedder:
         if not idx:
             return
         enc, prep = self.encoder, self.prep("music")
-        converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.family,
+        converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.layout.music_text,
                               self.whole_file)
         ready: list[Result] = []
         seqs, manifests, files_in_chunk = [], {}, 0

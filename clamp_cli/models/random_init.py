@@ -9,7 +9,6 @@ give meaningless rankings, so nothing here pretends to be a trained model.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -97,25 +96,6 @@ def write_official(spec: ModelSpec, state: dict[str, torch.Tensor], out: str | P
     return out
 
 
-def write_ours(spec: ModelSpec, state: dict[str, torch.Tensor], out_dir: str | Path,
-               text_backbone: str | Path) -> Path:
-    """clamp's own layout: clamp.json + model.safetensors (+ text_backbone/ if local)."""
-    from safetensors.torch import save_file
-
-    from .factory import OUR_BACKBONE_DIR, OUR_CONFIG, OUR_WEIGHTS
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    backbone = str(text_backbone)
-    if Path(backbone).is_dir():
-        shutil.copytree(backbone, out / OUR_BACKBONE_DIR, dirs_exist_ok=True)
-        backbone = OUR_BACKBONE_DIR
-    save_file({k: v.contiguous() for k, v in state.items()}, str(out / OUR_WEIGHTS))
-    config = {"format": 1, "spec": spec.to_dict(), "text_backbone": backbone}
-    (out / OUR_CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
-    return out
-
-
 def make_random_checkpoint(family: str, out: str | Path, backbone_dir: str | Path, *, seed: int = 0,
                            layout: str = "official", **sizes: Any) -> Path:
     """Build a tiny backbone config-compatible checkpoint and write it in `layout`."""
@@ -125,5 +105,7 @@ def make_random_checkpoint(family: str, out: str | Path, backbone_dir: str | Pat
     spec = random_spec(family, text_config, **sizes)
     state = random_state_dict(spec, seed)
     if layout == "ours":
-        return write_ours(spec, state, out, backbone_dir)
+        from .checkpoint import save
+
+        return save(state, spec, out, text_backbone=backbone_dir)
     return write_official(spec, state, out)

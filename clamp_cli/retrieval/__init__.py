@@ -1,10 +1,21 @@
-"""Similarity, top-k and zero-shot classification over global vectors (numpy only)."""
+"""Retrieval: queries, similarity, top-k and zero-shot classification over global vectors.
+
+Every command that ranks or labels calls these functions (and so do the
+benchmarks): the CLI parses arguments, calls one of them, and prints.
+Nothing here imports the CLI; vectors come from `index` (a `VectorIndex`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from .query import Query, QueryPart, parse_query, split_weight
+
+__all__ = ["Hit", "LabelScore", "Labelled", "Query", "QueryPart", "classify", "combine", "normalize",
+           "parse_query", "rank", "split_weight", "top_k", "zero_shot"]
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -23,22 +34,36 @@ def combine(parts: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
     return total
 
 
-def top_k(rows: np.ndarray, query: np.ndarray, k: int, subset: np.ndarray | None = None
-          ) -> list[tuple[int, float]]:
-    """The k best (index, cosine) of unit `rows` (optionally only `subset` of them) for `query`.
-
-    One matrix-vector product, then a partial sort: no per-key work in Python.
-    """
-    q = normalize(query)
-    if subset is not None:
-        rows = rows[subset]
-    scores = np.asarray(rows @ q)
-    k = min(k, scores.shape[0])
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first; ties keep input order. One partial sort."""
+    n = scores.shape[0]
+    k = min(k, n)
     if k <= 0:
-        return []
-    best = np.argpartition(-scores, k - 1)[:k]
-    best = best[np.lexsort((best, -scores[best]))]  # score descending, ties by position
-    return [(int(i), float(scores[i])) for i in best]
+        return np.zeros(0, dtype=np.int64)
+    best = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+    return best[np.lexsort((best, -scores[best]))]
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float
+    key: str
+
+
+def rank(query: np.ndarray, index, k: int, restrict: Sequence[str] | None = None,
+         exclude: set[str] | frozenset = frozenset()) -> list[Hit]:
+    """The k keys of `index` (a VectorIndex) most similar to `query`, by cosine.
+
+    `restrict` limits the ranking to those keys; `exclude` drops keys (a query's own piece).
+    """
+    if not np.isfinite(query).all():
+        raise ValueError("the query vector is not finite")
+    keys = list(restrict) if restrict is not None else None
+    if exclude:
+        keys = [key for key in (keys if keys is not None else index.keys()) if key not in exclude]
+    found = index.search(normalize(query), k, restrict=keys)
+    return [Hit(i + 1, score, key) for i, (key, score) in enumerate(found)]
 
 
 def zero_shot(pieces: np.ndarray, labels: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -48,3 +73,31 @@ def zero_shot(pieces: np.ndarray, labels: np.ndarray, scale: float) -> tuple[np.
     logits = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     return cos, probs / probs.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    probability: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Labelled:
+    key: str
+    top: tuple[LabelScore, ...]     # best first
+
+    @property
+    def best(self) -> LabelScore:
+        return self.top[0]
+
+
+def classify(keys: Sequence[str], pieces: np.ndarray, labels: Sequence[str], label_vectors: np.ndarray,
+             scale: float, k: int = 1) -> list[Labelled]:
+    """Zero-shot labels: for each piece the k most probable labels."""
+    cos, probs = zero_shot(pieces, label_vectors, scale)
+    out = []
+    for key, c, p in zip(keys, cos, probs):
+        order = top_k(p, k)
+        out.append(Labelled(key, tuple(LabelScore(labels[j], float(p[j]), float(c[j])) for j in order)))
+    return out

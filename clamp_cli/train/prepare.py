@@ -1,0 +1,308 @@
+"""Training data for clamp-mini from the scores inside the `music21` package (nothing downloaded).
+
+`prepare(out_dir)` writes
+
+    out_dir/data.jsonl    one record per piece and format:
+        {"music": "abc/oneills1850/0001-0050_12.abc", "texts": [...], "split": "train"|"heldout",
+         "text_groups": [[0, 1], ...], "piece": "oneills1850/0001-0050#12", "group": "...",
+         "format": "abc"|"score"|"midi", "labels": {"tune_type": "jig", ...}}
+    (`text_groups`, optional for `clamp train`: the texts of each fact, drawn evenly)
+    out_dir/abc/...       each ABC tune on its own, its metadata lines removed
+    out_dir/scores/...    copies of the multi-voice works
+    out_dir/midi/...      MIDI renderings (music21) of a share of the tunes and of every work
+
+Paths are relative to the JSONL's folder. The answer never reaches the music text: titles,
+`R:` (tune type), `O:` (origin), composers, notes and lyrics are stripped from ABC tunes, and
+the interleaving step drops the title and composer lines of the works. The split is 90/10
+by work (tunes sharing a title stay together; movements of one mass or quartet too), seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import describe
+
+HELDOUT_SHARE = 0.10
+MIDI_SHARE_TUNES = 0.25
+KEEP_HEADER = set("MLKQVP")  # ABC header fields the music keeps: metre, unit length, key, tempo, voices, parts
+
+
+@dataclass
+class Item:
+    piece: str                       # stable id
+    group: str                       # split unit
+    collection: str
+    facts: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+    abc: str | None = None           # cleaned ABC tune
+    score: Path | None = None        # a work's file in the corpus
+    midi: bool = False               # also render to MIDI
+
+
+def corpus_root() -> Path:
+    import music21
+
+    return Path(music21.__file__).parent / "corpus"
+
+
+# -- ABC tunes ------------------------------------------------------------------
+
+def header_fields(tune: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in tune.splitlines():
+        m = re.match(r"^([A-Za-z]):\s*(.*)$", line)
+        if m:
+            out.setdefault(m.group(1), []).append(m.group(2).strip())
+    return out
+
+
+def clean_tune(tune: str, number: str) -> str:
+    """The tune's music only: X:, metre, length, key, tempo, voices and the body; no text fields."""
+    lines = [f"X:{number}"]
+    for line in tune.splitlines():
+        m = re.match(r"^([A-Za-z]):", line)
+        if m:
+            if m.group(1) in KEEP_HEADER:
+                lines.append(line.rstrip())
+            continue
+        if line.lstrip().startswith("%"):
+            continue
+        line = re.sub(r'"[^"]*[A-Za-z]{3,}[^"]*"', "", line)  # text annotations ("Fine", "D.C."), not chords
+        line = line.split("%", 1)[0].rstrip()
+        if line.strip():
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def body_bars(tune: str) -> int:
+    body = [ln for ln in tune.splitlines() if not re.match(r"^[A-Za-z]:", ln)]
+    return sum(ln.count("|") for ln in body)
+
+
+def _title_key(fields: dict[str, list[str]]) -> str:
+    title = (fields.get("T") or [""])[0].lower()
+    title = re.sub(r"^(the|a|an)\s+", "", title)
+    return re.sub(r"[^a-z0-9]+", "", title) or ""
+
+
+def abc_items(path: Path, collection: str, origin: str | None, default_type: str | None,
+              essen: bool = False) -> list[Item]:
+    from ..formats.abc import split_tunes
+
+    text = path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    items = []
+    for number, tune in split_tunes(text):
+        fields = header_fields(tune)
+        if "K" not in fields or body_bars(tune) < 2:
+            continue
+        piece = f"{collection}/{path.stem}#{number}"
+        facts: dict = {"kind": "folk" if essen else "fiddle"}
+        labels: dict = {}
+        rhythm = " ".join(fields.get("R", [])).strip().lower()
+        if essen:
+            origin_field = " ".join(fields.get("O", []))
+            place = next((v for k, v in describe.ESSEN_ORIGINS.items() if k in origin_field), None)
+            if place:
+                facts["origin"] = place
+                labels["region"] = place
+            genres = sorted({g for kw, g in describe.ESSEN_GENRES if kw in rhythm.replace(" ", "")})
+            if genres:
+                facts["genres"] = genres[:2]
+        else:
+            tune_type = describe.tune_type(rhythm) or default_type
+            if not rhythm and not default_type:
+                title = " ".join(fields.get("T", [])).lower()
+                tune_type = describe.tune_type_from_title(title)
+            if tune_type:
+                facts["tune_type"] = tune_type
+                labels["tune_type"] = tune_type
+            if origin:
+                facts["origin"] = origin
+        metre = (fields.get("M") or [""])[-1]
+        if metre:
+            facts["metre"] = metre
+        key = describe.parse_abc_key((fields.get("K") or [""])[-1], essen=essen)
+        if key:
+            facts["key"] = key
+        facts["bars"] = body_bars(tune)
+        facts["voices"] = 1
+        group = f"{collection}:{_title_key(fields) or piece}"
+        items.append(Item(piece, group, collection, facts, labels, abc=clean_tune(tune, number)))
+    return items
+
+
+# -- multi-voice works ------------------------------------------------------------
+
+def work_items(root: Path, rng: random.Random) -> list[Item]:
+    out: list[Item] = []
+
+    def add(path: Path, composer: str, genre: str | None, group: str) -> None:
+        piece = f"{composer}/{path.relative_to(root / path.relative_to(root).parts[0]).as_posix()}"
+        facts = {"composer": composer, "era": describe.COMPOSERS[composer]["era"]}
+        if genre:
+            facts["genre"] = genre
+        out.append(Item(piece, f"{composer}:{group}", composer, facts, {"composer": composer}, score=path, midi=True))
+
+    bach = sorted(p for p in (root / "bach").glob("bwv*.mxl"))
+    for p in bach:
+        add(p, "bach", "chorale", p.stem.split(".")[0].split("-")[0])
+    pal = sorted((root / "palestrina").glob("*.krn"))
+    for p in rng.sample(pal, min(260, len(pal))):
+        add(p, "palestrina", "mass", p.stem.rsplit("_", 1)[-1])
+    for p in sorted((root / "monteverdi").glob("*.mxl")):
+        add(p, "monteverdi", "madrigal", p.stem)
+    for p in sorted((root / "josquin").glob("*.abc")):
+        add(p, "josquin", "motet", p.stem)
+    trecento = sorted((root / "trecento").glob("*.xml"))
+    for p in rng.sample(trecento, min(60, len(trecento))):
+        add(p, "trecento", "ballata", p.stem)
+    for composer in ("haydn", "mozart", "beethoven"):
+        for p in sorted((root / composer).rglob("*")):
+            if p.suffix in (".mxl", ".xml", ".krn") and p.is_file():
+                work = p.relative_to(root / composer).parts[0].split(".")[0]
+                add(p, composer, "string quartet" if composer != "mozart" or "k545" not in str(p) else "piano piece",
+                    work)
+    singles = {"corelli": None, "handel": None, "cpebach": None, "schubert": "song", "schumann_robert": "piano piece",
+               "schumann_clara": "piano piece", "chopin": "piano piece", "weber": None, "verdi": None,
+               "beach": "song", "joplin": "piano piece", "schoenberg": None, "webern": None, "ciconia": "motet"}
+    for composer, genre in singles.items():
+        for p in sorted((root / composer).rglob("*")):
+            if p.suffix in (".mxl", ".xml", ".krn", ".abc") and p.is_file():
+                add(p, composer, genre, p.stem)
+    return out
+
+
+def score_facts(path: str) -> tuple[dict, bytes | None, str | None]:
+    """Worker: facts read from the music itself (voices, metre, key, length, range) and a MIDI rendering."""
+    import music21
+
+    try:
+        score = music21.converter.parse(path)
+    except Exception as exc:  # noqa: BLE001 - music21 raises many types
+        return {}, None, f"{type(exc).__name__}: {str(exc)[:80]}"
+    facts: dict = {}
+    try:
+        parts = list(score.parts) if hasattr(score, "parts") else []
+        facts["voices"] = max(1, len(parts))
+        names = [p.partName for p in parts if p.partName]
+        if names:
+            facts["instruments"] = names[:6]
+        ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
+        if ts is not None:
+            facts["metre"] = ts.ratioString
+        key = score.analyze("key")
+        facts["key"] = (key.tonic.name.replace("-", "b"), key.mode)
+        measures = parts[0].getElementsByClass("Measure") if parts else []
+        facts["bars"] = len(measures)
+        pitches = [p.midi for p in score.recurse().pitches]
+        if pitches:
+            facts["range"] = max(pitches) - min(pitches)
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        midi = music21.midi.translate.streamToMidiFile(score).writestr()
+    except Exception:  # noqa: BLE001
+        midi = None
+    return facts, midi, None
+
+
+def abc_to_midi(abc: str) -> bytes | None:
+    """Worker: one cleaned ABC tune -> MIDI bytes through music21 (None when it cannot)."""
+    import music21
+
+    try:
+        score = music21.converter.parseData(abc, format="abc")
+        return music21.midi.translate.streamToMidiFile(score).writestr()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# -- the whole set ----------------------------------------------------------------
+
+def collect(rng: random.Random) -> list[Item]:
+    root = corpus_root()
+    items: list[Item] = []
+    for p in sorted((root / "essenFolksong").glob("*.abc")):
+        if not p.stem.startswith("test"):
+            items += abc_items(p, "essen", None, None, essen=True)
+    for p in sorted((root / "oneills1850").glob("*.abc")):
+        items += abc_items(p, "oneills1850", "Irish", None)
+    for p in sorted((root / "ryansMammoth").glob("*.abc")):
+        items += abc_items(p, "ryansMammoth", None, None)
+    for p in sorted((root / "airdsAirs").glob("*.abc")):
+        items += abc_items(p, "airdsAirs", "Scottish", None)
+    folk_origin = {"americanfifeopus": "American", "northumbrianminstrelsyopus": "English"}
+    for p in sorted((root / "miscFolk").glob("*.abc")):
+        items += abc_items(p, "miscFolk", folk_origin.get(p.stem), None)
+    items += work_items(root, rng)
+    return items
+
+
+def heldout(group: str, seed: int) -> bool:
+    return (zlib.crc32(f"{seed}:{group}".encode()) % 1000) < HELDOUT_SHARE * 1000
+
+
+def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
+            log: Callable[[str], None] = print, limit: int | None = None) -> Path:
+    """Write the training set; returns the JSONL path. `limit` keeps a seeded sample (tests)."""
+    from ..formats.pool import map_files
+    from ..index.store import atomic_write
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    items = collect(rng)
+    if limit:
+        items = rng.sample(items, min(limit, len(items)))
+    log(f"{len(items)} pieces from music21's corpus")
+    for it in items:
+        if it.abc is not None:
+            it.midi = rng.random() < MIDI_SHARE_TUNES
+
+    works = [it for it in items if it.score is not None]
+    work_results = dict(map_files(score_facts, [str(it.score) for it in works], jobs))
+    tunes_midi = [it for it in items if it.abc is not None and it.midi]
+    tune_midis = dict(zip([it.piece for it in tunes_midi],
+                          (m for _, m in map_files(abc_to_midi, [it.abc for it in tunes_midi], jobs))))
+
+    records = []
+    failed = 0
+    for it in items:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", it.piece.replace("#", "_"))
+        if it.score is not None:
+            facts, midi, err = work_results[str(it.score)]
+            if err:
+                failed += 1
+                continue
+            it.facts.update(facts)
+            music = Path("scores") / f"{stem}{it.score.suffix}"
+            (out / music).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(it.score, out / music)
+        else:
+            music = Path("abc") / f"{stem}.abc"
+            (out / music).parent.mkdir(parents=True, exist_ok=True)
+            (out / music).write_text(it.abc, encoding="utf-8")
+            midi = tune_midis.get(it.piece)
+        texts, groups = describe.describe(it.facts, random.Random(zlib.crc32(it.piece.encode()) + seed))
+        split = "heldout" if heldout(it.group, seed) else "train"
+        base = {"texts": texts, "text_groups": groups, "split": split, "piece": it.piece, "group": it.group, "labels": it.labels}
+        records.append({"music": music.as_posix(), "format": "abc" if it.abc is not None else "score", **base})
+        if it.midi and midi:
+            mpath = Path("midi") / f"{stem}.mid"
+            (out / mpath).parent.mkdir(parents=True, exist_ok=True)
+            (out / mpath).write_bytes(midi)
+            records.append({"music": mpath.as_posix(), "format": "midi", **base})
+    target = out / "data.jsonl"
+    atomic_write(target, lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                    for r in records).encode("utf-8")))
+    n_held = sum(r["split"] == "heldout" for r in records)
+    log(f"wrote {len(records)} records ({n_held} held out, {failed} works music21 could not read) to {target}")
+    return target
