@@ -12,7 +12,7 @@ _clamp() {
     fi
     [[ "$cmd" == "models" ]] && cmd="models ${COMP_WORDS[2]}"
     if [[ "$cmd" == "train" && $COMP_CWORD -eq 2 ]]; then
-        COMPREPLY=($(compgen -W "prepare fit mini --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "prepare fit mini eval --help" -- "$cur"))
         return
     fi
     [[ "$cmd" == "train" ]] && cmd="train ${COMP_WORDS[2]}"
@@ -28,6 +28,7 @@ _clamp() {
         "train prepare") opts="--seed --limit --jobs -j --quiet -q --help" ;;
         "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --max-steps --jobs -j --quiet -q --help" ;;
         "train mini") opts="--seed --device --resume --jobs -j --quiet -q --help" ;;
+        "train eval") opts="--baseline --quiet -q --help" ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -356,41 +355,67 @@ def test_two_processes_share_one_cache(env, tmp_path):
     assert db.execute("SELECT count(*) FROM features").fetchone()[0] == 40
 
 
-def test_ctrl_c_during_embed_leaves_nothing_half_written(env, tmp_path):
+def _children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running, or a zombie nobody reaped: either way a child left behind."""
+    return (Path("/proc") / str(pid)).exists()
+
+
+@pytest.mark.parametrize("point", ["load", "convert", "encode", "write"])
+def test_ctrl_c_at_each_stage_exits_130_and_leaves_nothing_half_written(env, tmp_path, point):
+    """Deterministic: the child stops at a named pause point (CLAMP_PAUSE_AT), then gets SIGINT."""
     env = fresh_cache(env, tmp_path)
+    env["CLAMP_PAUSE_AT"] = point
     d = tmp_path / "big"
     d.mkdir()
-    long_tune = "X:1\nL:1/8\nK:C\n" + "".join(f"[V:1]abc{i % 10}|[V:2]C,{i % 10}|\n" for i in range(5000))
-    for i in range(80):
-        (d / f"t{i}.abc").write_text(long_tune + f"%{i}\n")
+    for i in range(40):
+        (d / f"t{i}.abc").write_text(f"X:1\nL:1/8\nK:C\n[V:1]abc{i % 10}|[V:2]C,{i % 7}|\n%{i}\n")
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "clamp_cli.cli.main", "embed", str(d), "--out", str(out),
-                             "--batch-size", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db_path = Path(env["CLAMP_CACHE_DIR"]) / "clamp.sqlite3"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:   # wait until it is hashing/embedding
-        if db_path.exists():
-            try:
-                if sqlite3.connect(db_path).execute("SELECT count(*) FROM files").fetchone()[0] >= 80:
-                    break
-            except sqlite3.Error:
-                pass
-        time.sleep(0.2)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert "Traceback" not in err
+                             "--batch-size", "2", "-j", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # blocks until the child says where it is (or exits)
+            lines.append(line)
+            if line.strip() == f"clamp: paused at {point}":
+                break
+        assert lines and lines[-1].strip() == f"clamp: paused at {point}", "".join(lines)
+        children = _children(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = "".join(lines) + rest
+    assert "Traceback" not in err and "Exception" not in err, err
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "clamp: interrupted"
+    assert not [c for c in children if _alive(c)], "worker processes left behind"
+    db_path = Path(env["CLAMP_CACHE_DIR"]) / "clamp.sqlite3"
     db = sqlite3.connect(db_path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     done = db.execute("SELECT count(*) FROM features").fetchone()[0]
-    assert done < 80
-    assert not list(out.rglob("*.tmp")) if out.exists() else True
+    db.close()
+    assert done < 40
+    assert not (list(out.rglob("*.tmp")) + list(out.rglob(".*"))) if out.exists() else True
     # the next run finishes the job, reusing what was committed
+    env.pop("CLAMP_PAUSE_AT")
     rerun = run(["embed", d, "-q", "--json"], env, check=0)
     statuses = [r["status"] for r in json.loads(rerun.stdout)]
-    assert statuses.count("cached") == done and statuses.count("embedded") == 80 - done
+    assert statuses.count("cached") == done and statuses.count("embedded") == 40 - done
 
 
 # -- generated files --------------------------------------------------------------------------

@@ -70,16 +70,16 @@ def classify(
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
                              whole_file, jobs)
     labelled = label_pieces(embed_files(embedder, walk.files, reporter, quiet), labels, prompt, embedder, top_k)
-    emit_labels(labelled, fmt, top_k)
+    emit_labels(labelled, fmt, top_k, embedder.encoder.model_id)
     return reporter.exit_code
 
 
-def emit_labels(labelled, fmt: str, top_k: int) -> None:
+def emit_labels(labelled, fmt: str, top_k: int, model_id: str) -> None:
     records = []
     for item in labelled:
         best = item.best
         rec = {"path": item.key, "label": best.label, "probability": round(best.probability, 6),
-               "score": round(best.score, 6)}
+               "score": round(best.score, 6), "model": model_id}
         if top_k > 1:
             rec["top"] = [{"label": t.label, "probability": round(t.probability, 6), "score": round(t.score, 6)}
                           for t in item.top]

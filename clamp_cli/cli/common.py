@@ -18,12 +18,14 @@ import typer
 
 from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ClampError, InputError, UsageError
 
-DEFAULT_MODEL = "clamp3-c2"
+DEFAULT_MODEL = None  # resolved by default_model(): clamp3-c2 when cached, else the bundled clamp-mini
+BEST_MODEL, BUNDLED_MODEL = "clamp3-c2", "clamp-mini"
 
 
-ModelOpt = Annotated[str, typer.Option(
-    "--model", "-m", envvar="CLAMP_MODEL", show_default=True,
-    help="Registry name (see `clamp models list`) or path to a checkpoint file or directory.")]
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", "-m", envvar="CLAMP_MODEL", show_default=False,
+    help="Registry name (see `clamp models list`) or path to a checkpoint file or directory "
+         "[default: clamp3-c2 when downloaded, else the bundled clamp-mini].")]
 BackboneOpt = Annotated[Optional[str], typer.Option(
     "--text-backbone", envvar="CLAMP_TEXT_BACKBONE",
     help="Tokenizer + config of the text encoder: a Hub id or a local directory.")]
@@ -44,7 +46,7 @@ JobsOpt = Annotated[Optional[int], typer.Option(
 
 @dataclass
 class Common:
-    model: str = DEFAULT_MODEL
+    model: str | None = DEFAULT_MODEL
     text_backbone: str | None = None
     device: str = "auto"
     batch_size: int | None = None
@@ -162,13 +164,24 @@ def open_encoder(common: Common, reporter: Reporter):
     """The model, loaded only when something is not in the cache (see LazyEncoder)."""
     from ..models import load_model
 
-    model = common.model or DEFAULT_MODEL
+    model = common.model or default_model(reporter)
 
     def notice() -> None:
         if not common.quiet and sys.stderr.isatty():
             print(f"clamp: loading model {model}", file=sys.stderr, flush=True)
 
     return load_model(model, text_backbone=common.text_backbone, device=common.device, lazy=True, on_load=notice)
+
+
+def default_model(reporter: Reporter) -> str:
+    """clamp3-c2 when it is in the Hugging Face cache, else the bundled clamp-mini (with a notice)."""
+    from ..models.pretrained import cached_size, registry
+
+    if cached_size(registry()[BEST_MODEL]) is not None:
+        return BEST_MODEL
+    reporter.note(f"using the bundled {BUNDLED_MODEL} (small; knows folk, early and classical scores); "
+                  f"`clamp models pull {BEST_MODEL}` fetches the better model, used from then on")
+    return BUNDLED_MODEL
 
 
 def open_store(common: Common, reporter: Reporter):

@@ -32,7 +32,7 @@ def convert(
     quiet: QuietOpt = False,
 ) -> int:
     """Convert scores between ABC, interleaved ABC, MTF, MusicXML and MIDI (Humdrum, MEI in)."""
-    from ..formats.convert import BINARY_TARGETS, TARGETS, convert_path
+    from ..formats.convert import BINARY_TARGETS, TARGETS, conversion_crashed, convert_path
     from ..formats.pool import map_files
     from ..index.store import atomic_write
 
@@ -59,7 +59,8 @@ def convert(
     progress, advance = progress_bar(len(files), "converting", quiet)
     with progress:
         flavour = "clamp1" if family == "clamp1" else None
-        for path, results in map_files(convert_path, [str(f) for f in files], jobs, to, flavour, full):
+        for path, results in map_files(convert_path, [str(f) for f in files], jobs, to, flavour, full,
+                                       on_crash=conversion_crashed):
             advance(1)
             path = Path(path)
             good = [r for r in results if r.error is None]

@@ -22,7 +22,7 @@ def list_models(as_json: JsonOpt = False, fmt: FormatOpt = None) -> int:
     records = []
     for entry in registry().values():
         size = cached_size(entry)
-        records.append({"name": entry.name, "family": entry.family, "hub_repo": entry.hub_repo,
+        records.append({"name": entry.name, "family": entry.family, "hub_repo": entry.hub_repo or "(in the package)",
                         "cached": size is not None, "size_mb": round(size / 2**20, 1) if size else None,
                         "description": entry.description})
     emit_records(records, fmt, [("name", "name"), ("family", "family"), ("cached", "cached"),

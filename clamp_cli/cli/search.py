@@ -84,11 +84,13 @@ def search(
     qvec = query_vector(query, embedder)
     if key_lines is not None:
         hits = rank_texts(qvec, key_lines, embedder, top)
-        records = [{"rank": h.rank, "score": round(h.score, 6), "text": key_lines[int(h.key)]} for h in hits]
+        records = [{"rank": h.rank, "score": round(h.score, 6), "text": key_lines[int(h.key)],
+                    "model": embedder.encoder.model_id} for h in hits]
         emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("text", "text")], path_key="text")
     else:
         results = embed_files(embedder, walk.files, reporter, quiet)
         hits = rank_pieces(qvec, results, top, include_query)
-        records = [{"rank": h.rank, "score": round(h.score, 6), "path": h.key} for h, _ in hits]
+        records = [{"rank": h.rank, "score": round(h.score, 6), "path": h.key, "model": embedder.encoder.model_id}
+                   for h, _ in hits]
         emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path")])
     return reporter.exit_code

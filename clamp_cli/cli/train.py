@@ -98,3 +98,28 @@ def mini_cmd(
     if not (resume and data.exists()):
         prepare(work_dir / "data", seed=seed, jobs=jobs, log=Reporter(quiet).note)
     return _fit(data, work_dir / "clamp-mini", "mini", 6, 64, 1e-3, seed, device, resume, None, jobs, quiet)
+
+
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    model: Annotated[str, typer.Argument(help="The trained model (directory or registry name).")],
+    data: Annotated[Path, typer.Argument(help="The training JSONL; its held-out records are used.")],
+    baseline: Annotated[bool, typer.Option(
+        "--baseline", help="Also evaluate an untrained model of the same architecture.")] = False,
+    quiet: QuietOpt = False,
+) -> int:
+    """Held-out figures: text->music retrieval per language, zero-shot labels, ABC<->MIDI retrieval."""
+    import json
+    import tempfile
+
+    from ..train.evaluate import evaluate_model, random_baseline
+
+    reporter = Reporter(quiet)
+    report = {"model": evaluate_model(model, data, log=reporter.note)}
+    if baseline:
+        with tempfile.TemporaryDirectory() as tmp:
+            report["random"] = evaluate_model(str(random_baseline("mini", Path(tmp) / "random")), data,
+                                              log=reporter.note)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0

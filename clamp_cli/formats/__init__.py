@@ -10,6 +10,7 @@ tunes): each is a `convert.Piece` with its own id. Decoding errors are
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from ..errors import InputError
@@ -30,7 +31,9 @@ PREP_VERSION = 2
 
 
 def format_of(path: str | Path) -> str | None:
-    return SUFFIX_FORMAT.get(Path(path).suffix.lower())
+    name = os.path.basename(os.fspath(path))
+    dot = name.rfind(".")
+    return SUFFIX_FORMAT.get(name[dot:].lower()) if dot > 0 else None
 
 
 def kind_of(path: str | Path) -> str | None:

@@ -163,3 +163,8 @@ def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_
         return [Piece(None, error=str(exc))]
     except OSError as exc:
         return [Piece(None, error=exc.strerror or str(exc))]
+
+
+def conversion_crashed(path: str) -> list[Piece]:
+    """The result of a file whose worker process died (see `pool.map_files`)."""
+    return [Piece(None, error="the converter crashed on this file (its worker process died)")]

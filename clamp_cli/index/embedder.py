@@ -16,11 +16,33 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats import decode_text, kind_of, load_npy, prep_key
-from ..formats.convert import Piece, music_pieces
+from ..formats.convert import Piece, conversion_crashed, music_pieces
 from ..formats.pool import map_files
+from ..pause import pause_point
 from .store import FeatureStore, sha256_bytes
 
 QUERY_PREP = "query/v1"
+
+
+@dataclass(frozen=True)
+class Modality:
+    """How files of one kind (formats.kind_of) become model input.
+
+    `read`: file bytes -> the sequence the encoder embeds; None for scores, which are converted
+    in worker processes (one file may hold several pieces). The cache key's preprocessing part
+    is `formats.prep_key(kind, family)`; batch sizes and segment lengths are the encoder's.
+    Audio files, when they come, are one more row.
+    """
+
+    kind: str
+    read: Callable[[object, bytes], np.ndarray] | None
+
+
+MODALITIES: dict[str, Modality] = {
+    "music": Modality("music", None),
+    "text": Modality("text", lambda encoder, data: encoder.text_file_ids(decode_text(data))),
+    "audio": Modality("audio", lambda encoder, data: encoder.audio_frames(load_npy(data))),
+}
 
 
 @dataclass
@@ -75,10 +97,10 @@ class Embedder:
 
         `on_progress(k)` counts files: k more files are done (cached, embedded or failed).
         """
-        files = [Result(Path(p), kind_of(p) or "unknown") for p in paths]
+        files = [Result(p if isinstance(p, Path) else Path(p), kind_of(p) or "unknown") for p in paths]
         self._hash(files)
         by_file: list[list[Result]] = [[f] for f in files]
-        todo: dict[str, list[int]] = {"music": [], "text": [], "audio": []}
+        todo: dict[str, list[int]] = {kind: [] for kind in MODALITIES}
         for kind in todo:
             idx = [i for i, f in enumerate(files) if f.kind == kind and f.status == "pending"]
             if not idx:
@@ -101,9 +123,11 @@ class Embedder:
             done = sum(all(r.status != "pending" for r in rs) for rs in by_file)
             if done:
                 on_progress(done)
-        self._embed_music(todo["music"], files, by_file, on_progress)
-        for kind in ("text", "audio"):
-            self._embed_simple(kind, todo[kind], files, on_progress)
+        for kind, modality in MODALITIES.items():
+            if modality.read is None:
+                self._embed_music(todo[kind], files, by_file, on_progress)
+            else:
+                self._embed_simple(kind, todo[kind], files, on_progress)
         return [r for rs in by_file for r in rs]
 
     def _hash(self, files: list[Result]) -> None:
@@ -128,32 +152,36 @@ class Embedder:
             return
         enc, prep = self.encoder, self.prep("music")
         converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.layout.music_text,
-                              self.whole_file)
-        ready: list[Result] = []
-        seqs, manifests, files_in_chunk = [], {}, 0
-        for n, (i, (_, pieces)) in enumerate(zip(idx, converted), start=1):
-            files_in_chunk += 1
-            results = []
-            for piece in pieces:
-                r = Result(files[i].path, "music", piece.item, files[i].hash, warnings=piece.warnings)
-                results.append(r)
-                if piece.error:
-                    r.fail(piece.error)
-                    continue
-                try:
-                    seqs.append(enc.music_ids(piece.text))
-                    ready.append(r)
-                except InputError as exc:
-                    r.fail(str(exc))
-            by_file[i] = results
-            if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
-                manifests[files[i].hash] = [p.item for p in pieces]
-            if n % self.chunk == 0 or n == len(idx):
-                self._embed_and_store("music", prep, ready, seqs)
-                self.store.put_pieces(prep, manifests)
-                if on_progress:
-                    on_progress(files_in_chunk)
-                ready, seqs, manifests, files_in_chunk = [], [], {}, 0
+                              self.whole_file, on_crash=conversion_crashed)
+        try:
+            ready: list[Result] = []
+            seqs, manifests, files_in_chunk = [], {}, 0
+            for n, (i, (_, pieces)) in enumerate(zip(idx, converted), start=1):
+                pause_point("convert")
+                files_in_chunk += 1
+                results = []
+                for piece in pieces:
+                    r = Result(files[i].path, "music", piece.item, files[i].hash, warnings=piece.warnings)
+                    results.append(r)
+                    if piece.error:
+                        r.fail(piece.error)
+                        continue
+                    try:
+                        seqs.append(enc.music_ids(piece.text))
+                        ready.append(r)
+                    except InputError as exc:
+                        r.fail(str(exc))
+                by_file[i] = results
+                if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
+                    manifests[files[i].hash] = [p.item for p in pieces]
+                if n % self.chunk == 0 or n == len(idx):
+                    self._embed_and_store("music", prep, ready, seqs)
+                    self.store.put_pieces(prep, manifests)
+                    if on_progress:
+                        on_progress(files_in_chunk)
+                    ready, seqs, manifests, files_in_chunk = [], [], {}, 0
+        finally:
+            converted.close()  # stops the workers now when we leave early (an error, Ctrl-C)
 
     def _embed_simple(self, kind: str, idx: list[int], files, on_progress) -> None:
         for start in range(0, len(idx), self.chunk):
@@ -162,10 +190,7 @@ class Embedder:
                 r = files[i]
                 try:
                     data = r.path.read_bytes()
-                    if kind == "text":
-                        seqs.append(self.encoder.text_file_ids(decode_text(data)))
-                    else:
-                        seqs.append(self.encoder.audio_frames(load_npy(data)))
+                    seqs.append(MODALITIES[kind].read(self.encoder, data))
                     ready.append(r)
                 except InputError as exc:
                     r.fail(str(exc))
@@ -185,7 +210,9 @@ class Embedder:
                 unique_seqs.append(seq)
         if not unique_seqs:
             return
+        pause_point("encode")
         vectors = self.encoder.embed_prepared(kind, unique_seqs, self.batch_size)
+        pause_point("write")
         self.store.put(self.encoder.model_id, prep, {k: vectors[n] for k, n in first.items()})
         for r in ready:
             r.vector, r.status = vectors[first[r.key]], "embedded"

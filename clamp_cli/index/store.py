@@ -124,7 +124,7 @@ class FeatureStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        db.execute("SELECT count(*) FROM features").fetchone()  # fails early on a damaged file
+        db.execute("SELECT 1 FROM features LIMIT 1").fetchone()  # fails early on a damaged file (O(1))
         return db
 
     def close(self) -> None:
@@ -197,6 +197,9 @@ class FeatureStore:
             marks = ",".join("?" * len(chunk))
             for h, items in self.db.execute(
                     f"SELECT hash, items FROM pieces WHERE prep = ? AND hash IN ({marks})", [prep, *chunk]):
+                if items == "[null]":  # the common case: a file that is one piece
+                    out[h] = [None]
+                    continue
                 try:
                     out[h] = json.loads(items)
                 except ValueError:
@@ -208,6 +211,19 @@ class FeatureStore:
             with self._transaction():
                 self.db.executemany("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?)",
                                     [(prep, h, json.dumps(items)) for h, items in pieces.items()])
+
+    def count(self, model: str, prep: str) -> int:
+        return self.db.execute("SELECT count(*) FROM features WHERE model = ? AND prep = ?", (model, prep)).fetchone()[0]
+
+    def keys(self, model: str, prep: str) -> list[str]:
+        return [h for (h,) in self.db.execute("SELECT hash FROM features WHERE model = ? AND prep = ? ORDER BY rowid",
+                                              (model, prep))]
+
+    def index(self, model: str, prep: str, dim: int):
+        """The cached vectors of (model, prep) as a `VectorIndex`."""
+        from .vectors import StoreIndex
+
+        return StoreIndex(self, model, prep, dim)
 
     # -- consolidated matrices for search -----------------------------------------
     def matrix(self, model: str, prep: str, dim: int) -> tuple[dict[str, int], np.ndarray]:

@@ -116,3 +116,40 @@ class ExactIndex:
         else:
             scores = self._rows[idx] @ q
         return [(self._keys[idx[i]], float(scores[i])) for i in _top(scores, k)]
+
+
+class StoreIndex:
+    """The vectors of one (model, preprocessing) in the feature cache, as a `VectorIndex`.
+
+    `search` with `restrict` reads just those keys (indexed SQLite lookups); without it, it ranks
+    every cached key through the store's memory-mapped snapshot, rebuilt only when the features
+    of this (model, prep) changed.
+    """
+
+    def __init__(self, store, model: str, prep: str, dim: int):
+        self.store, self.model, self.prep, self.dim = store, model, prep, dim
+
+    def __len__(self) -> int:
+        return self.store.count(self.model, self.prep)
+
+    def keys(self) -> list[str]:
+        return self.store.keys(self.model, self.prep)
+
+    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        self.store.put(self.model, self.prep, dict(zip(keys, np.asarray(vectors).reshape(len(keys), self.dim))))
+
+    def get(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        return self.store.get(self.model, self.prep, keys, self.dim)
+
+    def search(self, query: np.ndarray, k: int, restrict: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        if restrict is None:
+            positions, rows = self.store.matrix(self.model, self.prep, self.dim)
+            keys = [None] * len(positions)
+            for key, i in positions.items():
+                keys[i] = key
+            return ExactIndex(self.dim, keys, rows).search(query, k)
+        found = self.get(restrict)
+        order = [key for key in dict.fromkeys(restrict) if key in found]
+        if not order:
+            return []
+        return ExactIndex.from_vectors(order, np.stack([found[key] for key in order])).search(query, k)

@@ -69,7 +69,7 @@ def read_config(directory: Path) -> dict[str, Any]:
 
 
 def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | None = None,
-         half: bool = False, extra: dict[str, Any] | None = None) -> Path:
+         half: bool = False, extra: dict[str, Any] | None = None, id_prefix: str | None = None) -> Path:
     """Write a model directory atomically (a temporary sibling, then renamed into place).
 
     `state` is a state dict of tensors, `spec` a `ModelSpec`. A local `text_backbone`
@@ -94,7 +94,7 @@ def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | 
         if backbone and Path(backbone).is_dir():
             shutil.copytree(backbone, tmp / BACKBONE_DIR)
             backbone = BACKBONE_DIR
-        config = {"format": FORMAT_VERSION, "model_id": weights_id(spec.family, digest), "sha256": digest,
+        config = {"format": FORMAT_VERSION, "model_id": weights_id(spec.family, digest, id_prefix), "sha256": digest,
                   "spec": spec.to_dict(), "text_backbone": backbone, **(extra or {})}
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         if out.exists():

@@ -151,7 +151,12 @@ def model_id_of(loc: Located, family: str) -> str:
 def find_files(name_or_path: str, download_ok: bool = True) -> Located | None:
     """Locate a checkpoint's files; without `download_ok`, None for an uncached registry model."""
     if name_or_path in registry():
-        return _registry_files(registry()[name_or_path], download_ok)
+        entry = registry()[name_or_path]
+        if entry.bundled_path is not None:  # shipped inside the package, in our own layout
+            loc = _directory_files(entry.bundled_path)
+            loc.source = entry.name
+            return loc
+        return _registry_files(entry, download_ok)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return _directory_files(path)
@@ -410,9 +415,11 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
     The text backbone (tokenizer + config) comes from `text_backbone` (hub id
     or directory), else the checkpoint's own, else the family's default on the Hub.
     """
+    from ..pause import pause_point
     from .encoder import Encoder
 
     torch_device = pick_device(device)
+    pause_point("load")
     ckpt = locate(name_or_path)
     layout = FAMILIES[ckpt.family]
     backbone = text_backbone or ckpt.default_backbone or layout.default_text_backbone

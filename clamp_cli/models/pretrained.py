@@ -18,16 +18,24 @@ from ..errors import ModelNotFoundError, ModelUnavailableError
 CONFIG_DIR = Path(__file__).parent / "registry"
 
 
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+
+
 @dataclass(frozen=True)
 class RegistryEntry:
     name: str
     family: str
-    hub_repo: str
+    hub_repo: str | None
     weights: str
     text_backbone: str
     description: str
     dim: int
     config: str | None = None
+    bundled: str | None = None      # a model directory inside the package: never downloaded
+
+    @property
+    def bundled_path(self) -> Path | None:
+        return BUNDLED_DIR / self.bundled if self.bundled else None
 
     @property
     def files(self) -> list[str]:
@@ -58,7 +66,10 @@ def hub_offline() -> bool:
 
 
 def cached_file(entry: RegistryEntry, filename: str) -> Path | None:
-    """The file's path in the Hugging Face cache, or None; never touches the network."""
+    """The file's path in the Hugging Face cache (or the package), or None; never touches the network."""
+    if entry.bundled_path is not None:
+        path = entry.bundled_path / filename
+        return path if path.is_file() else None
     from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(entry.hub_repo, filename)
@@ -78,6 +89,8 @@ def cached_size(entry: RegistryEntry) -> int | None:
 
 def download(entry: RegistryEntry) -> dict[str, Path]:
     """Fetch (or reuse from the cache) every file of an entry; progress on stderr."""
+    if entry.bundled_path is not None:
+        return {f: entry.bundled_path / f for f in entry.files}
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 

@@ -214,6 +214,14 @@ def score_facts(path: str) -> tuple[dict, bytes | None, str | None]:
     return facts, midi, None
 
 
+def _work_crashed(path: str) -> tuple[dict, None, str]:
+    return {}, None, "music21 crashed on it"
+
+
+def _tune_crashed(abc: str) -> None:
+    return None
+
+
 def abc_to_midi(abc: str) -> bytes | None:
     """Worker: one cleaned ABC tune -> MIDI bytes through music21 (None when it cannot)."""
     import music21
@@ -268,10 +276,12 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
             it.midi = rng.random() < MIDI_SHARE_TUNES
 
     works = [it for it in items if it.score is not None]
-    work_results = dict(map_files(score_facts, [str(it.score) for it in works], jobs))
+    log(f"reading {len(works)} works with music21 (the quartets take a while)")
+    work_results = dict(map_files(score_facts, [str(it.score) for it in works], jobs, on_crash=_work_crashed))
     tunes_midi = [it for it in items if it.abc is not None and it.midi]
+    log(f"rendering {len(tunes_midi)} tunes to MIDI")
     tune_midis = dict(zip([it.piece for it in tunes_midi],
-                          (m for _, m in map_files(abc_to_midi, [it.abc for it in tunes_midi], jobs))))
+                          (m for _, m in map_files(abc_to_midi, [it.abc for it in tunes_midi], jobs, on_crash=_tune_crashed))))
 
     records = []
     failed = 0

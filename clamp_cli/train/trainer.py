@@ -86,6 +86,10 @@ def _patches_worker(path: str) -> tuple[np.ndarray | None, str | None]:
         return None, f"{type(exc).__name__}: {str(exc)[:100]}"
 
 
+def _patches_crashed(path: str) -> tuple[None, str]:
+    return None, "the converter crashed on it"
+
+
 def load_patches(records: list[Record], cache_dir: Path, jobs: int | None, log) -> list[np.ndarray | None]:
     """Patches for every record, cached in `cache_dir` under a digest of the paths and their sizes."""
     from ..formats.pool import map_files
@@ -101,7 +105,8 @@ def load_patches(records: list[Record], cache_dir: Path, jobs: int | None, log) 
     out: list[np.ndarray | None] = []
     failed = 0
     t0 = time.time()
-    for n, (_, (arr, _err)) in enumerate(map_files(_patches_worker, [str(r.music) for r in records], jobs), 1):
+    for n, (_, (arr, _err)) in enumerate(map_files(_patches_worker, [str(r.music) for r in records], jobs,
+                                                       on_crash=_patches_crashed), 1):
         out.append(arr)
         failed += arr is None
         if n % 2000 == 0:

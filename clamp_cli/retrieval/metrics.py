@@ -1,0 +1,62 @@
+"""Retrieval and classification metrics (numpy only), shared by training, `clamp eval` and the model card.
+
+Ranks count ties against the query by default: the rank of the correct item is 1 + the number
+of other candidates scoring at least as high ("pessimistic"). The CLaMP authors' evaluation
+breaks ties in favour of the correct item ("optimistic": 1 + the number scoring strictly higher).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def ranks(scores: np.ndarray, correct: Sequence[int], ties: str = "pessimistic") -> np.ndarray:
+    """1-based rank of `correct[i]` in row i of a (queries x candidates) score matrix."""
+    scores = np.asarray(scores, dtype=np.float64)
+    idx = np.asarray(correct, dtype=np.int64)
+    right = scores[np.arange(len(idx)), idx][:, None]
+    if ties == "optimistic":
+        return (scores > right).sum(axis=1) + 1
+    if ties != "pessimistic":
+        raise ValueError("ties must be 'pessimistic' or 'optimistic'")
+    return (scores >= right).sum(axis=1)  # the correct one counts itself: 1 + others >= it
+
+
+def retrieval_metrics(rank_list: np.ndarray, hits: Sequence[int] = (1, 10, 100)) -> dict[str, float]:
+    r = np.asarray(rank_list, dtype=np.float64)
+    if r.size == 0:
+        raise ValueError("no queries")
+    out = {"mrr": float(np.mean(1.0 / r))}
+    for k in hits:
+        out[f"hit@{k}"] = float(np.mean(r <= k))
+    out["queries"] = int(r.size)
+    return out
+
+
+def classification_metrics(truth: Sequence[str], predicted: Sequence[str],
+                           labels: Sequence[str] | None = None) -> dict:
+    """Accuracy, macro-F1 over the labels (a class with no support and no prediction is left out),
+    per-class precision/recall/F1/support and the confusion matrix (rows: truth, columns: predicted)."""
+    truth, predicted = list(truth), list(predicted)
+    if not truth or len(truth) != len(predicted):
+        raise ValueError("truth and predictions must be non-empty and of equal length")
+    labels = list(labels) if labels is not None else sorted(set(truth) | set(predicted))
+    pos = {label: i for i, label in enumerate(labels)}
+    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(truth, predicted):
+        confusion[pos[t], pos[p]] += 1
+    per_class, f1s = {}, []
+    for i, label in enumerate(labels):
+        tp = confusion[i, i]
+        support, predicted_n = confusion[i].sum(), confusion[:, i].sum()
+        precision = tp / predicted_n if predicted_n else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+                            "support": int(support)}
+        if support or predicted_n:
+            f1s.append(f1)
+    return {"accuracy": float(np.trace(confusion) / confusion.sum()), "macro_f1": float(np.mean(f1s)),
+            "per_class": per_class, "labels": labels, "confusion": confusion.tolist(), "n": len(truth)}
