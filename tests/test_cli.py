@@ -313,8 +313,9 @@ def test_model_errors_exit_3(env, library, tmp_path):
     assert error_lines(proc.stderr) == [proc.stderr.strip()] and "unknown model 'clamp7'" in proc.stderr
     e = dict(env, HF_HOME=str(tmp_path / "hf"))
     e.pop("CLAMP_MODEL")
-    proc = run(["embed", library], e, check=3)  # the default, clamp3-c2, is not cached offline
-    assert "clamp3-c2" in proc.stderr and "--model" in proc.stderr
+    proc = run(["embed", library, "--model", "clamp3-c2"], e, check=3)  # not cached, and offline
+    assert error_lines(proc.stderr) == [proc.stderr.strip()]
+    assert "clamp3-c2" in proc.stderr and "clamp models pull" in proc.stderr
 
 
 def test_damaged_cache_entry_is_recomputed(env, library, tmp_path):

@@ -27,7 +27,7 @@ MUSIC_FORMATS = {"abc", "mtf", "musicxml", "midi", "humdrum", "mei"}
 # Read through music21 (to MusicXML first): formats xml2abc does not read.
 MUSIC21_FORMATS = {"humdrum": "humdrum", "mei": "mei"}
 # Bump when the bytes -> model input path changes: cached features are keyed by it.
-PREP_VERSION = 2
+PREP_VERSION = 3  # 3: newlines normalised as text mode does; xml2abc 143's stemless notes
 
 
 def format_of(path: str | Path) -> str | None:
@@ -54,9 +54,12 @@ def decode_text(data: bytes) -> str:
     if b"\x00" in data:
         raise InputError("binary data, not text")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+    # Quirk: the authors' scripts read every text input in Python's text mode, where "\r\n" and a
+    # lone "\r" become "\n" before anything else; a kept "\r" would be one more token per line.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def load_npy(data: bytes):

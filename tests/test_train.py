@@ -1,0 +1,83 @@
+"""clamp train: the data it makes from music21's corpus, a short real training run, the evaluation."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from clamp_cli.train import describe
+from clamp_cli.train.prepare import abc_items, clean_tune, corpus_root, heldout
+
+
+def test_tune_metadata_never_reaches_the_music():
+    items = []
+    for path in sorted((corpus_root() / "ryansMammoth").glob("*.abc"))[:60]:
+        items += abc_items(path, "ryans", None, None)
+    assert len(items) >= 50
+    for it in items:
+        head = [line for line in it.abc.splitlines() if line[:2] in ("T:", "R:", "O:", "C:", "N:", "S:", "Z:")]
+        assert not head, head
+    typed = [it for it in items if "tune_type" in it.facts]
+    assert typed and all(it.labels["tune_type"] == it.facts["tune_type"] for it in typed)
+    assert clean_tune("X:3\nT:Title\nR:jig\nM:6/8\nK:G\nGAB|\"Fine\"c2d|\n", "3") == "X:3\nM:6/8\nK:G\nGAB|c2d|\n"
+
+
+def test_descriptions_cover_five_languages_and_group_by_fact():
+    texts, groups = describe.describe({"tune_type": "jig", "origin": "Irish", "metre": "6/8", "key": ("D", "major"),
+                                       "voices": 1, "kind": "fiddle"}, random.Random(0))
+    for phrase in ("a jig", "eine Gigue", "une gigue", "una giga", "吉格舞曲", "in six-eight time", "en ré majeur"):
+        assert phrase in texts
+    assert sorted(i for g in groups for i in g) == list(range(len(texts)))  # every text in exactly one group
+
+
+def test_split_is_by_group_and_seeded():
+    groups = [f"g{i}" for i in range(2000)]
+    share = sum(heldout(g, 0) for g in groups) / len(groups)
+    assert 0.07 < share < 0.13
+    assert [heldout(g, 0) for g in groups] == [heldout(g, 0) for g in groups]
+    assert [heldout(g, 0) for g in groups] != [heldout(g, 1) for g in groups]
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory) -> Path:
+    """50 real tunes (reels and jigs from Ryan's Mammoth Collection), written as `prepare` writes them."""
+    root = tmp_path_factory.mktemp("train")
+    items = []
+    for path in sorted((corpus_root() / "ryansMammoth").glob("*.abc")):
+        items += [it for it in abc_items(path, "ryans", None, None) if it.labels.get("tune_type") in ("reel", "jig")]
+        if len(items) >= 50:
+            break
+    lines = []
+    for n, it in enumerate(items[:50]):
+        (root / f"{n}.abc").write_text(it.abc, encoding="utf-8")
+        texts, groups = describe.describe(it.facts, random.Random(n))
+        lines.append(json.dumps({"music": f"{n}.abc", "texts": texts, "text_groups": groups, "piece": it.piece,
+                                 "split": "heldout" if n % 10 == 0 else "train", "labels": it.labels}))
+    (root / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def test_training_runs_end_to_end_and_the_loss_drops(small_set, tmp_path):
+    from clamp_cli.models import load_model
+    from clamp_cli.train.trainer import TrainConfig, train
+
+    out = tmp_path / "model"
+    steps: list[float] = []
+    train(TrainConfig(small_set / "data.jsonl", out, arch="tiny", epochs=3, batch_size=8, lr=3e-3, seed=0),
+          log=lambda _: None, progress=lambda epoch, done, total, loss: steps.append(loss))
+    config = json.loads((out / "clamp.json").read_text())
+    history = config["training"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert "t2m_mrr" in history[-1]
+    enc = load_model(str(out), device="cpu")  # the factory loads what training wrote
+    assert enc.family == "mini" and enc.logit_scale == config["spec"]["logit_scale"]
+    assert enc.embed_text(["a reel"]).shape == (1, 64)
+    # --resume continues after the last finished epoch instead of starting over
+    train(TrainConfig(small_set / "data.jsonl", out, arch="tiny", epochs=4, batch_size=8, lr=3e-3, seed=0,
+                      resume=True), log=lambda _: None)
+    history = json.loads((out / "clamp.json").read_text())["training"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
