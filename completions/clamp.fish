@@ -66,6 +66,7 @@ complete -c clamp -n '__fish_seen_subcommand_from convert' -l out-dir -s O -r -d
 complete -c clamp -n '__fish_seen_subcommand_from convert' -l family -r -d 'Whose xml2abc options for --to abc: clamp1 (-m 2 -c 6 -x + header filter) or clamp2/clamp3 (-d 8 -x).'
 complete -c clamp -n '__fish_seen_subcommand_from convert' -l full -d 'MTF with every MIDI message (default: the M3-compatible subset used for embedding).'
 complete -c clamp -n '__fish_seen_subcommand_from convert' -l whole-file -d 'Write the tunes of a multi-tune ABC file into one output, not one file per tune.'
+complete -c clamp -n '__fish_seen_subcommand_from convert' -l force -d 'Replace outputs that already exist (never an input).'
 complete -c clamp -n '__fish_seen_subcommand_from convert' -l jobs -s j -r -d 'Processes converting scores [default: the number of cores].'
 complete -c clamp -n '__fish_seen_subcommand_from convert' -l quiet -s q -d 'No progress bars or summaries on stderr.'
 complete -c clamp -n '__fish_seen_subcommand_from models ; and __fish_seen_subcommand_from list' -l json -d 'Write one JSON array to stdout.'

@@ -462,3 +462,42 @@ def test_lazy_model_id_matches_the_loaded_one(assets):
     # .pth files need their weights read to know anything: loaded eagerly
     assert not isinstance(load_model(str(assets["clamp2"]), text_backbone=str(assets["xlmr"]), device="cpu",
                                      lazy=True), LazyEncoder)
+
+
+# -- never destroy a user's files ------------------------------------------------------------
+
+def test_convert_never_overwrites_inputs_and_refuses_collisions(env, tmp_path):
+    d = tmp_path / "songs"
+    d.mkdir()
+    (d / "song.abc").write_text(ABC_A)
+    (d / "song.mtf").write_text(MTF)
+    before = (d / "song.abc").read_bytes()
+    proc = run(["convert", d / "song.abc", "--to", "iabc", "-o", d / "song.abc"], env, check=2)
+    assert "never overwrites its inputs" in proc.stderr and (d / "song.abc").read_bytes() == before
+    proc = run(["convert", d / "song.abc", "--to", "iabc", "-O", d], env, check=2)
+    assert "never overwrites its inputs" in proc.stderr and (d / "song.abc").read_bytes() == before
+    out = tmp_path / "out"
+    proc = run(["convert", d, "--to", "iabc", "-O", out], env, check=2)  # song.abc and song.mtf -> song.abc
+    assert "would both be written to" in proc.stderr and not out.exists()
+    one = tmp_path / "one"
+    run(["convert", d / "song.abc", "--to", "iabc", "-O", one, "-q"], env, check=0)
+    proc = run(["convert", d / "song.abc", "--to", "iabc", "-O", one], env, check=2)
+    assert "--force" in proc.stderr
+    run(["convert", d / "song.abc", "--to", "iabc", "-O", one, "--force", "-q"], env, check=0)
+    proc = run(["convert", d / "song.abc", "--to", "iabc", "-o", tmp_path / "missing" / "x.abc"], env, check=2)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_embed_out_refuses_collisions_and_its_features_are_not_read_back(env, tmp_path):
+    env = fresh_cache(env, tmp_path)
+    d = tmp_path / "lib"
+    d.mkdir()
+    (d / "song.abc").write_text(ABC_A)
+    (d / "song.mtf").write_text(MTF)
+    proc = run(["embed", d, "--out", d / "feat"], env, check=2)
+    assert "would both be written to" in proc.stderr and not (d / "feat").exists()
+    (d / "song.mtf").unlink()
+    run(["embed", d, "--out", d / "feat", "-q"], env, check=0)
+    assert (d / "feat" / "song.npy").exists()
+    proc = run(["embed", d, "--json", "-q"], env, check=0)  # feat/song.npy is not taken for audio
+    assert [Path(r["path"]).name for r in json.loads(proc.stdout)] == ["song.abc"]

@@ -48,12 +48,14 @@ def embed(
     quiet: QuietOpt = False,
 ) -> int:
     """Embed scores (ABC, MTF, MusicXML, MIDI, Humdrum, MEI), text (.txt) and audio features (.npy)."""
-    from ..index.export import write_npy
+    from ..index.export import check_npy_targets, write_npy
 
     if as_json and as_jsonl:
         raise UsageError("choose one of --json and --jsonl")
     reporter = Reporter(quiet)
     walk = gather_inputs(paths or [], reporter)
+    if out is not None:
+        check_npy_targets(walk.files, out, walk.relative)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
                              whole_file, jobs)
     results = embed_files(embedder, walk.files, reporter, quiet)

@@ -30,11 +30,19 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+FEATURES_MARKER = ".clamp-features"  # written by `clamp embed --out` (index.export.MARKER)
+
+
 def _walk_dir(root: Path) -> Iterator[Path]:
+    """Files below root, sorted; hidden files and folders (.git) left out, and the .npy feature files
+    of folders `clamp embed --out` wrote (they are features, not audio)."""
+    features: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not _hidden(d))  # also skips .git
+        if FEATURES_MARKER in filenames or os.path.dirname(dirpath) in features:
+            features.add(dirpath)
         for name in sorted(filenames):
-            if not _hidden(name):
+            if not _hidden(name) and not (dirpath in features and name.lower().endswith(".npy")):
                 yield Path(dirpath) / name
 
 

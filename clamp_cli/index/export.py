@@ -11,16 +11,45 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import atomic_write
+from ..fsutil import atomic_write
 
 
 def npy_target(out_dir: Path, relative: Path, item: str | None) -> Path:
     return out_dir / relative.with_name(relative.stem + (f"#{item}" if item else "") + ".npy")
 
 
+MARKER = ".clamp-features"  # in a folder clamp wrote: its .npy files are features, not audio to embed
+
+
+def check_npy_targets(paths: Sequence[Path], out_dir: Path, relative: Callable[[Path], Path]) -> None:
+    """Before writing: two inputs on one .npy (song.abc and song.mid), or a target that is an input."""
+    import os
+
+    from ..errors import UsageError
+
+    seen: dict[str, Path] = {}
+    inputs = {os.path.abspath(p) for p in paths}
+    for p in paths:
+        target = os.path.abspath(npy_target(out_dir, relative(p), None))
+        if target in inputs:
+            raise UsageError(f"{target}: is an input; clamp never overwrites its inputs")
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {p} would both be written to {target}; "
+                             "embed them into separate --out folders")
+        seen[target] = p
+
+
 def write_npy(results: Sequence, out_dir: Path, relative: Callable[[Path], Path]) -> list[tuple[Path, str]]:
-    """Write each embedded result; returns (target, reason) for those that could not be written."""
+    """Write each embedded result; returns (target, reason) for those that could not be written.
+
+    The folder gets a marker file, so that a later walk over it does not read the features as audio.
+    """
     failed = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / MARKER).touch()
+    except OSError as exc:
+        return [(out_dir, f"cannot write ({exc.strerror or exc})")]
     for r in results:
         if r.vector is None:
             continue

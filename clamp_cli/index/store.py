@@ -26,7 +26,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ClampError
+from ..fsutil import atomic_write
 
 DB_NAME = "clamp.sqlite3"
 
@@ -303,29 +303,3 @@ def _decode(blob: bytes, stored_dim: int, dim: int) -> np.ndarray | None:
 def _chunks(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i:i + size]
-
-
-def _file_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over `path`.
-
-    The file gets the usual permissions (0666 minus the umask), not mkstemp's 0600.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _file_mode())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-

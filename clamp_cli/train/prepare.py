@@ -262,7 +262,7 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
             log: Callable[[str], None] = print, limit: int | None = None) -> Path:
     """Write the training set; returns the JSONL path. `limit` keeps a seeded sample (tests)."""
     from ..formats.pool import map_files
-    from ..index.store import atomic_write
+    from ..fsutil import atomic_write
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
