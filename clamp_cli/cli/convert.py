@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..models.families import FAMILIES
 from .common import JobsOpt, QuietOpt, Reporter, gather_inputs, handle_errors, progress_bar
 
 
@@ -53,7 +54,7 @@ def convert(
     progress, advance = progress_bar(len(files), "converting", quiet)
     with progress:
         for path, pieces in map_files(convert_path, [str(f) for f in files], jobs, to,
-                                      "clamp1" if family == "clamp1" else None, full, on_crash=conversion_crashed):
+                                      FAMILIES[family].music_text, full, on_crash=conversion_crashed):
             advance(1)
             failed += report_pieces(reporter, Path(path), pieces)
             for item, data in sink.documents(Path(path), [p for p in pieces if p.error is None]):
@@ -71,9 +72,9 @@ def _check_options(to: str, family: str, output: str | None, out_dir: Path | Non
 
     if to not in TARGETS:
         raise UsageError(f"--to must be one of {', '.join(TARGETS)}, not '{to}'")
-    if family not in ("clamp1", "clamp2", "clamp3"):
+    if family not in FAMILIES or FAMILIES[family].text_encoder != "transformer":
         raise UsageError("--family must be clamp1, clamp2 or clamp3")
-    if to == "iabc" and family == "clamp1":
+    if to == "iabc" and FAMILIES[family].music_text != "interleaved":
         raise UsageError("interleaved ABC is CLaMP 2/3's format; CLaMP 1 reads --to abc --family clamp1")
     if output and out_dir:
         raise UsageError("give --output FILE or --out-dir DIR, not both")

@@ -88,6 +88,7 @@ def random_model(
     import tempfile
 
     from ..errors import UsageError
+    from ..models.families import FAMILIES
     from ..models.random_init import build_text_backbone, make_random_checkpoint
 
     if family not in ("clamp1", "clamp2", "clamp3"):
@@ -95,7 +96,7 @@ def random_model(
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UsageError(f"{out_dir}: exists and is not empty")
     with tempfile.TemporaryDirectory() as tmp:
-        model_type = "roberta" if family == "clamp1" else "xlm-roberta"
+        model_type = FAMILIES[family].text_model_type
         backbone = build_text_backbone(Path(tmp) / "backbone", model_type=model_type)
         make_random_checkpoint(family, out_dir, backbone, seed=seed, layout="ours")
     Reporter(quiet).note(f"wrote a random {family} model to {out_dir} (meaningless rankings; for trying clamp)")

@@ -20,7 +20,7 @@ BINARY_TARGETS = {"midi"}
 # The model text each style reads, by source format (MODELS.md sections 2, 5, 6).
 MODEL_TEXT = {
     "clamp1": lambda fmt: ("abc", "clamp1"),
-    "interleaved": lambda fmt: ("mtf", None) if fmt in ("midi", "mtf") else ("iabc", None),
+    "interleaved": lambda fmt: ("mtf", "interleaved") if fmt in ("midi", "mtf") else ("iabc", "interleaved"),
 }
 
 

@@ -97,6 +97,7 @@ def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | 
         config = {"format": FORMAT_VERSION, "model_id": weights_id(spec.family, digest, id_prefix), "sha256": digest,
                   "spec": spec.to_dict(), "text_backbone": backbone, **(extra or {})}
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _usual_permissions(tmp)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
@@ -108,6 +109,14 @@ def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _usual_permissions(directory: Path) -> None:
+    """mkdtemp makes a 0700 folder (and safetensors may write 0600): give what mkdir/open would."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [directory, *directory.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def _sha256(path: Path) -> str:

