@@ -78,11 +78,29 @@ class Reporter:
         return EXIT_SOME_FAILED if self.failed else EXIT_OK
 
 
+class _Interrupts:
+    """Remembers a Ctrl-C even when a library turns the KeyboardInterrupt into another error
+    (an extension module interrupted while it initialises raises ImportError, for one)."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def handle_errors(func):
     """Turn clamp's exceptions into one line on stderr and the documented exit code."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import signal
+        import threading
+
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, _Interrupts.handler) if main else None
+        _Interrupts.seen = False
         try:
             code = func(*args, **kwargs)
         except ClampError as exc:
@@ -96,6 +114,14 @@ def handle_errors(func):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(EXIT_OK) from None
+        except Exception:
+            if not _Interrupts.seen:
+                raise
+            print("clamp: interrupted", file=sys.stderr, flush=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         raise typer.Exit(code or EXIT_OK)
 
     return wrapper

@@ -47,7 +47,14 @@ app.add_typer(train.app, name="train")
 
 
 def run() -> None:
-    app()
+    """The console entry point: once the command is done (or interrupted), a late Ctrl-C must not
+    turn the interpreter's shutdown into a traceback or change the exit code."""
+    import signal
+
+    try:
+        app()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
