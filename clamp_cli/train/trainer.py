@@ -337,7 +337,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         history.append(entry)
         log(json.dumps(entry))
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "logit_scale": float(logit_scale), "epoch": epoch + 1, "history": json.dumps(history)},
+                    "logit_scale": float(logit_scale.detach()), "epoch": epoch + 1, "history": json.dumps(history)},
                    state_path)
         _write_model(save, model, spec, logit_scale, cfg, history)
         if cfg.max_steps and step >= cfg.max_steps:
