@@ -7,10 +7,11 @@ import tempfile
 from pathlib import Path
 
 
-def _file_mode() -> int:
+def default_mode(directory: bool = False) -> int:
+    """What open() or mkdir() would give: 0666 (0777 for a folder) minus the umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return (0o777 if directory else 0o666) & ~mask
 
 
 def atomic_write(path: Path, write) -> None:
@@ -20,7 +21,7 @@ def atomic_write(path: Path, write) -> None:
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, _file_mode())
+        os.fchmod(fd, default_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

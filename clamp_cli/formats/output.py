@@ -60,11 +60,18 @@ class ConvertOutput:
             seen[key] = path
             self._refuse(target)
 
-    def _refuse(self, target: Path) -> None:
+    def _conflict(self, target: Path) -> str | None:
+        """Why `target` must not be written, or None."""
         if any(_same(target, p) for p in self.inputs if target.name == p.name):
-            raise UsageError(f"{target}: is an input; clamp never overwrites its inputs")
+            return "is an input; clamp never overwrites its inputs"
         if target.exists() and not self.force:
-            raise UsageError(f"{target}: exists; --force replaces it")
+            return "exists; --force replaces it"
+        return None
+
+    def _refuse(self, target: Path) -> None:
+        reason = self._conflict(target)
+        if reason:
+            raise UsageError(f"{target}: {reason}")
 
     def documents(self, path: Path, good: list[Piece]) -> list[tuple[str | None, bytes]]:
         """(item, bytes) to write for one input; the tunes of a multi-tune ABC file are joined
@@ -84,10 +91,9 @@ class ConvertOutput:
         target = self.base_target(path)
         if item:
             target = target.with_name(f"{target.stem}#{item}{target.suffix}")
-            if any(_same(target, p) for p in self.inputs if target.name == p.name):
-                raise FileExistsError(0, "is an input; clamp never overwrites its inputs")
-            if target.exists() and not self.force:
-                raise FileExistsError(0, "exists; --force replaces it")
+            reason = self._conflict(target)  # a tune's file, known only now: that file fails, the rest goes on
+            if reason:
+                raise FileExistsError(0, reason)
         if self.out_dir is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, lambda f: f.write(data))

@@ -36,13 +36,15 @@ class VectorIndex(Protocol):
         ...
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    rows = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.maximum(norms, 1e-12)
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Unit vectors along the last axis, float32 (a zero vector stays zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first; ties keep input order. One partial sort."""
     n = scores.shape[0]
     k = min(k, n)
     if k <= 0:
@@ -67,7 +69,7 @@ class ExactIndex:
 
     @classmethod
     def from_vectors(cls, keys: Sequence[str], vectors: np.ndarray | Sequence[np.ndarray]) -> "ExactIndex":
-        rows = _unit_rows(np.stack(vectors) if not isinstance(vectors, np.ndarray) else vectors)
+        rows = normalize(np.stack(vectors) if not isinstance(vectors, np.ndarray) else vectors)
         return cls(rows.shape[1], keys, rows)
 
     def __len__(self) -> int:
@@ -78,7 +80,7 @@ class ExactIndex:
 
     def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         """Append new keys (a key already present is replaced in place)."""
-        rows = _unit_rows(np.asarray(vectors).reshape(len(keys), self.dim))
+        rows = normalize(np.asarray(vectors).reshape(len(keys), self.dim))
         self._flush()
         fresh = []
         for key, row in zip(keys, rows):
@@ -107,7 +109,7 @@ class ExactIndex:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if restrict is None:
             scores = self._rows @ q
-            return [(self._keys[i], float(scores[i])) for i in _top(scores, k)]
+            return [(self._keys[i], float(scores[i])) for i in top_k(scores, k)]
         idx = np.fromiter((self._pos[key] for key in restrict if key in self._pos), dtype=np.int64)
         if idx.size == 0:
             return []
@@ -115,7 +117,7 @@ class ExactIndex:
             scores = (self._rows @ q)[idx]
         else:
             scores = self._rows[idx] @ q
-        return [(self._keys[idx[i]], float(scores[i])) for i in _top(scores, k)]
+        return [(self._keys[idx[i]], float(scores[i])) for i in top_k(scores, k)]
 
 
 class StoreIndex:

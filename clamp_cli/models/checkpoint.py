@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointFormatError, UsageError
+from ..fsutil import default_mode
 
 CONFIG_NAME = "clamp.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -89,7 +90,7 @@ def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | 
             v = v.detach().cpu().contiguous()
             tensors[k] = v.half() if half and v.is_floating_point() else v
         save_file(tensors, str(tmp / WEIGHTS_NAME))
-        digest = _sha256(tmp / WEIGHTS_NAME)
+        digest = sha256_file(tmp / WEIGHTS_NAME)
         backbone = None if text_backbone is None else str(text_backbone)
         if backbone and Path(backbone).is_dir():
             shutil.copytree(backbone, tmp / BACKBONE_DIR)
@@ -113,13 +114,11 @@ def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | 
 
 def _usual_permissions(directory: Path) -> None:
     """mkdtemp makes a 0700 folder (and safetensors may write 0600): give what mkdir/open would."""
-    mask = os.umask(0)
-    os.umask(mask)
     for path in [directory, *directory.rglob("*")]:
-        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+        os.chmod(path, default_mode(directory=path.is_dir()))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):

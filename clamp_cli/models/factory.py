@@ -12,7 +12,6 @@ and shapes, so fine-tuned or smaller checkpoints of the same layout load):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import re
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointFormatError, ModelNotFoundError, ModelUnavailableError, UsageError
-from .checkpoint import BACKBONE_DIR, CONFIG_NAME, WEIGHTS_NAME, read_config, weights_id
+from .checkpoint import BACKBONE_DIR, CONFIG_NAME, WEIGHTS_NAME, read_config, sha256_file, weights_id
 from .families import FAMILIES, detect
 from .pretrained import RegistryEntry, download, registry
 
@@ -98,14 +97,6 @@ def detect_family(state: dict[str, Any], where: str) -> str:
     sample = ", ".join(sorted(state)[:3])
     raise CheckpointFormatError(
         f"{where}: unknown checkpoint layout (no CLaMP patch embedding found; keys start: {sample})")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _weights_digest(path: Path) -> str:

@@ -12,16 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..index.vectors import normalize, top_k
 from .query import Query, QueryPart, parse_query, split_weight
 
 __all__ = ["Hit", "LabelScore", "Labelled", "Query", "QueryPart", "classify", "combine", "normalize",
            "parse_query", "rank", "split_weight", "top_k", "zero_shot"]
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def combine(parts: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
@@ -32,16 +27,6 @@ def combine(parts: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
     for weight, vec in parts:
         total += np.float32(weight) * normalize(vec)
     return total
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores, best first; ties keep input order. One partial sort."""
-    n = scores.shape[0]
-    k = min(k, n)
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    best = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-    return best[np.lexsort((best, -scores[best]))]
 
 
 @dataclass(frozen=True)

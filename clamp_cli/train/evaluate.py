@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..retrieval import normalize
-from ..retrieval.metrics import classification_metrics, retrieval_metrics
+from ..retrieval.metrics import classification_metrics, ranks, retrieval_metrics
 from .trainer import read_jsonl
 from .vocabulary import COMPOSERS, FOLK_SONG, LANGS, ORIGINS, TUNE_TYPES
 
@@ -126,8 +126,6 @@ def evaluate_model(model: str, data: str | Path, cache_dir: str | Path | None = 
     if len(both) > 1:
         a = np.stack([vec[(p, symbolic[p].fmt)] for p in both])
         b = np.stack([vec[(p, "midi")] for p in both])
-        from ..retrieval.metrics import ranks
-
         idx = np.arange(len(both))
         m1 = retrieval_metrics(ranks(a @ b.T, idx), hits=(1, 10))
         m2 = retrieval_metrics(ranks(b @ a.T, idx), hits=(1, 10))
