@@ -26,11 +26,12 @@ def test_tune_metadata_never_reaches_the_music():
 
 
 def test_descriptions_cover_five_languages_and_group_by_fact():
-    texts, groups = describe.describe({"tune_type": "jig", "origin": "Irish", "metre": "6/8", "key": ("D", "major"),
+    texts, groups, key_groups = describe.describe({"tune_type": "jig", "origin": "Irish", "metre": "6/8", "key": ("D", "major"),
                                        "voices": 1, "kind": "fiddle"}, random.Random(0))
     for phrase in ("a jig", "eine Gigue", "une gigue", "una giga", "吉格舞曲", "in six-eight time", "en ré majeur"):
         assert phrase in texts
     assert sorted(i for g in groups for i in g) == list(range(len(texts)))  # every text in exactly one group
+    assert sorted(texts[groups[k][0]] for k in key_groups) == ["Irish", "a jig"]  # tune type and origin, not metre
 
 
 def test_split_is_by_group_and_seeded():
@@ -53,8 +54,9 @@ def small_set(tmp_path_factory) -> Path:
     lines = []
     for n, it in enumerate(items[:50]):
         (root / f"{n}.abc").write_text(it.abc, encoding="utf-8")
-        texts, groups = describe.describe(it.facts, random.Random(n))
-        lines.append(json.dumps({"music": f"{n}.abc", "texts": texts, "text_groups": groups, "piece": it.piece,
+        texts, groups, key_groups = describe.describe(it.facts, random.Random(n))
+        lines.append(json.dumps({"music": f"{n}.abc", "texts": texts, "text_groups": groups, "key_groups": key_groups,
+                                 "piece": it.piece,
                                  "split": "heldout" if n % 10 == 0 else "train", "labels": it.labels}))
     (root / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root

@@ -165,11 +165,16 @@ def _phrases(facts: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-def describe(facts: dict, rng: random.Random, sentences: int = 2) -> tuple[list[str], list[list[int]]]:
+# facts a user classifies by (tune type, origin, composer): training draws them alone more often
+KEY_FACTS = ("type", "origin", "composer")
+
+
+def describe(facts: dict, rng: random.Random, sentences: int = 2) -> tuple[list[str], list[list[int]], list[int]]:
     """Single-fact phrases (every language) plus `sentences` composite descriptions.
 
     Also returns the groups: for each fact (and one for the sentences), the indices of its
-    texts, so that training can draw facts evenly rather than phrases.
+    texts, so that training can draw facts evenly rather than phrases; and which groups
+    hold KEY_FACTS.
     """
     phrases = _phrases(facts)
     texts = list(dict.fromkeys(p for _, _, p in phrases))
@@ -193,4 +198,5 @@ def describe(facts: dict, rng: random.Random, sentences: int = 2) -> tuple[list[
             index[sentence] = len(texts)
             texts.append(sentence)
             groups.setdefault("sentence", []).append(index[sentence])
-    return texts, list(groups.values())
+    names = list(groups)
+    return texts, list(groups.values()), [i for i, name in enumerate(names) if name in KEY_FACTS]

@@ -4,9 +4,10 @@
 
     out_dir/data.jsonl    one record per piece and format:
         {"music": "abc/oneills1850/0001-0050_12.abc", "texts": [...], "split": "train"|"heldout",
-         "text_groups": [[0, 1], ...], "piece": "oneills1850/0001-0050#12", "group": "...",
+         "text_groups": [[0, 1], ...], "key_groups": [0], "piece": "oneills1850/0001-0050#12", "group": "...",
          "format": "abc"|"score"|"midi", "labels": {"tune_type": "jig", ...}}
-    (`text_groups`, optional for `clamp train`: the texts of each fact, drawn evenly)
+    (`text_groups`, optional for `clamp train`: the texts of each fact, drawn evenly;
+    `key_groups`, optional: the groups of the facts users classify by, drawn alone more often)
     out_dir/abc/...       each ABC tune on its own, its metadata lines removed
     out_dir/scores/...    copies of the multi-voice works
     out_dir/midi/...      MIDI renderings (music21) of a share of the tunes and of every work
@@ -31,7 +32,7 @@ from pathlib import Path
 from . import describe
 
 HELDOUT_SHARE = 0.10
-MIDI_SHARE_TUNES = 0.25
+MIDI_SHARE_TUNES = 0.35
 KEEP_HEADER = set("MLKQVP")  # ABC header fields the music keeps: metre, unit length, key, tempo, voices, parts
 
 
@@ -301,9 +302,10 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
             (out / music).parent.mkdir(parents=True, exist_ok=True)
             (out / music).write_text(it.abc, encoding="utf-8")
             midi = tune_midis.get(it.piece)
-        texts, groups = describe.describe(it.facts, random.Random(zlib.crc32(it.piece.encode()) + seed))
+        texts, groups, key_groups = describe.describe(it.facts, random.Random(zlib.crc32(it.piece.encode()) + seed))
         split = "heldout" if heldout(it.group, seed) else "train"
-        base = {"texts": texts, "text_groups": groups, "split": split, "piece": it.piece, "group": it.group, "labels": it.labels}
+        base = {"texts": texts, "text_groups": groups, "key_groups": key_groups,
+                "split": split, "piece": it.piece, "group": it.group, "labels": it.labels}
         records.append({"music": music.as_posix(), "format": "abc" if it.abc is not None else "score", **base})
         if it.midi and midi:
             mpath = Path("midi") / f"{stem}.mid"
