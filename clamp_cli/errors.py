@@ -32,6 +32,10 @@ class InputError(ClampError):
     exit_code = EXIT_SOME_FAILED
 
 
+class Reported(InputError):
+    """Every failed input is already named on stderr; nothing is left to do (exit 1, no more lines)."""
+
+
 class UsageError(ClampError):
     """The command line itself is wrong."""
 

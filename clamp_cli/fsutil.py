@@ -32,3 +32,7 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def os_reason(exc: OSError) -> str:
+    """An OSError in a user's words: "permission denied", "not a directory"."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]

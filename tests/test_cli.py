@@ -501,3 +501,93 @@ def test_embed_out_refuses_collisions_and_its_features_are_not_read_back(env, tm
     assert (d / "feat" / "song.npy").exists()
     proc = run(["embed", d, "--json", "-q"], env, check=0)  # feat/song.npy is not taken for audio
     assert [Path(r["path"]).name for r in json.loads(proc.stdout)] == ["song.abc"]
+
+
+# -- hardening: permissions, the cache directory, model output paths ----------------------
+
+def _without_root_powers() -> list[str]:
+    """A command prefix under which file permissions hold: nothing for a normal user; for root,
+    setpriv dropping the capabilities that bypass them (root otherwise reads a chmod 000 file)."""
+    if os.geteuid() != 0:
+        return []
+    import shutil
+
+    prefix = [shutil.which("setpriv") or "setpriv", "--bounding-set=-dac_override,-dac_read_search",
+              "--inh-caps=-dac_override,-dac_read_search"]
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True).returncode == 0
+    except OSError:
+        ok = False
+    if not ok:
+        pytest.skip("running as root without a working setpriv: permissions cannot be denied here")
+    return prefix
+
+
+def run_unprivileged(args, env, check=None):
+    proc = subprocess.run([*_without_root_powers(), sys.executable, "-m", "clamp_cli.cli.main", *map(str, args)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture()
+def locked(tmp_path):
+    """A readable tune, a folder nobody may enter, and an unreadable file in a readable folder."""
+    root = tmp_path / "perm"
+    (root / "open").mkdir(parents=True)
+    (root / "open" / "good.abc").write_text(ABC_A)
+    (root / "locked").mkdir()
+    (root / "locked" / "x.abc").write_text(ABC_B)
+    (root / "secret.abc").write_text(ABC_B)
+    (root / "locked").chmod(0)
+    (root / "secret.abc").chmod(0)
+    yield root
+    (root / "locked").chmod(0o755)
+    (root / "secret.abc").chmod(0o644)
+
+
+def test_unreadable_files_and_folders_are_one_line_each(env, tmp_path, locked):
+    env = fresh_cache(env, tmp_path)
+    proc = run_unprivileged(["embed", locked, "--jsonl"], env, check=1)
+    assert sorted(error_lines(proc.stderr)) == [f"clamp: error: {locked / 'locked'}: permission denied",
+                                                f"clamp: error: {locked / 'secret.abc'}: permission denied"]
+    assert [Path(json.loads(x)["path"]).name for x in proc.stdout.splitlines()] == ["good.abc"]
+    for args in (["embed", locked / "locked" / "x.abc", locked / "open"],
+                 ["embed", f"{locked}/locked/*.abc", locked / "open"],
+                 ["convert", locked / "locked" / "x.abc", locked / "open" / "good.abc", "--to", "iabc", "-o", "-"],
+                 ["search", "--music", locked / "locked" / "x.abc", locked / "open"],
+                 ["search", "--music", locked / "secret.abc", locked / "open"]):
+        proc = run_unprivileged(args, env, check=1)
+        assert len(error_lines(proc.stderr)) == 1 and "permission denied" in proc.stderr, (args, proc.stderr)
+
+
+def test_unwritable_cache_is_one_line_and_never_moved_aside(env, tmp_path, library):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    run(["embed", library, "-q", "--cache-dir", ro], env, check=0)
+    ro.chmod(0o555)
+    try:
+        proc = run_unprivileged(["embed", library, "--cache-dir", ro], env, check=2)
+        assert error_lines(proc.stderr) == [f"clamp: error: {ro}: cache directory not writable (permission denied); "
+                                            "pass --cache-dir or set CLAMP_CACHE_DIR"]
+        proc = run_unprivileged(["embed", library, "--cache-dir", ro / "sub"], env, check=2)
+        assert "cannot create the cache directory (permission denied)" in proc.stderr
+        ro.chmod(0o755)
+        (ro / "clamp.sqlite3").chmod(0)
+        proc = run_unprivileged(["embed", library, "--cache-dir", ro], env, check=2)
+        assert "cannot open the cache database (permission denied)" in proc.stderr
+        assert sorted(p.name for p in ro.iterdir() if "corrupt" in p.name) == []
+    finally:
+        ro.chmod(0o755)
+        (ro / "clamp.sqlite3").chmod(0o644)
+
+
+def test_model_output_path_errors(env, tmp_path):
+    (tmp_path / "file").write_text("x")
+    proc = run(["models", "random", tmp_path / "file" / "sub" / "m"], env, check=2)
+    assert error_lines(proc.stderr) == [f"clamp: error: {tmp_path / 'file' / 'sub' / 'm'}: cannot write a model here "
+                                        f"({tmp_path / 'file'} is a file, not a folder)"]
+    proc = run(["models", "random", "/proc/clamp-test/m"], env, check=2)
+    assert len(error_lines(proc.stderr)) == 1 and "cannot write a model here" in proc.stderr

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ClampError, InputError, UsageError
+from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ClampError, InputError, Reported, UsageError
+from ..fsutil import os_reason
 
 DEFAULT_MODEL = None  # resolved by default_model(): clamp3-c2 when cached, else the bundled clamp-mini
 BEST_MODEL, BUNDLED_MODEL = "clamp3-c2", "clamp-mini"
@@ -104,7 +105,8 @@ def handle_errors(func):
         try:
             code = func(*args, **kwargs)
         except ClampError as exc:
-            print(f"clamp: error: {exc}", file=sys.stderr, flush=True)
+            if not isinstance(exc, Reported):
+                print(f"clamp: error: {exc}", file=sys.stderr, flush=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             print("clamp: interrupted", file=sys.stderr, flush=True)
@@ -236,7 +238,7 @@ def read_lines(path: Path) -> list[str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: {os_reason(exc)}") from None
     try:
         lines = [line.strip() for line in decode_text(data).splitlines()]
     except InputError as exc:
@@ -255,8 +257,10 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
     if not args:
         raise UsageError(f"no {what} given (files, directories, globs, or - for a list on stdin)")
     walk = expand(args)
-    for missing in walk.missing:
-        reporter.error(missing, "no such file or directory")
+    for where, reason in walk.problems:
+        reporter.error(where, reason)
+    if not walk.files and walk.problems and not walk.skipped:
+        raise Reported("nothing else to read")
     if not walk.files:
         extra = f" ({walk.skipped} file(s) with other extensions skipped)" if walk.skipped else ""
         raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "

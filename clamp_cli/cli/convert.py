@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..fsutil import os_reason
 from ..models.families import FAMILIES
 from .common import JobsOpt, QuietOpt, Reporter, gather_inputs, handle_errors, progress_bar
 
@@ -62,8 +63,8 @@ def convert(
                     sink.write(Path(path), item, data)
                     converted += 1
                 except OSError as exc:
-                    reporter.error(f"{path}#{item}" if item else path, f"cannot write ({exc.strerror or exc})")
-    reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.missing)}")
+                    reporter.error(f"{path}#{item}" if item else path, f"cannot write ({os_reason(exc)})")
+    reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.problems)}")
     return reporter.exit_code
 
 

@@ -69,5 +69,5 @@ def embed(
         emit_records(records, "json" if as_json else "jsonl", [])
     counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
     reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, skipped {walk.skipped}, "
-                  f"failed {counts['failed'] + len(walk.missing)}")
+                  f"failed {counts['failed'] + len(walk.problems)}")
     return reporter.exit_code

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from ..fsutil import os_reason
 from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_text, score_to_musicxml
 
 TARGETS = {"abc": ".abc", "iabc": ".abc", "mtf": ".mtf", "musicxml": ".musicxml", "midi": ".mid"}
@@ -162,7 +163,7 @@ def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:
-        return [Piece(None, error=exc.strerror or str(exc))]
+        return [Piece(None, error=os_reason(exc))]
 
 
 def conversion_crashed(path: str) -> list[Piece]:

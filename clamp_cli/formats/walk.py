@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fsutil import os_reason
 from . import kind_of
 
 
@@ -18,7 +20,7 @@ class Walk:
 
     files: list[Path] = field(default_factory=list)
     skipped: int = 0                       # files with an extension clamp does not read
-    missing: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)   # (path as given or found, reason)
     roots: dict[Path, Path] = field(default_factory=dict)   # file -> the directory it was found under
 
     def relative(self, path: Path) -> Path:
@@ -33,11 +35,16 @@ def _hidden(name: str) -> bool:
 FEATURES_MARKER = ".clamp-features"  # written by `clamp embed --out` (index.export.MARKER)
 
 
-def _walk_dir(root: Path) -> Iterator[Path]:
+def _walk_dir(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
     """Files below root, sorted; hidden files and folders (.git) left out, and the .npy feature files
-    of folders `clamp embed --out` wrote (they are features, not audio)."""
+    of folders `clamp embed --out` wrote (they are features, not audio). Folders that cannot be
+    listed go to `problems`."""
     features: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:
+        problems.append((exc.filename or str(root), os_reason(exc)))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not _hidden(d))  # also skips .git
         if FEATURES_MARKER in filenames or os.path.dirname(dirpath) in features:
             features.add(dirpath)
@@ -61,25 +68,30 @@ def expand(args: Iterable[str], stdin=None) -> Walk:
         else:
             walk.files.append(path)
 
-    def visit(arg: str) -> None:
-        path = Path(arg).expanduser()
-        if path.is_dir():
-            for f in _walk_dir(path):
+    def visit_path(path: Path, arg: str) -> bool:
+        """False when the path does not exist; unreadable ones are problems."""
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            walk.problems.append((arg, os_reason(exc)))
+            return True
+        if stat.S_ISDIR(mode):
+            for f in _walk_dir(path, walk.problems):
                 add(f, path)
-        elif path.is_file():
-            add(path, path.parent)
-        elif glob.has_magic(arg):
-            matches = sorted(glob.glob(os.path.expanduser(arg), recursive=True))
-            if not matches:
-                walk.missing.append(arg)
-            for m in matches:
-                if Path(m).is_dir():
-                    for f in _walk_dir(Path(m)):
-                        add(f, Path(m))
-                elif Path(m).is_file():
-                    add(Path(m), Path(m).parent)
         else:
-            walk.missing.append(arg)
+            add(path, path.parent)
+        return True
+
+    def visit(arg: str) -> None:
+        if visit_path(Path(arg).expanduser(), arg):
+            return
+        matches = sorted(glob.glob(os.path.expanduser(arg), recursive=True)) if glob.has_magic(arg) else []
+        for m in matches:
+            visit_path(Path(m), m)
+        if not matches:
+            walk.problems.append((arg, "no such file or directory"))
 
     for arg in args:
         if arg == "-":

@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..formats import decode_text, kind_of, load_npy, prep_key
 from ..formats.convert import Piece, conversion_crashed, music_pieces
 from ..formats.pool import map_files
+from ..fsutil import os_reason
 from ..pause import pause_point
 from .store import FeatureStore, sha256_bytes
 
@@ -76,7 +77,7 @@ def convert_file(path: str, style: str, whole_file: bool) -> list[Piece]:
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:
-        return [Piece(None, error=exc.strerror or str(exc))]
+        return [Piece(None, error=os_reason(exc))]
 
 
 class Embedder:
@@ -141,7 +142,7 @@ class Embedder:
                 st = f.path.stat()
                 f.hash = sha256_bytes(f.path.read_bytes())
             except OSError as exc:
-                f.fail(exc.strerror or str(exc))
+                f.fail(os_reason(exc))
                 continue
             fresh.append((f.path, st, f.hash))
         self.store.remember_hashes(fresh)
@@ -195,7 +196,7 @@ class Embedder:
                 except InputError as exc:
                     r.fail(str(exc))
                 except OSError as exc:
-                    r.fail(exc.strerror or str(exc))
+                    r.fail(os_reason(exc))
             self._embed_and_store(kind, self.prep(kind), ready, seqs)
             if on_progress:
                 on_progress(len(idx[start:start + self.chunk]))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, os_reason
 
 
 def npy_target(out_dir: Path, relative: Path, item: str | None) -> Path:
@@ -49,7 +49,7 @@ def write_npy(results: Sequence, out_dir: Path, relative: Callable[[Path], Path]
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / MARKER).touch()
     except OSError as exc:
-        return [(out_dir, f"cannot write ({exc.strerror or exc})")]
+        return [(out_dir, f"cannot write ({os_reason(exc)})")]
     for r in results:
         if r.vector is None:
             continue
@@ -58,5 +58,5 @@ def write_npy(results: Sequence, out_dir: Path, relative: Callable[[Path], Path]
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, lambda f, v=r.vector: np.save(f, v.reshape(1, -1).astype(np.float32)))
         except OSError as exc:
-            failed.append((target, f"cannot write ({exc.strerror or exc})"))
+            failed.append((target, f"cannot write ({os_reason(exc)})"))
     return failed

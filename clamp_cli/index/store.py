@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ClampError
-from ..fsutil import atomic_write
+from ..errors import EXIT_USAGE, ClampError
+from ..fsutil import atomic_write, os_reason
 
 DB_NAME = "clamp.sqlite3"
 
@@ -72,7 +72,13 @@ def _safe_name(text: str) -> str:
 
 
 class CacheError(ClampError):
-    """The cache directory or database cannot be used."""
+    """The cache directory or database cannot be used (exit 2: fix the setup or pass --cache-dir)."""
+
+    exit_code = EXIT_USAGE
+
+
+# what sqlite says of a file that is there and readable but is not a sound database
+_DAMAGED = ("file is not a database", "database disk image is malformed")
 
 
 class FeatureStore:
@@ -83,8 +89,11 @@ class FeatureStore:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise CacheError(f"{self.dir}: cannot create the cache directory ({exc.strerror})") from None
+            raise CacheError(f"{self.dir}: cannot create the cache directory ({os_reason(exc)})") from None
         self.path = self.dir / DB_NAME
+        if not os.access(self.dir, os.W_OK | os.X_OK):
+            raise CacheError(f"{self.dir}: cache directory not writable (permission denied); "
+                             "pass --cache-dir or set CLAMP_CACHE_DIR")
         self.notices: list[str] = []
         self._matrices: dict[tuple[str, str], tuple] = {}  # in-process memo of loaded snapshots
         self.db = self._open()
@@ -94,6 +103,11 @@ class FeatureStore:
         try:
             db = self._connect()
         except sqlite3.DatabaseError as exc:
+            if not any(m in str(exc) for m in _DAMAGED):
+                # cannot open (permissions, a folder in its place, disk full...): not damage; touch nothing
+                reason = "permission denied" if self.path.exists() and \
+                    not os.access(self.path, os.R_OK | os.W_OK) else str(exc)
+                raise CacheError(f"{self.path}: cannot open the cache database ({reason})") from None
             # A damaged database file is set aside, never silently deleted.
             aside = self.path.with_name(f"{DB_NAME}.corrupt-{int(time.time())}")
             os.replace(self.path, aside)

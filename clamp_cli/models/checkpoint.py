@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointFormatError, UsageError
-from ..fsutil import default_mode
+from ..fsutil import default_mode, os_reason
 
 CONFIG_NAME = "clamp.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -83,7 +83,9 @@ def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | 
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     except OSError as exc:
-        raise UsageError(f"{out}: cannot write a model here ({exc.strerror or exc})") from None
+        blocker = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else os_reason(exc)
+        raise UsageError(f"{out}: cannot write a model here ({why})") from None
     try:
         tensors = {}
         for k, v in state.items():

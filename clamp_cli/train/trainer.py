@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from ..fsutil import os_reason
 
 STATE_NAME = "train_state.pt"
 
@@ -45,7 +46,7 @@ def read_jsonl(path: str | Path) -> list[Record]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        raise UsageError(f"{path}: {os_reason(exc)}") from None
     out = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
