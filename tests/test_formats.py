@@ -192,13 +192,13 @@ def test_bad_midi_inputs():
 def test_abc_that_fails_interleaving_is_an_error():
     # two voices with different bar counts: the authors' strip_empty_bars gives up
     abc = "X:1\nL:1/8\nM:2/4\nK:C\nV:1\nV:2\n[V:1]ab|cd|ef|\n[V:2]AB|\n"
-    with pytest.raises(InputError, match="interleaving failed"):
+    with pytest.raises(InputError, match="interleaving the voices failed"):
         interleave(abc)
 
 
 def test_bad_abc_and_encodings():
-    with pytest.raises(InputError, match="not UTF-8"):
-        music_pieces("X:1\nT:Caf\xe9\nK:C\nabc|\n".encode("latin-1"), ".abc", "interleaved")
+    with pytest.raises(InputError, match="not UTF-8"):  # MTF is ours: UTF-8 only
+        music_pieces("ticks_per_beat 480\n# caf\xe9\n".encode("latin-1"), ".mtf", "interleaved")
     with pytest.raises(InputError, match="empty"):
         music_pieces(b"   \n", ".abc", "interleaved")
     bad = music_pieces(b"X:1\nK:C\nabc|\nX:2\nK:C\n\x7f\x7f|||::[[[\n", ".abc", "interleaved")
@@ -285,3 +285,67 @@ def test_progress_counts_files_not_tunes(tmp_path, encoders):
         results = Embedder(encoders("ours"), FeatureStore(tmp_path / "cache")).embed_files(paths, seen.append)
         assert sum(seen) == 3
         assert len(results) == 1 + 1 + 10 and sum(r.status == "failed" for r in results) == 1
+
+
+# -- real scores the authors' tools read: encodings, converter failures -------------------------
+
+def test_utf16_musicxml_reads_as_the_authors_script_does(tmp_path):
+    """opus18no5.mxl holds UTF-16 XML (an older Finale export): same ABC as xml2abc.py on that XML."""
+    mxl = CORPUS / "beethoven" / "opus18no5.mxl"
+    with zipfile.ZipFile(mxl) as z:
+        raw = z.read(next(n for n in z.namelist() if not n.startswith("META-INF")))
+    assert raw.startswith(b"\xff\xfe")
+    (tmp_path / "score.xml").write_bytes(raw)
+    script = subprocess.run([sys.executable, str(XML2ABC_SCRIPT), "-d", "8", "-x", str(tmp_path / "score.xml")],
+                            capture_output=True, check=True).stdout.decode("utf-8")
+    assert xml_to_abc(read_musicxml(mxl.read_bytes(), ".mxl"), "clamp3") == script
+    # the same chorale in UTF-16 with and without a BOM, and in UTF-8, gives one ABC
+    utf8 = read_musicxml(CHORALES[0].read_bytes(), ".mxl")
+    text = utf8.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    expected = xml_to_abc(utf8)
+    for data in (text.encode("utf-16"), text.encode("utf-16-le"), text.encode("utf-16-be")):
+        assert xml_to_abc(read_musicxml(data, ".xml")) == expected
+
+
+def test_latin1_humdrum_and_abc_are_read_with_a_warning():
+    krn = CORPUS / "palestrina" / "Benedictus_86.krn"
+    with pytest.raises(UnicodeDecodeError):
+        krn.read_bytes().decode("utf-8")
+    piece = convert_bytes(krn.read_bytes(), ".krn", "iabc")[0]
+    assert piece.error is None and piece.text.startswith("%%score")
+    assert any("not UTF-8; read as Latin-1" in w for w in piece.warnings)
+    tune = "X:1\nT:Caf\xe9 du Port\nM:4/4\nL:1/8\nK:G\nGABc dedB|\n"
+    piece = convert_bytes(tune.encode("latin-1"), ".abc", "abc")[0]
+    assert "T:Café du Port" in piece.text and any("Latin-1" in w for w in piece.warnings)
+    declared = tune.replace("X:1\n", "X:1\nI:abc-charset iso-8859-1\n").encode("latin-1")
+    piece = convert_bytes(declared, ".abc", "abc")[0]
+    assert "T:Café du Port" in piece.text and piece.warnings == []  # the file said so: no warning
+
+
+RYAN_REEL = """X:1
+M: C|
+L: 1/8
+K: D
+\\
+|]vd2(dc) A2(Bc) | d2(de) fdec | dedB   A2(AB) | =cAGE (ED)D2 |
+|  d2(dc) A2(Bc) | d2(de) fdec | d2(dc) A2(AB) | =cAGE (ED)D2 :|
+|: d2(fd) adfd | ceAe cAeA | d2(fd) adfd | faae fdec |
+|  d2(fd) adfd | c2(ec) gefg | abag fdec | eaag fdec [|] :|
+"""
+
+
+def test_converter_failures_are_in_words_and_music21_reads_what_it_can():
+    # xml2abc fails on Lindenbaum's lyric number "chorus"; music21 reads it
+    piece = convert_bytes((CORPUS / "schubert" / "Lindenbaum.xml").read_bytes(), ".xml", "iabc")[0]
+    assert piece.error is None and "[V:1]" in piece.text
+    assert piece.warnings[0] == ("xml2abc cannot convert this score: a number was expected where the score has "
+                                 "'chorus'; read through music21 instead")
+    # interleaving fails on this tune from Ryan's Mammoth after abc2xml; music21's route works
+    piece = convert_bytes(RYAN_REEL.encode(), ".abc", "iabc")[0]
+    assert piece.error is None and piece.text.count("[V:1]") >= 16
+    assert "interleaving the voices failed" in piece.warnings[0] and "music21" in piece.warnings[0]
+    # neither route reads this trecento piece: the reason in words, no exception names
+    with pytest.raises(InputError) as err:
+        convert_bytes((CORPUS / "trecento" / "PMFC_06_8-In Verde Prato.xml").read_bytes(), ".xml", "iabc")
+    assert str(err.value) == ("xml2abc cannot convert this score: an element or attribute the converter needs "
+                              "is missing")

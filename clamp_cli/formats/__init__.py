@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 from ..errors import InputError
@@ -60,6 +61,32 @@ def decode_text(data: bytes) -> str:
     # Quirk: the authors' scripts read every text input in Python's text mode, where "\r\n" and a
     # lone "\r" become "\n" before anything else; a kept "\r" would be one more token per line.
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_CHARSET = re.compile(rb"^(?:I:|%%)abc-charset\s+([A-Za-z0-9._-]+)", re.MULTILINE)
+
+
+def decode_score_text(data: bytes, fmt: str) -> tuple[str, str | None]:
+    """ABC and Humdrum text, and a warning when it was not UTF-8.
+
+    Both formats predate UTF-8 and files in the wild are often Latin-1: UTF-8 first, else the
+    charset an ABC file declares (`I:abc-charset` / `%%abc-charset`, ABC 2.1), else Latin-1,
+    which every byte sequence decodes as; the warning says so, so nothing is mangled silently.
+    """
+    try:
+        return decode_text(data), None
+    except InputError as exc:
+        if "not UTF-8" not in str(exc):
+            raise
+    declared = _CHARSET.search(data) if fmt == "abc" else None
+    if declared:
+        name = declared.group(1).decode("ascii")
+        try:
+            return decode_text(data.decode(name).encode("utf-8")), None
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(data.decode("latin-1").encode("utf-8")), \
+        "not UTF-8; read as Latin-1 (ISO-8859-1), the usual encoding of older ABC and Humdrum files"
 
 
 def load_npy(data: bytes):

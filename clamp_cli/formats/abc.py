@@ -41,6 +41,27 @@ def _xml2abc_options(**overrides) -> SimpleNamespace:
     return SimpleNamespace(**opts)
 
 
+def in_words(exc: Exception) -> str:
+    """What a converter's internal exception says about the file, for a user who never saw its code."""
+    text = str(exc)
+    m = re.search(r"invalid literal for int\(\) with base 10: '([^']*)'", text)
+    if m:
+        return f"a number was expected where the score has '{m.group(1)}'"
+    if isinstance(exc, KeyError):
+        return f"it refers to a name it never defines ({text})"
+    if isinstance(exc, (TypeError, AttributeError)) and "None" in text:
+        return "an element or attribute the converter needs is missing"
+    if isinstance(exc, IndexError):
+        return "a part, voice or bar is empty or out of step with the others"
+    if isinstance(exc, EOFError):
+        return "the text ends in the middle of something"
+    if isinstance(exc, ZeroDivisionError):
+        return "a duration or time signature of zero"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    return f"something the converter does not expect ({type(exc).__name__}: {text[:100]})"
+
+
 def xml_to_abc(xml: bytes, flavour: str = "standard") -> str:
     """MusicXML bytes -> ABC text, exactly what `xml2abc.py <options> file` prints to stdout."""
     xml2abc = xml2abc_v143()
@@ -52,7 +73,7 @@ def xml_to_abc(xml: bytes, flavour: str = "standard") -> str:
         try:
             xml2abc.Parser(opts).parse(io.BytesIO(xml))
         except Exception as exc:  # noqa: BLE001 - a third-party parser failing on user data
-            raise InputError(f"xml2abc failed ({type(exc).__name__}: {str(exc)[:120]})") from None
+            raise InputError(f"xml2abc cannot convert this score: {in_words(exc)}") from None
     text = out.getvalue()
     if not text.strip():
         raise InputError("xml2abc produced no ABC (the score has no notes?)")
@@ -101,7 +122,7 @@ def abc_to_xml(abc: str) -> str:
         try:
             docs = abc2xml.getXmlDocs(safe, 0, 1)
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"abc2xml failed ({type(exc).__name__}: {str(exc)[:120]})") from None
+            raise InputError(f"abc2xml cannot read this ABC: {in_words(exc)}") from None
     if not docs:
         reason = err.getvalue().strip().splitlines()
         raise InputError("ABC could not be parsed" + (f" ({reason[-1][:120]})" if reason else ""))
@@ -142,7 +163,7 @@ def interleave(abc: str) -> tuple[str, list[str]]:
         with contextlib.redirect_stdout(printed):
             stripped, _ = strip_empty_bars(lines)
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"interleaving failed while stripping empty bars ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"interleaving the voices failed: {in_words(exc)} (while stripping empty bars)") from None
     if stripped is None:
         said = " ".join(printed.getvalue().split()) or "no bars"
         raise InputError(f"interleaving failed: {said}")
@@ -160,7 +181,7 @@ def interleave(abc: str) -> tuple[str, list[str]]:
         with contextlib.redirect_stdout(io.StringIO()):
             rotated = rotate_abc(stripped)
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"interleaving failed while rotating ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"interleaving the voices failed: {in_words(exc)} (while rotating)") from None
     if rotated is None:
         raise InputError("interleaving failed while rotating")
     return "".join(rotated), notes

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..fsutil import os_reason
-from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_text, score_to_musicxml
+from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_score_text, decode_text, score_to_musicxml, via_music21
 
 TARGETS = {"abc": ".abc", "iabc": ".abc", "mtf": ".mtf", "musicxml": ".musicxml", "midi": ".mid"}
 BINARY_TARGETS = {"midi"}
@@ -98,6 +98,24 @@ def _from_musicxml(xml: bytes, to: str, flavour: str | None, full: bool) -> Piec
     return Piece(None, text.encode("utf-8"), warnings=warnings)
 
 
+def _or_music21(first: Callable[[], Piece], source: bytes, fmt: str, to: str, flavour: str | None,
+                full: bool) -> Piece:
+    """The authors' route; when their converters fail, the score read by music21 instead (with a warning).
+
+    music21 reads some scores that xml2abc, abc2xml or the interleaving step cannot; the model text
+    it leads to may differ in detail from the authors' pipeline, which the warning says.
+    """
+    try:
+        return first()
+    except InputError as exc:
+        try:
+            piece = _from_musicxml(via_music21(source, fmt), to, flavour, full)
+        except InputError:
+            raise exc from None
+        piece.warnings.insert(0, f"{exc}; read through music21 instead")
+        return piece
+
+
 def _abc_tune(tune: str, to: str, flavour: str | None, full: bool) -> Piece:
     """One standard ABC tune, normalised as the authors normalised theirs: ABC -> MusicXML -> target.
 
@@ -107,7 +125,8 @@ def _abc_tune(tune: str, to: str, flavour: str | None, full: bool) -> Piece:
 
     if to == "iabc" and is_interleaved(tune):
         return Piece(None, tune.encode("utf-8"))
-    return _from_musicxml(abc_to_xml(tune).encode("utf-8"), to, flavour, full)
+    return _or_music21(lambda: _from_musicxml(abc_to_xml(tune).encode("utf-8"), to, flavour, full),
+                       tune.encode("utf-8"), "abc", to, flavour, full)
 
 
 def convert_bytes(data: bytes, suffix: str, to: str, flavour: str | None = None, full_mtf: bool = False,
@@ -124,22 +143,35 @@ def convert_bytes(data: bytes, suffix: str, to: str, flavour: str | None = None,
         raise InputError(f"unknown target format '{to}'")
     if (fmt, to) in DIRECT:
         return [Piece(None, DIRECT[(fmt, to)](data, full_mtf))]
+    warnings: list[str] = []
+    if fmt in ("abc", "humdrum"):
+        text, warning = decode_score_text(data, fmt)
+        data, warnings = text.encode("utf-8"), [warning] if warning else []
     if fmt != "abc":
-        return [_from_musicxml(score_to_musicxml(data, fmt, suffix), to, flavour, full_mtf)]
-    tunes = split_tunes(decode_text(data))
+        xml = score_to_musicxml(data, fmt, suffix)
+        if fmt == "musicxml":
+            piece = _or_music21(lambda: _from_musicxml(xml, to, flavour, full_mtf), xml, "musicxml", to, flavour,
+                                full_mtf)
+        else:  # already read by music21
+            piece = _from_musicxml(xml, to, flavour, full_mtf)
+        piece.warnings[:0] = warnings
+        return [piece]
+    tunes = split_tunes(text)
     if not tunes:
         raise InputError("no ABC tune in the file")
     if len(tunes) == 1 or (whole_file and to not in BINARY_TARGETS | {"musicxml"}):
         pieces = [_abc_tune(tune, to, flavour, full_mtf) for _, tune in tunes]
-        return [Piece(None, b"".join(p.data for p in pieces), warnings=[w for p in pieces for w in p.warnings])]
+        return [Piece(None, b"".join(p.data for p in pieces),
+                      warnings=warnings + [w for p in pieces for w in p.warnings])]
     out = []
     for tune_id, tune in tunes:
         try:
             piece = _abc_tune(tune, to, flavour, full_mtf)
             piece.item = tune_id
+            piece.warnings[:0] = warnings
             out.append(piece)
         except InputError as exc:
-            out.append(Piece(tune_id, error=str(exc)))
+            out.append(Piece(tune_id, error=str(exc), warnings=warnings))
     return out
 
 
@@ -164,6 +196,9 @@ def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_
         return [Piece(None, error=str(exc))]
     except OSError as exc:
         return [Piece(None, error=os_reason(exc))]
+    except Exception as exc:  # noqa: BLE001 - a bug of ours or a library's must cost one file, not the batch
+        return [Piece(None, error=f"clamp could not convert it (internal error {type(exc).__name__}: "
+                                  f"{str(exc)[:100]}; please report it with the file)")]
 
 
 def conversion_crashed(path: str) -> list[Piece]:

@@ -8,6 +8,7 @@ MusicXML score is reported as such.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -66,6 +67,25 @@ def check_xml_safety(data: bytes) -> None:
         raise InputError("XML that declares entities is refused (entity expansion)")
 
 
+_UTF16_32 = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+             (codecs.BOM_UTF16_BE, "utf-16"), (b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
+_DECLARED = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])([^"']*)""")
+
+
+def as_utf8(data: bytes) -> bytes:
+    """UTF-16/32 XML (its BOM, or the shape of "<?", says so; older Finale exports) -> UTF-8, with the
+    declaration changed to match. Every other encoding is left to the XML parser, which honours
+    the declaration; UTF-8 input is returned unchanged."""
+    codec = next((c for bom, c in _UTF16_32 if data.startswith(bom)), None)
+    if codec is None:
+        return data
+    try:
+        text = data.decode(codec).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"starts like {codec.upper()} XML but is not valid {codec.upper()} (byte {exc.start})") from None
+    return _DECLARED.sub(lambda m: m.group(1) + "UTF-8", text, count=1).encode("utf-8")
+
+
 def root_tag(data: bytes) -> str | None:
     """The document element's name, read without parsing the whole file."""
     m = _ROOT_RE.search(data, 0, 1 << 20)
@@ -80,6 +100,7 @@ def read_musicxml(data: bytes, suffix: str) -> bytes:
         data = unzip_score(data)
     elif len(data) > MAX_SCORE_BYTES:
         raise InputError(f"MusicXML over the {MAX_SCORE_BYTES // 2**20} MB limit")
+    data = as_utf8(data)
     check_xml_safety(data)
     tag = root_tag(data)
     if tag not in SCORE_ROOTS:
