@@ -591,3 +591,48 @@ def test_model_output_path_errors(env, tmp_path):
                                         f"({tmp_path / 'file'} is a file, not a folder)"]
     proc = run(["models", "random", "/proc/clamp-test/m"], env, check=2)
     assert len(error_lines(proc.stderr)) == 1 and "cannot write a model here" in proc.stderr
+
+
+def test_tune_references_and_nul_lists_work_everywhere(env, tmp_path):
+    """Item 10: FILE#X (as -f prints it) is accepted wherever a music path is; -0 for find/xargs."""
+    env = fresh_cache(env, tmp_path)
+    book = tmp_path / "my tunes" / "book.abc"
+    book.parent.mkdir()
+    book.write_text(ABC_A + "\n" + ABC_B.replace("X:2", "X:2") + "\n" + ABC_A.replace("X:1", "X:3"))
+    single = tmp_path / "my tunes" / "single.abc"
+    single.write_text(ABC_B)
+    names = run(["search", "-t", "a jig", book.parent, "-f"], env, check=0).stdout.splitlines()
+    assert sorted(names) == sorted([f"{book}#1", f"{book}#2", f"{book}#3", str(single)])
+    # every clamp command takes the names back, tune by tune
+    ranked = run(["search", "-t", "a jig", f"{book}#2", f"{book}#3", "-f"], env, check=0).stdout.splitlines()
+    assert sorted(ranked) == [f"{book}#2", f"{book}#3"]
+    labelled = json.loads(run(["classify", f"{book}#1", "-l", "jig", "-l", "reel"], env, check=0).stdout)
+    assert [r["path"] for r in labelled] == [f"{book}#1"]
+    embedded = run(["embed", "-", "--jsonl"], env, stdin="\n".join(names) + "\n", check=0).stdout.splitlines()
+    assert len(embedded) == 4
+    as_query = json.loads(run(["search", "--music", f"{book}#2", book, "-n", "5"], env, check=0).stdout)
+    assert {r["path"] for r in as_query} == {f"{book}#1", f"{book}#3"}      # the query tune itself left out
+    out = tmp_path / "two.abc"
+    run(["convert", f"{book}#2", "--to", "abc", "-o", out], env, check=0)
+    assert "T:B" in out.read_text() and "T:A" not in out.read_text()
+    # a whole-file mention wins over a tune of the same file
+    assert len(run(["search", "-t", "x", f"{book}#2", book, "-f"], env, check=0).stdout.splitlines()) == 3
+    # a tune the file does not hold: one line naming it; the rest goes on
+    proc = run(["search", "-t", "x", f"{book}#9", f"{single}#1", f"{book}#1", "-f"], env, check=1)
+    assert proc.stdout.splitlines() == [f"{book}#1"]
+    assert sorted(error_lines(proc.stderr)) == [
+        f"clamp: error: {book}#9: no tune X:9 in the file",
+        f"clamp: error: {single}#1: no tune X:1 in the file (the file is read as one piece: name it without #)"]
+    # --format files: each file once, in rank order, real paths for xargs ls
+    files = run(["search", "-t", "a jig", book.parent, "--format", "files"], env, check=0).stdout.splitlines()
+    assert sorted(files) == sorted([str(book), str(single)]) and all(Path(f).is_file() for f in files)
+    # -0: NUL-separated lists in (find -print0) and out (xargs -0)
+    listing = f"{book}#3\0{single}\0"
+    proc = run(["search", "-t", "x", "-0", "-", "-f"], env, stdin=listing, check=0)
+    assert proc.stdout.endswith("\0") and sorted(proc.stdout.split("\0")[:-1]) == [f"{book}#3", str(single)]
+    assert len(run(["embed", "--null", "-", "--jsonl"], env, stdin=listing, check=0).stdout.splitlines()) == 2
+    proc = run(["search", "-t", "x", "-0", "-", "--format", "files"], env, stdin=listing, check=0)
+    assert sorted(proc.stdout.split("\0")[:-1]) == sorted([str(book), str(single)])
+    # classify prints labels: its help and its check agree
+    assert run(["classify", book, "-l", "a", "-l", "b", "--format", "paths"], env, check=2)
+    assert "paths" not in run(["classify", "--help"], env, check=0).stdout.split("--format")[1].split("\n")[0]

@@ -10,17 +10,19 @@ import typer
 from ..errors import UsageError
 from .common import (
     DEFAULT_MODEL,
+    RECORD_FORMATS,
     BackboneOpt,
     BatchOpt,
     CacheOpt,
     Common,
     DeviceOpt,
-    FormatOpt,
     JobsOpt,
     JsonlOpt,
     JsonOpt,
     ModelOpt,
+    NullOpt,
     QuietOpt,
+    RecordFormatOpt,
     Reporter,
     WholeFileOpt,
     embed_files,
@@ -44,8 +46,9 @@ def classify(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Also list the K best labels.")] = 1,
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
-    fmt: FormatOpt = None,
+    fmt: RecordFormatOpt = None,
     whole_file: WholeFileOpt = False,
+    null: NullOpt = False,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -57,19 +60,17 @@ def classify(
     """Label each piece with the best of the given labels (softmax of cosine x the model's scale)."""
     from ..retrieval.search import PLACEHOLDER, label_pieces
 
-    fmt = output_format(fmt, as_json, as_jsonl)
-    if fmt == "paths":
-        raise UsageError("classify prints labels: use table, json or jsonl")
+    fmt = output_format(fmt, as_json, as_jsonl, allowed=RECORD_FORMATS)
     reporter = Reporter(quiet)
     labels = list(dict.fromkeys(list(label or []) + (read_lines(labels_file) if labels_file else [])))
     if len(labels) < 2:
         raise UsageError("give at least two labels (--labels FILE or --label L, repeated)")
     if prompt and PLACEHOLDER not in prompt:
         reporter.note(f"the prompt has no {PLACEHOLDER}: each label is appended after a space")
-    walk = gather_inputs(pieces or [], reporter, "music")
+    walk = gather_inputs(pieces or [], reporter, "music", null)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
                              whole_file, jobs)
-    labelled = label_pieces(embed_files(embedder, walk.files, reporter, quiet), labels, prompt, embedder, top_k)
+    labelled = label_pieces(embed_files(embedder, walk, reporter, quiet), labels, prompt, embedder, top_k)
     emit_labels(labelled, fmt, top_k, embedder.encoder.model_id)
     return reporter.exit_code
 

@@ -36,13 +36,19 @@ CacheOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", envvar="CLAMP_CACHE_DIR", help="Feature cache directory [default: the user cache dir].")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries on stderr.")]
 FormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", help="table, json, jsonl or paths [default: table on a terminal, json otherwise].")]
+    "--format", help="table, json, jsonl, paths (result names; FILE#X for a tune of a multi-tune file) or "
+                     "files (each file once) [default: table on a terminal, json otherwise].")]
+RecordFormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="table, json or jsonl [default: table on a terminal, json otherwise].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write one JSON array to stdout.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Write one JSON object per line to stdout.")]
 WholeFileOpt = Annotated[bool, typer.Option(
     "--whole-file", help="An ABC file with several X: tunes is one piece, not one per tune.")]
 JobsOpt = Annotated[Optional[int], typer.Option(
     "--jobs", "-j", min=1, help="Processes converting scores [default: the number of cores].")]
+NullOpt = Annotated[bool, typer.Option(
+    "--null", "-0", help="The list of paths read from - is NUL-separated (find -print0), "
+                         "and printed paths end in NUL (xargs -0).")]
 
 
 @dataclass
@@ -129,11 +135,16 @@ def handle_errors(func):
     return wrapper
 
 
-def output_format(fmt: str | None, as_json: bool, as_jsonl: bool, paths_only: bool = False) -> str:
+OUTPUT_FORMATS = ("table", "json", "jsonl", "paths", "files")
+RECORD_FORMATS = ("table", "json", "jsonl")
+
+
+def output_format(fmt: str | None, as_json: bool, as_jsonl: bool, paths_only: bool = False,
+                  allowed: tuple[str, ...] = OUTPUT_FORMATS) -> str:
     chosen = [name for flag, name in ((as_json, "json"), (as_jsonl, "jsonl"), (paths_only, "paths")) if flag]
     if fmt:
-        if fmt not in ("table", "json", "jsonl", "paths"):
-            raise UsageError(f"--format must be table, json, jsonl or paths, not '{fmt}'")
+        if fmt not in allowed:
+            raise UsageError(f"--format must be {', '.join(allowed[:-1])} or {allowed[-1]}, not '{fmt}'")
         chosen.append(fmt)
     if len(set(chosen)) > 1:
         raise UsageError("choose one output format (--json, --jsonl, --paths-only or --format)")
@@ -143,17 +154,28 @@ def output_format(fmt: str | None, as_json: bool, as_jsonl: bool, paths_only: bo
 
 
 def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]],
-                 path_key: str = "path") -> None:
-    """Write results to stdout as a table, a JSON array, JSON lines or bare paths."""
+                 path_key: str = "path", null: bool = False) -> None:
+    """Write results to stdout as a table, a JSON array, JSON lines or bare paths.
+
+    "paths" prints each result's name (FILE#X for a tune of a multi-tune file, which every
+    clamp command accepts back); "files" prints each file once, in rank order, for tools
+    that want real paths (xargs ls). With `null` each ends in NUL instead of a newline.
+    """
     out = sys.stdout
     if fmt == "json":
         out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
     elif fmt == "jsonl":
         for rec in records:
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    elif fmt == "paths":
-        for rec in records:
-            out.write(f"{rec.get(path_key, rec.get('text', ''))}\n")
+    elif fmt in ("paths", "files"):
+        end = "\0" if null else "\n"
+        names = [str(rec.get(path_key, rec.get("text", ""))) for rec in records]
+        if fmt == "files":
+            from ..formats.walk import split_piece_ref
+
+            names = list(dict.fromkeys(str(split_piece_ref(n)[0]) for n in names))
+        for name in names:
+            out.write(name + end)
     else:
         from rich.console import Console
         from rich.table import Table
@@ -249,14 +271,14 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
-def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
+def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null: bool = False):
     """Expand paths; report the missing ones; fail when nothing readable is left."""
     from ..formats import SUFFIX_FORMAT
     from ..formats.walk import expand
 
     if not args:
         raise UsageError(f"no {what} given (files, directories, globs, or - for a list on stdin)")
-    walk = expand(args)
+    walk = expand(args, null=null)
     for where, reason in walk.problems:
         reporter.error(where, reason)
     if not walk.files and walk.problems and not walk.skipped:
@@ -268,11 +290,38 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input"):
     return walk
 
 
-def embed_files(embedder, files: list[Path], reporter: Reporter, quiet: bool, label: str = "embedding"):
+def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
+    """The pieces asked for: all of a file, or only the tunes named as FILE#X.
+
+    A tune asked for that the file does not hold is one error line (FILE#X: reason); a file
+    that could not be read at all keeps its own single error.
+    """
+    if not walk.items:
+        return pieces
+    by_path: dict[Path, list] = {}
+    for p in pieces:
+        by_path.setdefault(path_of(p), []).append(p)
+    kept = []
+    for path, found in by_path.items():
+        unreadable = len(found) == 1 and found[0].item is None and found[0].error is not None
+        if path not in walk.items or unreadable:
+            kept += found
+            continue
+        kept += [p for p in found if p.item in walk.items[path]]
+        have = {p.item for p in found}
+        for item in walk.items[path]:
+            if item not in have:
+                hint = " (the file is read as one piece: name it without #)" if have == {None} else ""
+                reporter.error(f"{path}#{item}", f"no tune X:{item} in the file{hint}")
+    return kept
+
+
+def embed_files(embedder, walk, reporter: Reporter, quiet: bool, label: str = "embedding"):
     """Embed (or fetch from the cache) with a progress bar; report each failure on its own line."""
-    progress, advance = progress_bar(len(files), label, quiet)
+    progress, advance = progress_bar(len(walk.files), label, quiet)
     with progress:
-        results = embedder.embed_files(files, on_progress=advance)
+        results = embedder.embed_files(walk.files, on_progress=advance)
+    results = wanted_pieces(walk, results, lambda r: r.path, reporter)
     for r in results:
         for warning in r.warnings:
             reporter.warn(f"{r.name}: {warning}")

@@ -11,7 +11,7 @@ import typer
 from ..errors import UsageError
 from ..fsutil import os_reason
 from ..models.families import FAMILIES
-from .common import JobsOpt, QuietOpt, Reporter, gather_inputs, handle_errors, progress_bar
+from .common import JobsOpt, NullOpt, QuietOpt, Reporter, gather_inputs, handle_errors, progress_bar, wanted_pieces
 
 
 @handle_errors
@@ -31,6 +31,7 @@ def convert(
     whole_file: Annotated[bool, typer.Option(
         "--whole-file", help="Write the tunes of a multi-tune ABC file into one output, not one file per tune.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace outputs that already exist (never an input).")] = False,
+    null: NullOpt = False,
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
@@ -41,7 +42,7 @@ def convert(
 
     _check_options(to, family, output, out_dir)
     reporter = Reporter(quiet)
-    walk = gather_inputs(inputs or [], reporter, "score")
+    walk = gather_inputs(inputs or [], reporter, "score", null)
     files = [f for f in walk.files if f.suffix.lower() not in (".txt", ".npy")]
     walk.skipped += len(walk.files) - len(files)
     if not out_dir and len(files) > 1:
@@ -57,6 +58,7 @@ def convert(
         for path, pieces in map_files(convert_path, [str(f) for f in files], jobs, to,
                                       FAMILIES[family].music_text, full, on_crash=conversion_crashed):
             advance(1)
+            pieces = wanted_pieces(walk, pieces, lambda _, file=Path(path): file, reporter)
             failed += report_pieces(reporter, Path(path), pieces)
             for item, data in sink.documents(Path(path), [p for p in pieces if p.error is None]):
                 try:

@@ -19,6 +19,7 @@ from .common import (
     JsonlOpt,
     JsonOpt,
     ModelOpt,
+    NullOpt,
     QuietOpt,
     Reporter,
     WholeFileOpt,
@@ -39,6 +40,7 @@ def embed(
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     whole_file: WholeFileOpt = False,
+    null: NullOpt = False,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -53,12 +55,12 @@ def embed(
     if as_json and as_jsonl:
         raise UsageError("choose one of --json and --jsonl")
     reporter = Reporter(quiet)
-    walk = gather_inputs(paths or [], reporter)
+    walk = gather_inputs(paths or [], reporter, null=null)
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
                              whole_file, jobs)
-    results = embed_files(embedder, walk.files, reporter, quiet)
+    results = embed_files(embedder, walk, reporter, quiet)
     if out is not None:
         for target, reason in write_npy(results, out, walk.relative):
             reporter.error(target, reason)

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from .common import FormatOpt, JsonOpt, QuietOpt, Reporter, emit_records, handle_errors, output_format
+from .common import (
+    RECORD_FORMATS,
+    JsonOpt,
+    QuietOpt,
+    RecordFormatOpt,
+    Reporter,
+    emit_records,
+    handle_errors,
+    output_format,
+)
 
 app = typer.Typer(help="List, download and inspect models.", no_args_is_help=True)
 
 
 @app.command("list")
 @handle_errors
-def list_models(as_json: JsonOpt = False, fmt: FormatOpt = None) -> int:
+def list_models(as_json: JsonOpt = False, fmt: Annotated[Optional[str], typer.Option(
+        "--format", help="table, json, jsonl or paths (the names) [default: table on a terminal, json otherwise].")] = None,
+) -> int:
     """The registry: names, families, Hub repos, and what is already cached."""
     from ..models.pretrained import cached_size, registry
 
-    fmt = output_format(fmt, as_json, False)
+    fmt = output_format(fmt, as_json, False, allowed=("table", "json", "jsonl", "paths"))
     records = []
     for entry in registry().values():
         size = cached_size(entry)
@@ -48,13 +59,13 @@ def pull(name: Annotated[str, typer.Argument(help="A registry name.")], quiet: Q
 @app.command("info")
 @handle_errors
 def info(name_or_path: Annotated[str, typer.Argument(help="Registry name or checkpoint path.")],
-         as_json: JsonOpt = False, fmt: FormatOpt = None) -> int:
+         as_json: JsonOpt = False, fmt: RecordFormatOpt = None) -> int:
     """The layout clamp infers from a checkpoint: family, sizes, parameters."""
     from ..errors import ModelUnavailableError
     from ..models.factory import infer_layout, locate
     from ..models.pretrained import get_entry, registry
 
-    fmt = output_format(fmt, as_json, False)
+    fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
     record: dict = {}
     if name_or_path in registry():
         entry = get_entry(name_or_path)

@@ -20,6 +20,7 @@ from .common import (
     JsonlOpt,
     JsonOpt,
     ModelOpt,
+    NullOpt,
     QuietOpt,
     Reporter,
     WholeFileOpt,
@@ -49,13 +50,15 @@ def search(
     keys_text: Annotated[Optional[Path], typer.Option(
         "--keys-text", help="Rank the lines of this text file instead (music-to-text search).")] = None,
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="Number of results.")] = 10,
-    paths_only: Annotated[bool, typer.Option("--paths-only", "-f", help="Print only paths, one per line.")] = False,
+    paths_only: Annotated[bool, typer.Option(
+        "--paths-only", "-f", help="Print only the results' names, one per line (same as --format paths).")] = False,
     include_query: Annotated[bool, typer.Option(
         "--include-query", help="Keep the --music query's own pieces in the results (left out by default).")] = False,
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt: FormatOpt = None,
     whole_file: WholeFileOpt = False,
+    null: NullOpt = False,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -72,11 +75,13 @@ def search(
     reporter = Reporter(quiet)
     query = parse_query(text or [], music or [], sub or [], sub_music or [], is_path=is_piece_ref)
     key_args = list(paths or []) + list(keys or [])
+    if keys_text and fmt == "files":
+        raise UsageError("--format files lists music files; the lines of --keys-text print with --format paths")
     if key_args and keys_text:
         raise UsageError("rank either music (--keys/paths) or texts (--keys-text), not both")
     if not key_args and not keys_text:
         raise UsageError("nothing to rank: give music paths (or --keys) or --keys-text FILE")
-    walk = gather_inputs(key_args, reporter, "music") if key_args else None
+    walk = gather_inputs(key_args, reporter, "music", null) if key_args else None
     key_lines = read_lines(keys_text) if keys_text else None
 
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
@@ -86,11 +91,12 @@ def search(
         hits = rank_texts(qvec, key_lines, embedder, top)
         records = [{"rank": h.rank, "score": round(h.score, 6), "text": key_lines[int(h.key)],
                     "model": embedder.encoder.model_id} for h in hits]
-        emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("text", "text")], path_key="text")
+        emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("text", "text")], path_key="text",
+                     null=null)
     else:
-        results = embed_files(embedder, walk.files, reporter, quiet)
+        results = embed_files(embedder, walk, reporter, quiet)
         hits = rank_pieces(qvec, results, top, include_query)
         records = [{"rank": h.rank, "score": round(h.score, 6), "path": h.key, "model": embedder.encoder.model_id}
                    for h, _ in hits]
-        emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path")])
+        emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path")], null=null)
     return reporter.exit_code

@@ -22,6 +22,7 @@ class Walk:
     skipped: int = 0                       # files with an extension clamp does not read
     problems: list[tuple[str, str]] = field(default_factory=list)   # (path as given or found, reason)
     roots: dict[Path, Path] = field(default_factory=dict)   # file -> the directory it was found under
+    items: dict[Path, list[str]] = field(default_factory=dict)  # file -> the tunes asked for as FILE#X (else all)
 
     def relative(self, path: Path) -> Path:
         """The file's path below the directory argument it came from (its name for a file argument)."""
@@ -53,12 +54,57 @@ def _walk_dir(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def expand(args: Iterable[str], stdin=None) -> Walk:
-    """Files and directories (recursive), glob patterns, and "-" (paths, one per line, on stdin)."""
+def names_file(path: Path) -> bool:
+    """The path names something other than a folder, even if it cannot be read (reading it says why)."""
+    try:
+        return not stat.S_ISDIR(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+
+
+def split_piece_ref(ref: str) -> tuple[Path, str | None]:
+    """"tunes.abc#3" -> (tunes.abc, "3") when tunes.abc exists and "tunes.abc#3" does not.
+
+    FILE#X names tune X: of a multi-tune ABC file, as clamp prints it; a file whose own name
+    holds a "#" is still itself.
+    """
+    path = Path(ref).expanduser()
+    if not names_file(path) and "#" in path.name:
+        base, item = str(path).rsplit("#", 1)
+        if item and names_file(Path(base)):
+            return Path(base), item
+    return path, None
+
+
+def read_path_list(stream, null: bool = False) -> Iterator[str]:
+    """Paths from a list on stdin: one per line, or NUL-separated (`find -print0`)."""
+    if null:
+        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+        if isinstance(data, str):
+            data = os.fsencode(data)
+        yield from (os.fsdecode(p) for p in data.split(b"\0") if p)
+        return
+    for line in stream:
+        line = line.rstrip("\r\n")
+        if line:
+            yield line
+
+
+def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
+    """Files and directories (recursive), glob patterns, FILE#X tune references, and "-" (a list of
+    paths on stdin, one per line or NUL-separated)."""
     walk = Walk()
     seen: set[Path] = set()
+    whole: set[Path] = set()
 
-    def add(path: Path, root: Path) -> None:
+    def add(path: Path, root: Path, item: str | None = None) -> None:
+        if item is None:
+            whole.add(path)
+            walk.items.pop(path, None)
+        elif path not in whole and item not in walk.items.setdefault(path, []):
+            walk.items[path].append(item)
         if path in seen:
             return
         seen.add(path)
@@ -87,6 +133,10 @@ def expand(args: Iterable[str], stdin=None) -> Walk:
     def visit(arg: str) -> None:
         if visit_path(Path(arg).expanduser(), arg):
             return
+        base, item = split_piece_ref(arg)
+        if item is not None:
+            add(base, base.parent, item)
+            return
         matches = sorted(glob.glob(os.path.expanduser(arg), recursive=True)) if glob.has_magic(arg) else []
         for m in matches:
             visit_path(Path(m), m)
@@ -95,10 +145,8 @@ def expand(args: Iterable[str], stdin=None) -> Walk:
 
     for arg in args:
         if arg == "-":
-            for line in (stdin or sys.stdin):
-                line = line.rstrip("\r\n")
-                if line:
-                    visit(line)
+            for line in read_path_list(stdin or sys.stdin, null):
+                visit(line)
         else:
             visit(arg)
     return walk

@@ -6,41 +6,20 @@ other commands (eval, score) call the same functions.
 
 from __future__ import annotations
 
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..formats.walk import names_file, split_piece_ref
 from ..index.vectors import ExactIndex
 from . import Hit, Labelled, Query, classify, combine, rank
 
 
-def _names_file(path: Path) -> bool:
-    """The path names something other than a folder, even if it cannot be read (reading it says why)."""
-    try:
-        return not stat.S_ISDIR(path.stat().st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        return True
-
-
-def split_piece_ref(ref: str) -> tuple[Path, str | None]:
-    """"tunes.abc#3" -> (tunes.abc, "3") when tunes.abc exists and "tunes.abc#3" does not."""
-    path = Path(ref)
-    if not _names_file(path) and "#" in path.name:
-        base, item = ref.rsplit("#", 1)
-        if _names_file(Path(base)) and item:
-            return Path(base), item
-    return path, None
-
-
 def is_piece_ref(ref: str) -> bool:
     path, _ = split_piece_ref(ref)
-    return _names_file(path)
+    return names_file(path)
 
 
 @dataclass
