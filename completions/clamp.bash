@@ -17,10 +17,10 @@ _clamp() {
     fi
     [[ "$cmd" == "train" ]] && cmd="train ${COMP_WORDS[2]}"
     case "$cmd" in
-        "embed") opts="--out -o --json --jsonl --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --include-query --json --jsonl --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "classify") opts="--labels --label -l --prompt -p --top-k -k --json --jsonl --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "convert") opts="--to -t --output -o --out-dir -O --family --full --whole-file --force --null -0 --jobs -j --quiet -q --help" ;;
+        "embed") opts="--out -o --json --jsonl --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --include-query --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "classify") opts="--labels --label -l --prompt -p --top-k -k --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "convert") opts="--to -t --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;

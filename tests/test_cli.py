@@ -318,6 +318,26 @@ def test_model_errors_exit_3(env, library, tmp_path):
     assert "clamp3-c2" in proc.stderr and "clamp models pull" in proc.stderr
 
 
+def test_uncached_model_fails_at_once_without_network_or_torch(env, library, tmp_path):
+    """Item 14: "not cached" is decided from the cache alone, online or not, before torch is imported."""
+    e = dict(env, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="0", HF_ENDPOINT="http://127.0.0.1:9")
+    e.pop("CLAMP_MODEL")
+    code = ("import sys\nfrom clamp_cli.cli.main import app\n"
+            "try:\n    app(['search', '-t', 'x', sys.argv[1], '-m', 'clamp3-c2'])\n"
+            "except SystemExit as exc:\n    print(exc.code, 'torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(library)], env=e, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.split() == ["3", "False"], (proc.stdout, proc.stderr)
+    assert error_lines(proc.stderr) == [proc.stderr.strip()]
+    line = proc.stderr.strip()
+    assert "clamp3-c2" in line and "weights_clamp3_c2" in line and "clamp models pull clamp3-c2" in line
+    assert "clamp-mini" in line and "Retry" not in proc.stderr
+    # a device name is checked even when nothing needs the model
+    run(["embed", library], env, check=0)
+    assert "--device" in run(["embed", library, "--device", "tpu"], env, check=2).stderr
+    run(["embed", library, "--device", "cpu"], env, check=0)
+
+
 def test_damaged_cache_entry_is_recomputed(env, library, tmp_path):
     env = fresh_cache(env, tmp_path)
     first = json.loads(run(["embed", library / "b.abc", "--json"], env, check=0).stdout)[0]
@@ -636,3 +656,76 @@ def test_tune_references_and_nul_lists_work_everywhere(env, tmp_path):
     # classify prints labels: its help and its check agree
     assert run(["classify", book, "-l", "a", "-l", "b", "--format", "paths"], env, check=2)
     assert "paths" not in run(["classify", "--help"], env, check=0).stdout.split("--format")[1].split("\n")[0]
+
+
+def test_messages_and_exit_codes_say_what_happened(env, library, tmp_path):
+    """Item 15: nothing converted is a failure; option files are usage errors; one line per cause."""
+    captions = tmp_path / "captions.txt"
+    captions.write_text("a jig\n")
+    proc = run(["convert", captions, "--to", "iabc"], env, check=1)
+    assert error_lines(proc.stderr) == [proc.stderr.strip()] and "no scores to convert" in proc.stderr
+    (tmp_path / "cover.png").write_bytes(b"\x89PNG")
+    proc = run(["classify", tmp_path / "nope.abc", tmp_path / "cover.png", "-l", "a", "-l", "b"], env, check=1)
+    assert error_lines(proc.stderr) == [f"clamp: error: {tmp_path / 'nope.abc'}: no such file or directory"]
+    (tmp_path / "empty.txt").write_text("\n\n")
+    for labels in (tmp_path / "missing.txt", tmp_path / "empty.txt"):
+        proc = run(["classify", library / "b.abc", "--labels", labels], env, check=2)
+        assert error_lines(proc.stderr) == [proc.stderr.strip()] and str(labels) in proc.stderr
+    assert run(["search", "--music", library / "b.abc", "--keys-text", tmp_path / "missing.txt"], env, check=2)
+    (tmp_path / "noise.xml").write_bytes(bytes(range(256)) * 3)
+    proc = run(["convert", tmp_path / "noise.xml", "-o", tmp_path / "noise.abc"], env, check=1)
+    assert error_lines(proc.stderr) == [f"clamp: error: {tmp_path / 'noise.xml'}: not XML"]
+    assert "converted 0" in proc.stderr and not (tmp_path / "noise.abc").exists()
+
+
+def test_multi_tune_files_convert_as_tune_books_or_one_file_per_tune(env, tmp_path):
+    """Item 16: joined tunes keep their X: lines; one-score formats never join or rename silently."""
+    book = tmp_path / "book.abc"
+    book.write_text(ABC_A + "\n" + ABC_B.replace("X:2", "X:5") + "\n")
+    for to in ("iabc", "abc"):
+        text = run(["convert", book, "--to", to], env, check=0).stdout
+        tunes = [t for t in text.split("\n\n") if t.strip()]
+        assert [t.splitlines()[0] for t in tunes] == ["X:1", "X:5"], text
+        assert "M:4/4" in tunes[0] and "M:6/8" in tunes[1]
+    # the tune book reads back as the same two tunes
+    (tmp_path / "back.abc").write_text(run(["convert", book, "--to", "iabc"], env, check=0).stdout)
+    assert run(["search", "-t", "x", tmp_path / "back.abc", "-f"], env, check=0).stdout.split() == [
+        f"{tmp_path / 'back.abc'}#1", f"{tmp_path / 'back.abc'}#5"]
+    proc = run(["convert", book, "--to", "musicxml", "-o", tmp_path / "one.musicxml"], env, check=1)
+    assert "holds 2 tunes" in proc.stderr and "--out-dir" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back.abc", "book.abc"]
+    assert "--whole-file" in run(["convert", book, "--to", "musicxml", "--whole-file", "-O", tmp_path / "x"],
+                                 env, check=2).stderr
+    run(["convert", f"{book}#5", "--to", "musicxml", "-o", tmp_path / "one.musicxml"], env, check=0)
+    assert "<score-partwise" in (tmp_path / "one.musicxml").read_text()
+    run(["convert", book, "--to", "musicxml", "-O", tmp_path / "xml"], env, check=0)
+    assert sorted(p.name for p in (tmp_path / "xml").iterdir()) == ["book#1.musicxml", "book#5.musicxml"]
+    proc = run(["convert", book, tmp_path / "one.musicxml", "--to", "abc", "-o", "-"], env, check=2)
+    assert "2 inputs: give --out-dir" in proc.stderr
+
+
+def test_a_score_on_stdin_is_read_with_stdin_score(env, tmp_path):
+    """Item 13: `-` is a list of paths everywhere; --stdin-score FORMAT reads one score, shown as -."""
+    book = ABC_A + "\n" + ABC_B
+    proc = run(["convert", "-"], env, stdin=book, check=1)
+    assert error_lines(proc.stderr) == [
+        "clamp: error: -: stdin holds a score, not a list of paths: pass --stdin-score FORMAT "
+        "(abc, musicxml, midi, ...) to read it"]
+    text = run(["convert", "--stdin-score", "abc", "--to", "iabc"], env, stdin=book, check=0).stdout
+    assert [t.splitlines()[0] for t in text.split("\n\n") if t.strip()] == ["X:1", "X:2"]
+    ranked = run(["search", "-t", "a jig", "--stdin-score", "abc", "-f"], env, stdin=book, check=0).stdout.split()
+    assert sorted(ranked) == ["-#1", "-#2"]
+    labelled = json.loads(run(["classify", "--stdin-score", "abc", "-", "-l", "jig", "-l", "reel"], env,
+                              stdin=ABC_B, check=0).stdout)
+    assert [r["path"] for r in labelled] == ["-"]
+    run(["embed", "--stdin-score", "abc", "--out", tmp_path / "f"], env, stdin=ABC_B, check=0)
+    assert [p.name for p in (tmp_path / "f").iterdir() if p.suffix == ".npy"] == ["stdin.npy"]
+    # the same content from a file gives the same vector (one cache entry, keyed by content)
+    (tmp_path / "b.abc").write_text(ABC_B)
+    from_file = json.loads(run(["embed", tmp_path / "b.abc", "--json"], env, check=0).stdout)[0]
+    from_stdin = json.loads(run(["embed", "--stdin-score", "abc", "--json"], env, stdin=ABC_B, check=0).stdout)[0]
+    assert from_stdin["hash"] == from_file["hash"] and from_stdin["status"] == "cached"
+    proc = run(["convert", "--stdin-score", "mid"], env, stdin=b"not midi at all", check=1)
+    assert error_lines(proc.stderr)[0].startswith("clamp: error: -: not a readable MIDI file")
+    assert "stdin is empty" in run(["convert", "--stdin-score", "abc"], env, stdin="", check=1).stderr
+    assert "--stdin-score" in run(["convert", "--stdin-score", "png"], env, stdin=ABC_B, check=2).stderr

@@ -24,6 +24,7 @@ from .common import (
     QuietOpt,
     RecordFormatOpt,
     Reporter,
+    StdinScoreOpt,
     WholeFileOpt,
     embed_files,
     emit_records,
@@ -49,6 +50,7 @@ def classify(
     fmt: RecordFormatOpt = None,
     whole_file: WholeFileOpt = False,
     null: NullOpt = False,
+    stdin_format: StdinScoreOpt = None,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -67,7 +69,7 @@ def classify(
         raise UsageError("give at least two labels (--labels FILE or --label L, repeated)")
     if prompt and PLACEHOLDER not in prompt:
         reporter.note(f"the prompt has no {PLACEHOLDER}: each label is appended after a space")
-    walk = gather_inputs(pieces or [], reporter, "music", null)
+    walk = gather_inputs(pieces or [], reporter, "music", null, stdin_format)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
                              whole_file, jobs)
     labelled = label_pieces(embed_files(embedder, walk, reporter, quiet), labels, prompt, embedder, top_k)

@@ -46,6 +46,10 @@ WholeFileOpt = Annotated[bool, typer.Option(
     "--whole-file", help="An ABC file with several X: tunes is one piece, not one per tune.")]
 JobsOpt = Annotated[Optional[int], typer.Option(
     "--jobs", "-j", min=1, help="Processes converting scores [default: the number of cores].")]
+StdinScoreOpt = Annotated[Optional[str], typer.Option(
+    "--stdin-score", metavar="FORMAT",
+    help="Read one score from stdin, in FORMAT (abc, musicxml, mxl, midi, mtf, krn or mei); it is named - in "
+         "the output. Without it, - means a list of paths on stdin.", show_default=False)]
 NullOpt = Annotated[bool, typer.Option(
     "--null", "-0", help="The list of paths read from - is NUL-separated (find -print0), "
                          "and printed paths end in NUL (xargs -0).")]
@@ -214,13 +218,25 @@ def open_encoder(common: Common, reporter: Reporter):
     """The model, loaded only when something is not in the cache (see LazyEncoder)."""
     from ..models import load_model
 
+    check_device(common.device)
     model = common.model or default_model(reporter)
 
     def notice() -> None:
         if not common.quiet and sys.stderr.isatty():
             print(f"clamp: loading model {model}", file=sys.stderr, flush=True)
 
-    return load_model(model, text_backbone=common.text_backbone, device=common.device, lazy=True, on_load=notice)
+    return load_model(model, text_backbone=common.text_backbone, device=common.device, lazy=True, on_load=notice,
+                      download=False)
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def check_device(device: str) -> None:
+    """A device name is checked before anything runs, even when the model is never loaded (all cached)."""
+    kind, _, index = device.partition(":")
+    if kind not in DEVICES or (index and (kind in ("auto", "cpu") or not index.isdigit())):
+        raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, not '{device}'")
 
 
 def default_model(reporter: Reporter) -> str:
@@ -254,40 +270,65 @@ def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, 
 
 
 def read_lines(path: Path) -> list[str]:
-    """Non-empty, stripped lines of a UTF-8 text file (labels, text keys)."""
+    """Non-empty, stripped lines of a UTF-8 text file given to an option (labels, text keys).
+
+    A missing, unreadable or empty one is a usage error (exit 2), as no labels at all are.
+    """
     from ..formats import decode_text
 
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: {os_reason(exc)}") from None
+        raise UsageError(f"{path}: {os_reason(exc)}") from None
     try:
         lines = [line.strip() for line in decode_text(data).splitlines()]
     except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise UsageError(f"{path}: {exc}") from None
     lines = [line for line in lines if line]
     if not lines:
-        raise InputError(f"{path}: no text lines")
+        raise UsageError(f"{path}: no text lines")
     return lines
 
 
-def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null: bool = False):
+def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null: bool = False,
+                  stdin_format: str | None = None):
     """Expand paths; report the missing ones; fail when nothing readable is left."""
-    from ..formats import SUFFIX_FORMAT
-    from ..formats.walk import expand
+    from ..formats import MUSIC_FORMATS, SUFFIX_FORMAT
+    from ..formats.walk import Walk, expand, stdin_score
 
-    if not args:
+    if stdin_format is not None:
+        suffix = "." + stdin_format.lower().lstrip(".")
+        if SUFFIX_FORMAT.get(suffix) not in MUSIC_FORMATS:
+            raise UsageError(f"--stdin-score takes a score format (abc, musicxml, mxl, midi, mtf, krn, mei), "
+                             f"not '{stdin_format}'")
+        if null:
+            raise UsageError("--stdin-score reads a score from stdin; -0 is for a list of paths there")
+        args = [a for a in args if a != "-"]
+    elif not args:
         raise UsageError(f"no {what} given (files, directories, globs, or - for a list on stdin)")
-    walk = expand(args, null=null)
+    walk = expand(args, null=null) if args else Walk()
+    if stdin_format is not None:
+        stdin_score(walk, suffix, sys.stdin.buffer, private_dir())
     for where, reason in walk.problems:
         reporter.error(where, reason)
-    if not walk.files and walk.problems and not walk.skipped:
-        raise Reported("nothing else to read")
+    if not walk.files and walk.problems:
+        raise Reported("nothing else to read")     # each problem is already a line; no second, vaguer one
     if not walk.files:
         extra = f" ({walk.skipped} file(s) with other extensions skipped)" if walk.skipped else ""
         raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "
                          "readable: " + ", ".join(sorted(SUFFIX_FORMAT)))
     return walk
+
+
+def private_dir() -> Path:
+    """A temporary folder only this user can read, removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="clamp-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
@@ -322,6 +363,8 @@ def embed_files(embedder, walk, reporter: Reporter, quiet: bool, label: str = "e
     with progress:
         results = embedder.embed_files(walk.files, on_progress=advance)
     results = wanted_pieces(walk, results, lambda r: r.path, reporter)
+    for r in results:
+        r.path = walk.shown(r.path)
     for r in results:
         for warning in r.warnings:
             reporter.warn(f"{r.name}: {warning}")

@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..fsutil import os_reason
 from ..models.families import FAMILIES
-from .common import JobsOpt, NullOpt, QuietOpt, Reporter, gather_inputs, handle_errors, progress_bar, wanted_pieces
+from .common import JobsOpt, NullOpt, QuietOpt, Reporter, StdinScoreOpt, gather_inputs, handle_errors, progress_bar, wanted_pieces
 
 
 @handle_errors
@@ -32,6 +32,7 @@ def convert(
         "--whole-file", help="Write the tunes of a multi-tune ABC file into one output, not one file per tune.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace outputs that already exist (never an input).")] = False,
     null: NullOpt = False,
+    stdin_format: StdinScoreOpt = None,
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
@@ -40,13 +41,16 @@ def convert(
     from ..formats.output import ConvertOutput
     from ..formats.pool import map_files
 
-    _check_options(to, family, output, out_dir)
+    _check_options(to, family, output, out_dir, whole_file)
     reporter = Reporter(quiet)
-    walk = gather_inputs(inputs or [], reporter, "score", null)
+    walk = gather_inputs(inputs or [], reporter, "score", null, stdin_format)
     files = [f for f in walk.files if f.suffix.lower() not in (".txt", ".npy")]
     walk.skipped += len(walk.files) - len(files)
+    if not files:
+        raise InputError(f"no scores to convert in {', '.join(inputs)} ({walk.skipped} text or feature file(s) "
+                         "skipped: convert reads scores, not .txt or .npy)")
     if not out_dir and len(files) > 1:
-        raise UsageError("several inputs: give --out-dir DIR (or convert one file with --output)")
+        raise UsageError(f"{len(files)} inputs: give --out-dir DIR (stdout and --output take one input)")
     sink = ConvertOutput(to, output=output, out_dir=out_dir, relative=walk.relative, whole_file=whole_file,
                          force=force)
     if sink.to_stdout and to in BINARY_TARGETS and sys.stdout.isatty():
@@ -58,20 +62,28 @@ def convert(
         for path, pieces in map_files(convert_path, [str(f) for f in files], jobs, to,
                                       FAMILIES[family].music_text, full, on_crash=conversion_crashed):
             advance(1)
+            shown = walk.shown(Path(path))
             pieces = wanted_pieces(walk, pieces, lambda _, file=Path(path): file, reporter)
-            failed += report_pieces(reporter, Path(path), pieces)
-            for item, data in sink.documents(Path(path), [p for p in pieces if p.error is None]):
+            failed += report_pieces(reporter, shown, pieces)
+            try:
+                documents = sink.documents(Path(path), [p for p in pieces if p.error is None])
+            except InputError as exc:
+                reporter.error(shown, str(exc))
+                failed += 1
+                continue
+            for item, data in documents:
                 try:
                     sink.write(Path(path), item, data)
                     converted += 1
                 except OSError as exc:
-                    reporter.error(f"{path}#{item}" if item else path, f"cannot write ({os_reason(exc)})")
+                    reporter.error(f"{shown}#{item}" if item else shown, f"cannot write ({os_reason(exc)})")
     reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.problems)}")
     return reporter.exit_code
 
 
-def _check_options(to: str, family: str, output: str | None, out_dir: Path | None) -> None:
+def _check_options(to: str, family: str, output: str | None, out_dir: Path | None, whole_file: bool) -> None:
     from ..formats.convert import TARGETS
+    from ..formats.output import ONE_SCORE_TARGETS
 
     if to not in TARGETS:
         raise UsageError(f"--to must be one of {', '.join(TARGETS)}, not '{to}'")
@@ -81,6 +93,9 @@ def _check_options(to: str, family: str, output: str | None, out_dir: Path | Non
         raise UsageError("interleaved ABC is CLaMP 2/3's format; CLaMP 1 reads --to abc --family clamp1")
     if output and out_dir:
         raise UsageError("give --output FILE or --out-dir DIR, not both")
+    if whole_file and to in ONE_SCORE_TARGETS:
+        raise UsageError(f"--whole-file joins the tunes of a file into one ABC tune book; {to} holds one score "
+                         "per file (without --whole-file each tune gets its own file)")
 
 
 def report_pieces(reporter: Reporter, path: Path, pieces) -> int:

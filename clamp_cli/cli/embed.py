@@ -22,6 +22,7 @@ from .common import (
     NullOpt,
     QuietOpt,
     Reporter,
+    StdinScoreOpt,
     WholeFileOpt,
     embed_files,
     emit_records,
@@ -41,6 +42,7 @@ def embed(
     as_jsonl: JsonlOpt = False,
     whole_file: WholeFileOpt = False,
     null: NullOpt = False,
+    stdin_format: StdinScoreOpt = None,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -55,7 +57,7 @@ def embed(
     if as_json and as_jsonl:
         raise UsageError("choose one of --json and --jsonl")
     reporter = Reporter(quiet)
-    walk = gather_inputs(paths or [], reporter, null=null)
+    walk = gather_inputs(paths or [], reporter, null=null, stdin_format=stdin_format)
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,

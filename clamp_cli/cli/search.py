@@ -23,6 +23,7 @@ from .common import (
     NullOpt,
     QuietOpt,
     Reporter,
+    StdinScoreOpt,
     WholeFileOpt,
     embed_files,
     emit_records,
@@ -59,6 +60,7 @@ def search(
     fmt: FormatOpt = None,
     whole_file: WholeFileOpt = False,
     null: NullOpt = False,
+    stdin_format: StdinScoreOpt = None,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -77,11 +79,11 @@ def search(
     key_args = list(paths or []) + list(keys or [])
     if keys_text and fmt == "files":
         raise UsageError("--format files lists music files; the lines of --keys-text print with --format paths")
-    if key_args and keys_text:
+    if (key_args or stdin_format) and keys_text:
         raise UsageError("rank either music (--keys/paths) or texts (--keys-text), not both")
-    if not key_args and not keys_text:
+    if not key_args and not keys_text and not stdin_format:
         raise UsageError("nothing to rank: give music paths (or --keys) or --keys-text FILE")
-    walk = gather_inputs(key_args, reporter, "music", null) if key_args else None
+    walk = gather_inputs(key_args, reporter, "music", null, stdin_format) if key_args or stdin_format else None
     key_lines = read_lines(keys_text) if keys_text else None
 
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,

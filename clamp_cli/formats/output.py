@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..fsutil import atomic_write
-from .convert import BINARY_TARGETS, TARGETS, Piece
+from .convert import TARGETS, Piece
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -22,6 +22,18 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
+
+
+ONE_SCORE_TARGETS = {"musicxml", "midi", "mtf"}
+
+
+def _tune_text(piece: Piece) -> bytes:
+    """One tune of a tune book: its X: line numbered as in the source file, ending in a newline."""
+    text = piece.data.rstrip(b"\n") + b"\n"
+    head = b"X:" + (piece.item or "1").encode("utf-8")
+    if text.startswith(b"X:"):
+        return head + text[text.index(b"\n"):] if b"\n" in text else head + b"\n"
+    return head + b"\n" + text
 
 
 class ConvertOutput:
@@ -74,13 +86,22 @@ class ConvertOutput:
             raise UsageError(f"{target}: {reason}")
 
     def documents(self, path: Path, good: list[Piece]) -> list[tuple[str | None, bytes]]:
-        """(item, bytes) to write for one input; the tunes of a multi-tune ABC file are joined
-        for stdout, --output and --whole-file, except in formats that hold one score per file."""
-        one_per_file = self.to in BINARY_TARGETS | {"musicxml"}
-        if (self.whole_file or self.to_stdout or self.output) and not (len(good) > 1 and one_per_file):
-            return [(None, b"".join(p.data if p.data.endswith(b"\n") or self.to in BINARY_TARGETS else p.data + b"\n"
-                                    for p in good))]
-        return [(p.item, p.data) for p in good]
+        """(item, bytes) to write for one input (nothing when it failed).
+
+        The tunes of a multi-tune ABC file are joined for stdout, --output and --whole-file
+        as an ABC tune book: each tune opens with its own X: line, a blank line between
+        them. MusicXML, MIDI and MTF hold one score per file, so there each tune needs a
+        file of its own (--out-dir), and joining them raises InputError.
+        """
+        if not good:
+            return []
+        joined = self.whole_file or self.to_stdout or self.output
+        if not joined or len(good) == 1:
+            return [(p.item, p.data) for p in good] if len(good) > 1 else [(None, good[0].data)]
+        if self.to in ONE_SCORE_TARGETS:
+            raise InputError(f"holds {len(good)} tunes and {self.to} holds one score per file: give --out-dir "
+                             f"(one file per tune) or name one tune as {path.name}#{good[0].item}")
+        return [(None, b"\n".join(_tune_text(p) for p in good))]
 
     def write(self, path: Path, item: str | None, data: bytes) -> Path | None:
         """Write one document; returns its path (None for stdout). Raises OSError."""

@@ -23,10 +23,41 @@ class Walk:
     problems: list[tuple[str, str]] = field(default_factory=list)   # (path as given or found, reason)
     roots: dict[Path, Path] = field(default_factory=dict)   # file -> the directory it was found under
     items: dict[Path, list[str]] = field(default_factory=dict)  # file -> the tunes asked for as FILE#X (else all)
+    stdin_file: Path | None = None         # a private copy of a score read from stdin (--stdin-score)
 
     def relative(self, path: Path) -> Path:
         """The file's path below the directory argument it came from (its name for a file argument)."""
+        if path == STDIN and self.stdin_file is not None:
+            path = self.stdin_file
         return path.relative_to(self.roots.get(path, path.parent))
+
+    def shown(self, path: Path) -> Path:
+        """The path as the user should see it: "-" for the score read from stdin."""
+        return STDIN if path == self.stdin_file else path
+
+
+STDIN = Path("-")
+STDIN_LIMIT = 256 * 2**20      # a score on stdin larger than this is refused, not read into memory whole
+
+
+def stdin_score(walk: Walk, suffix: str, stream, workdir: Path) -> None:
+    """Copy one score from stdin to `workdir`/stdin.SUFFIX and make it the walk's first input.
+
+    The copy lets every reader treat it as a file (the ABC and MIDI readers, the worker
+    processes, the cache's content hash); it is shown as "-" everywhere.
+    """
+    from ..errors import InputError
+
+    data = stream.read(STDIN_LIMIT + 1)
+    if len(data) > STDIN_LIMIT:
+        raise InputError(f"-: the score on stdin is larger than {STDIN_LIMIT // 2**20} MB")
+    if not data:
+        raise InputError("-: stdin is empty (--stdin-score reads one score from it)")
+    path = workdir / f"stdin{suffix}"
+    path.write_bytes(data)
+    walk.files.insert(0, path)
+    walk.roots[path] = workdir
+    walk.stdin_file = path
 
 
 def _hidden(name: str) -> bool:
@@ -92,6 +123,16 @@ def read_path_list(stream, null: bool = False) -> Iterator[str]:
             yield line
 
 
+SCORE_OPENINGS = ("<?xml", "<score-partwise", "<score-timewise", "<!DOCTYPE score", "MThd", "**kern",
+                  "ticks_per_beat", "%abc", "\ufeff")
+
+
+def _looks_like_a_score(line: str) -> bool:
+    """The first line of a score's content (not a path): an ABC field, XML, MIDI, Humdrum, MTF, binary."""
+    return (line.startswith(SCORE_OPENINGS) or (len(line) > 1 and line[0].isalpha() and line[1] == ":"
+            and os.sep == "/") or "\0" in line or any("\udc80" <= ch <= "\udcff" for ch in line[:64]))
+
+
 def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
     """Files and directories (recursive), glob patterns, FILE#X tune references, and "-" (a list of
     paths on stdin, one per line or NUL-separated)."""
@@ -145,7 +186,11 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
 
     for arg in args:
         if arg == "-":
-            for line in read_path_list(stdin or sys.stdin, null):
+            for n, line in enumerate(read_path_list(stdin or sys.stdin, null)):
+                if n == 0 and _looks_like_a_score(line) and not os.path.lexists(line):
+                    walk.problems.append(("-", "stdin holds a score, not a list of paths: pass --stdin-score "
+                                                "FORMAT (abc, musicxml, midi, ...) to read it"))
+                    break
                 visit(line)
         else:
             visit(arg)

@@ -120,8 +120,17 @@ class LazyEncoder:
 
 
 def load_model(name_or_path: str, *, text_backbone: str | None = None, device: str = "auto",
-               lazy: bool = False, on_load: Callable[[], None] | None = None):
-    """Registry name or local checkpoint -> `Encoder` (or `LazyEncoder` with lazy=True)."""
+               lazy: bool = False, on_load: Callable[[], None] | None = None, download: bool = True):
+    """Registry name or local checkpoint -> `Encoder` (or `LazyEncoder` with lazy=True).
+
+    With `download=False` (the CLI) a registry model that is not in the cache fails at
+    once, before torch is imported and without touching the network.
+    """
+    if not download:
+        from .pretrained import registry, require_cached
+
+        if name_or_path in registry():
+            require_cached(registry()[name_or_path])
 
     def load() -> "Encoder":
         from .factory import load_model as _load

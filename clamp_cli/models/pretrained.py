@@ -87,13 +87,25 @@ def cached_size(entry: RegistryEntry) -> int | None:
     return total
 
 
+def require_cached(entry: RegistryEntry) -> None:
+    """Raise, without touching the network or torch, when a registry model is not fully cached."""
+    missing = [f for f in entry.files if cached_file(entry, f) is None]
+    if missing:
+        raise ModelUnavailableError(
+            f"model '{entry.name}' is not downloaded (missing {entry.hub_repo}/{missing[0]} in the Hugging Face "
+            f"cache): `clamp models pull {entry.name}` fetches it where the Hub is reachable; offline, "
+            f"the bundled clamp-mini works (--model clamp-mini)")
+
+
 def download(entry: RegistryEntry) -> dict[str, Path]:
     """Fetch (or reuse from the cache) every file of an entry; progress on stderr."""
     if entry.bundled_path is not None:
         return {f: entry.bundled_path / f for f in entry.files}
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.utils import logging as hub_logging
 
+    hub_logging.set_verbosity_error()   # its retry notices are noise: one line below says what happened
     paths = {}
     for filename in entry.files:
         try:
