@@ -16,11 +16,33 @@ _clamp() {
         return
     fi
     [[ "$cmd" == "train" ]] && cmd="train ${COMP_WORDS[2]}"
+    local prev="${COMP_WORDS[COMP_CWORD-1]}"
+    case "$cmd $prev" in
+        "embed --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "embed --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
+        "embed --model"|"embed -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "embed --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "search --format") COMPREPLY=($(compgen -W "table json jsonl paths files" -- "$cur")); return ;;
+        "search --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
+        "search --model"|"search -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "search --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "classify --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "classify --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
+        "classify --model"|"classify -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "classify --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "convert --to") COMPREPLY=($(compgen -W "abc iabc mtf musicxml midi" -- "$cur")); return ;;
+        "convert --family") COMPREPLY=($(compgen -W "clamp1 clamp2 clamp3" -- "$cur")); return ;;
+        "convert --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
+        "models list --format") COMPREPLY=($(compgen -W "table json jsonl paths" -- "$cur")); return ;;
+        "models info --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "models random --family") COMPREPLY=($(compgen -W "clamp1 clamp2 clamp3" -- "$cur")); return ;;
+        "train fit --arch") COMPREPLY=($(compgen -W "clamp3-symbolic mini tiny" -- "$cur")); return ;;
+    esac
     case "$cmd" in
-        "embed") opts="--out -o --json --jsonl --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "embed") opts="--out-dir -O --out --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --include-query --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "classify") opts="--labels --label -l --prompt -p --top-k -k --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "convert") opts="--to -t --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
+        "classify") opts="--labels --label -l --prompt -p --top-k -n --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;

@@ -128,7 +128,8 @@ def test_embed_counts_cache_hits_edits_and_renames(env, library, tmp_path):
     assert "embedded 5, cached 0, skipped 1, failed 0" in first.stderr
 
     again = run(["embed", library], env, check=0)
-    assert "embedded 0, cached 5, skipped 1, failed 0" in again.stderr and again.stdout == ""
+    assert "embedded 0, cached 5, skipped 1, failed 0" in again.stderr
+    assert [r["status"] for r in json.loads(again.stdout)] == ["cached"] * 5      # a pipe gets JSON
 
     (library / "b.abc").write_text(ABC_B.replace("faf", "fef"))            # edited: re-embedded
     (library / "folk" / "a.abc").rename(library / "folk" / "renamed.abc")   # renamed: cached
@@ -729,3 +730,74 @@ def test_a_score_on_stdin_is_read_with_stdin_score(env, tmp_path):
     assert error_lines(proc.stderr)[0].startswith("clamp: error: -: not a readable MIDI file")
     assert "stdin is empty" in run(["convert", "--stdin-score", "abc"], env, stdin="", check=1).stderr
     assert "--stdin-score" in run(["convert", "--stdin-score", "png"], env, stdin=ABC_B, check=2).stderr
+
+
+def _on_a_terminal(args, env) -> tuple[str, str]:
+    """`clamp ARGS` with stdout on a pseudo-terminal (what a user sees), stderr captured."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "clamp_cli.cli.main", *map(str, args)], env=env,
+                            stdout=slave, stderr=subprocess.PIPE, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    stderr = proc.stderr.read()
+    proc.wait(timeout=120)
+    os.close(master)
+    return b"".join(chunks).decode(), stderr
+
+
+def test_what_a_user_notices_in_an_hour(env, library, tmp_path):
+    """Item 17: symlinked folders, skipped files said, pipes get JSON, whole paths, yes/no, NO_COLOR,
+    option values complete, consistent short options, usage lines that match --help."""
+    e = fresh_cache(env, tmp_path)
+    (tmp_path / "linked").symlink_to(library / "folk", target_is_directory=True)
+    (library / "folk" / "loop").symlink_to(library, target_is_directory=True)    # a loop: walked once
+    names = run(["search", "-t", "x", tmp_path / "linked", "-f"], e, check=0).stdout.split()
+    assert sorted(names) == [str(tmp_path / "linked" / "a.abc")] + sorted(
+        str(tmp_path / "linked" / "loop" / p) for p in ("b.abc", "feat.npy", "m.mtf", "notes.txt"))
+    proc = run(["search", "-t", "x", library, "-f"], e, check=0)
+    assert "skipped 1 file(s) with other extensions" in proc.stderr       # cover.png
+    assert "skipped 1 file(s)" in run(["classify", library, "-l", "a", "-l", "b"], e, check=0).stderr
+    # embed on a pipe prints JSON records; an empty result is []
+    piped = json.loads(run(["embed", library / "b.abc"], e, check=0).stdout)
+    assert [Path(r["path"]).name for r in piped] == ["b.abc"] and piped[0]["status"] == "cached"
+    (tmp_path / "broken.mxl").write_bytes(b"not a zip")
+    assert json.loads(run(["embed", tmp_path / "broken.mxl", "--json"], e, check=1).stdout) == []
+    # tables: whole paths, yes/no, no escapes under NO_COLOR, nothing folded on a narrow terminal
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "tune with spaces.abc"
+    deep.parent.mkdir()
+    deep.write_text(ABC_A)
+    out, _ = _on_a_terminal(["search", "-t", "x", deep, "-q"], dict(e, COLUMNS="60", NO_COLOR="1"))
+    assert str(deep) in out and "\x1b[" not in out
+    out, _ = _on_a_terminal(["models", "list"], dict(e, NO_COLOR="1"))
+    rows = {line.split()[0]: line.split()[2] for line in out.splitlines()[1:] if line.strip()}
+    assert rows["clamp-mini"] == "yes" and rows["clamp3-c2"] in ("yes", "no") and "\x1b[" not in out
+    assert "\x1b[1m" in _on_a_terminal(["models", "list"], {k: v for k, v in e.items() if k != "NO_COLOR"})[0]
+    # option values complete in bash
+    def complete(words):
+        script = (f"source {REPO / 'completions' / 'clamp.bash'}; COMP_WORDS=({words} ''); "
+                  f"COMP_CWORD=${{#COMP_WORDS[@]}}; COMP_CWORD=$((COMP_CWORD-1)); _clamp; echo \"${{COMPREPLY[*]}}\"")
+        return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert complete("clamp convert x.abc --to") == ["abc", "iabc", "mtf", "musicxml", "midi"]
+    assert "clamp-mini" in complete("clamp search -t x -m") and complete("clamp embed --device") == [
+        "auto", "cpu", "cuda", "mps"]
+    assert complete("clamp classify x --format") == ["table", "json", "jsonl"]
+    # one meaning per short option: -o a file, -O a folder, -n a count, -t words
+    run(["embed", library / "b.abc", "-O", tmp_path / "feats", "-q"], e, check=0)
+    assert (tmp_path / "feats" / "b.npy").is_file()
+    assert len(json.loads(run(["classify", library / "b.abc", "-l", "a", "-l", "b", "-l", "c", "-n", "2"], e,
+                              check=0).stdout)[0]["top"]) == 2
+    assert run(["convert", library / "b.abc", "-t", "abc"], e, check=2)
+    # the man page's usage lines are the ones --help prints
+    man = (REPO / "man" / "clamp.1").read_text()
+    assert '.SS "clamp models pull [OPTIONS] NAME..."' in man and "NAME}..." in run(
+        ["models", "pull", "--help"], e, check=0).stdout

@@ -30,6 +30,7 @@ from .common import (
     emit_records,
     gather_inputs,
     handle_errors,
+    note_skipped,
     open_embedder,
     output_format,
     read_lines,
@@ -39,12 +40,12 @@ from .common import (
 @handle_errors
 def classify(
     pieces: Annotated[Optional[list[str]], typer.Argument(
-        help="Pieces to label: files, directories, globs, or -.", show_default=False)] = None,
+        metavar="PIECE", help="Pieces to label: files, directories, globs, or -.", show_default=False)] = None,
     labels_file: Annotated[Optional[Path], typer.Option("--labels", help="Labels, one per line.")] = None,
     label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="A label; repeatable.")] = None,
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", "-p", help="Template with <> where the label goes [default: the label alone].")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Also list the K best labels.")] = 1,
+    top_k: Annotated[int, typer.Option("--top-k", "-n", min=1, help="Also list the K best labels.")] = 1,
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt: RecordFormatOpt = None,
@@ -74,6 +75,7 @@ def classify(
                              whole_file, jobs)
     labelled = label_pieces(embed_files(embedder, walk, reporter, quiet), labels, prompt, embedder, top_k)
     emit_labels(labelled, fmt, top_k, embedder.encoder.model_id)
+    note_skipped(reporter, walk)
     return reporter.exit_code
 
 

@@ -7,6 +7,7 @@ that `clamp --help` and `clamp --version` never import torch.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import sys
@@ -23,23 +24,38 @@ DEFAULT_MODEL = None  # resolved by default_model(): clamp3-c2 when cached, else
 BEST_MODEL, BUNDLED_MODEL = "clamp3-c2", "clamp-mini"
 
 
+def model_names() -> list[str]:
+    """Registry names, for shell completion of --model (reads the registry's JSON files only)."""
+    from ..models.pretrained import registry
+
+    return list(registry())
+
+
+def values(*choices: str):
+    """An autocompletion callback offering fixed values (bash, zsh and fish scripts are built from it)."""
+    return lambda: list(choices)
+
+
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", envvar="CLAMP_MODEL", show_default=False,
+    "--model", "-m", envvar="CLAMP_MODEL", show_default=False, autocompletion=model_names,
     help="Registry name (see `clamp models list`) or path to a checkpoint file or directory "
          "[default: clamp3-c2 when downloaded, else the bundled clamp-mini].")]
 BackboneOpt = Annotated[Optional[str], typer.Option(
     "--text-backbone", envvar="CLAMP_TEXT_BACKBONE",
     help="Tokenizer + config of the text encoder: a Hub id or a local directory.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, mps or auto.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.",
+                                        autocompletion=values("auto", "cpu", "cuda", "mps"))]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Segments per model call.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", envvar="CLAMP_CACHE_DIR", help="Feature cache directory [default: the user cache dir].")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries on stderr.")]
 FormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", help="table, json, jsonl, paths (result names; FILE#X for a tune of a multi-tune file) or "
-                     "files (each file once) [default: table on a terminal, json otherwise].")]
+    "--format", autocompletion=values("table", "json", "jsonl", "paths", "files"),
+    help="table, json, jsonl, paths (result names; FILE#X for a tune of a multi-tune file) or "
+         "files (each file once) [default: table on a terminal, json otherwise].")]
 RecordFormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", help="table, json or jsonl [default: table on a terminal, json otherwise].")]
+    "--format", autocompletion=values("table", "json", "jsonl"),
+    help="table, json or jsonl [default: table on a terminal, json otherwise].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write one JSON array to stdout.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Write one JSON object per line to stdout.")]
 WholeFileOpt = Annotated[bool, typer.Option(
@@ -47,7 +63,7 @@ WholeFileOpt = Annotated[bool, typer.Option(
 JobsOpt = Annotated[Optional[int], typer.Option(
     "--jobs", "-j", min=1, help="Processes converting scores [default: the number of cores].")]
 StdinScoreOpt = Annotated[Optional[str], typer.Option(
-    "--stdin-score", metavar="FORMAT",
+    "--stdin-score", metavar="FORMAT", autocompletion=values("abc", "musicxml", "mxl", "midi", "mtf", "krn", "mei"),
     help="Read one score from stdin, in FORMAT (abc, musicxml, mxl, midi, mtf, krn or mei); it is named - in "
          "the output. Without it, - means a list of paths on stdin.", show_default=False)]
 NullOpt = Annotated[bool, typer.Option(
@@ -186,32 +202,50 @@ def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[st
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         for _, title in columns:
-            table.add_column(title, overflow="fold")
+            table.add_column(title, no_wrap=True)
         for rec in records:
             table.add_row(*(_cell(rec.get(key)) for key, _ in columns))
-        # A terminal wraps the table to its width; a pipe or file gets whole lines.
-        width = None if out.isatty() else 10_000
-        Console(file=out, highlight=False, width=width).print(table)
+        # Rows are never folded: a path cut in the middle cannot be copied (a terminal wraps long lines).
+        console = Console(file=io.StringIO(), highlight=False, width=10_000, **console_colour(out))
+        console.print(table)
+        out.write("".join(line.rstrip(" ") + "\n" for line in console.file.getvalue().splitlines()))
     out.flush()
 
 
+def console_colour(stream=None) -> dict[str, Any]:
+    """Styles only on a terminal; NO_COLOR (no-color.org) turns off every escape, bold included."""
+    if os.environ.get("NO_COLOR"):
+        return {"color_system": None}
+    return {} if stream is None else {"force_terminal": stream.isatty()}
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.1f}" if abs(value) >= 10 or value.is_integer() else f"{value:.4f}"
     return "" if value is None else str(value)
 
 
-def progress_bar(total: int, label: str, quiet: bool):
-    """A rich progress bar on stderr (silent when quiet or stderr is not a terminal)."""
+def progress_bar(total: int, label: str, quiet: bool, before: str | None = None):
+    """A rich progress bar on stderr (silent when quiet or stderr is not a terminal).
+
+    `before` labels the bar until the first file is done (e.g. while the cache is checked),
+    so that a run with nothing to embed never shows "embedding 0/N".
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, **console_colour())
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=console, transient=True,
                         disable=quiet or not console.is_terminal)
-    task = progress.add_task(label, total=total)
-    return progress, (lambda k: progress.advance(task, k))
+    task = progress.add_task(before or label, total=total)
+
+    def advance(k: int) -> None:
+        progress.update(task, advance=k, description=label)
+
+    return progress, advance
 
 
 def open_encoder(common: Common, reporter: Reporter):
@@ -331,6 +365,13 @@ def private_dir() -> Path:
     return path
 
 
+def note_skipped(reporter: Reporter, walk) -> None:
+    """Search and classify say what they left out, as embed's summary does."""
+    if walk is not None and walk.skipped:
+        reporter.note(f"skipped {walk.skipped} file(s) with other extensions "
+                      "(clamp reads ABC, MTF, MusicXML, MIDI, Humdrum, MEI, .txt and .npy)")
+
+
 def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
     """The pieces asked for: all of a file, or only the tunes named as FILE#X.
 
@@ -359,7 +400,7 @@ def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
 
 def embed_files(embedder, walk, reporter: Reporter, quiet: bool, label: str = "embedding"):
     """Embed (or fetch from the cache) with a progress bar; report each failure on its own line."""
-    progress, advance = progress_bar(len(walk.files), label, quiet)
+    progress, advance = progress_bar(len(walk.files), label, quiet, before="checking the cache")
     with progress:
         results = embedder.embed_files(walk.files, on_progress=advance)
     results = wanted_pieces(walk, results, lambda r: r.path, reporter)

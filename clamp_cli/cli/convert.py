@@ -11,21 +11,23 @@ import typer
 from ..errors import InputError, UsageError
 from ..fsutil import os_reason
 from ..models.families import FAMILIES
-from .common import JobsOpt, NullOpt, QuietOpt, Reporter, StdinScoreOpt, gather_inputs, handle_errors, progress_bar, wanted_pieces
+from .common import JobsOpt, NullOpt, QuietOpt, Reporter, StdinScoreOpt, gather_inputs, handle_errors, progress_bar, values, wanted_pieces
 
 
 @handle_errors
 def convert(
     inputs: Annotated[Optional[list[str]], typer.Argument(
-        help="Scores: files, directories, globs, or - to read paths from stdin.", show_default=False)] = None,
-    to: Annotated[str, typer.Option("--to", "-t", help="abc, iabc (interleaved ABC), mtf, musicxml or midi.")] = "iabc",
+        metavar="SCORE", help="Scores: files, directories, globs, or - to read paths from stdin.", show_default=False)] = None,
+    to: Annotated[str, typer.Option("--to", autocompletion=values("abc", "iabc", "mtf", "musicxml", "midi"),
+        help="abc, iabc (interleaved ABC), mtf, musicxml or midi.")] = "iabc",
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", help="Output file for a single input; - for stdout.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(
         "--out-dir", "-O", help="Write converted files here, mirroring the input tree.")] = None,
     family: Annotated[str, typer.Option(
-        "--family", help="Whose xml2abc options for --to abc: clamp1 (-m 2 -c 6 -x + header filter) "
-                         "or clamp2/clamp3 (-d 8 -x).")] = "clamp3",
+        "--family", autocompletion=values("clamp1", "clamp2", "clamp3"),
+        help="Whose xml2abc options for --to abc: clamp1 (-m 2 -c 6 -x + header filter) or clamp2/clamp3 (-d 8 -x).",
+    )] = "clamp3",
     full: Annotated[bool, typer.Option(
         "--full", help="MTF with every MIDI message (default: the M3-compatible subset used for embedding).")] = False,
     whole_file: Annotated[bool, typer.Option(

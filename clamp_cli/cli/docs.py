@@ -19,11 +19,13 @@ from ..errors import EXIT_CODES
 from .main import app
 
 ENVIRONMENT = [
-    ("CLAMP_MODEL", "Default for --model (a registry name or a checkpoint path); else clamp3-c2."),
+    ("CLAMP_MODEL", "Default for --model (a registry name or a checkpoint path); else clamp3-c2 when it has "
+                    "been downloaded, else the bundled clamp-mini."),
     ("CLAMP_TEXT_BACKBONE", "Default for --text-backbone."),
     ("CLAMP_CACHE_DIR", "Default for --cache-dir; else the platform's user cache directory."),
     ("HF_HOME, HF_HUB_CACHE", "Where downloaded models live (the Hugging Face cache)."),
-    ("HF_HUB_OFFLINE", "Set to 1 to never touch the network; uncached models then exit with 3."),
+    ("HF_HUB_OFFLINE", "Set to 1 and `clamp models pull` does not touch the network either (no other command "
+                       "ever does: a model not in the cache exits with 3)."),
     ("NO_COLOR", "Disable colour on stderr and in tables."),
 ]
 
@@ -82,6 +84,19 @@ def _metavar(opt) -> str:
     return "PATH" if "Path" in kind else "N" if kind == "int" else (opt.metavar or "TEXT")
 
 
+def _values(opt) -> list[str]:
+    """The values an option's own autocompletion offers (see common.values), else none."""
+    if getattr(opt, "_custom_shell_complete", None) is None:
+        return []
+    return [item.value for item in opt.shell_complete(None, "")]
+
+
+def _usage(arg) -> str:
+    """An argument as the usage line shows it: NAME required, [NAME] optional, ... for several."""
+    name = arg.metavar or arg.name.upper()
+    return (name if arg.required else f"[{name}]") + ("..." if arg.nargs != 1 else "")
+
+
 def _roff(text: str) -> str:
     text = text.replace("\\", "\\\\").replace("-", "\\-")
     return "\n".join(("\\&" + line) if line.startswith((".", "'")) else line for line in text.splitlines())
@@ -104,7 +119,7 @@ def render_man() -> str:
         ".SH COMMANDS",
     ]
     for path, cmd in command_tree():
-        args = "".join(f" [{p.name.upper()}]..." for p in _arguments(cmd))
+        args = "".join(" " + _usage(p) for p in _arguments(cmd))
         lines.append(f'.SS "clamp {" ".join(path)} [OPTIONS]{args}"')
         lines.append(_roff((cmd.help or "").strip()))
         for opt in _options(cmd):
@@ -157,7 +172,14 @@ def render_bash() -> str:
                       f'        COMPREPLY=($(compgen -W "{" ".join(subs)} --help" -- "$cur"))',
                       "        return", "    fi",
                       f'    [[ "$cmd" == "{group}" ]] && cmd="{group} ${{COMP_WORDS[2]}}"']
-    lines.append('    case "$cmd" in')
+    lines += ['    local prev="${COMP_WORDS[COMP_CWORD-1]}"', '    case "$cmd $prev" in']
+    for path, cmd in command_tree():
+        for opt in _options(cmd):
+            if _values(opt):
+                pattern = "|".join(f'"{" ".join(path)} {n}"' for n in opt.opts + opt.secondary_opts)
+                lines.append(f'        {pattern}) COMPREPLY=($(compgen -W "{" ".join(_values(opt))}" -- "$cur")); '
+                             'return ;;')
+    lines += ["    esac", '    case "$cmd" in']
     for path, cmd in command_tree():
         opts = " ".join(n for o in _options(cmd) for n in o.opts + o.secondary_opts)
         lines.append(f'        "{" ".join(path)}") opts="{opts} --help" ;;')
@@ -178,7 +200,9 @@ def _zsh_args(cmd) -> str:
     for opt in _options(cmd):
         names = opt.opts + opt.secondary_opts
         help_text = _zsh_escape((opt.help or "").split(". ")[0])
-        value = "" if opt.is_flag else (":file:_files" if _metavar(opt) == "PATH" else f":{_metavar(opt).lower()}:")
+        choices = _values(opt)
+        value = ("" if opt.is_flag else f":{_metavar(opt).lower()}:({' '.join(choices)})" if choices
+                 else ":file:_files" if _metavar(opt) == "PATH" else f":{_metavar(opt).lower()}:")
         group = "(" + " ".join(names) + ")" if len(names) > 1 else ""
         target = "{" + ",".join(names) + "}" if len(names) > 1 else names[0]
         specs.append(f"'{group}'{target}'[{help_text}]{value}'" if group else f"'{target}[{help_text}]{value}'")
@@ -241,6 +265,8 @@ def render_fish() -> str:
             for n in opt.opts + opt.secondary_opts:
                 parts.append(f"-l {n[2:]}" if n.startswith("--") else f"-s {n[1:]}")
             req = "" if opt.is_flag else " -r"
+            if _values(opt):
+                req += f" -f -a '{' '.join(_values(opt))}'"
             lines.append(f"complete -c clamp -n '{cond}' {' '.join(parts)}{req} -d '{esc((opt.help or '').split('. ')[0])}'")
     return "\n".join(lines) + "\n"
 

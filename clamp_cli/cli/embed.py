@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError
 from .common import (
     DEFAULT_MODEL,
+    RECORD_FORMATS,
     BackboneOpt,
     BatchOpt,
     CacheOpt,
@@ -21,6 +21,7 @@ from .common import (
     ModelOpt,
     NullOpt,
     QuietOpt,
+    RecordFormatOpt,
     Reporter,
     StdinScoreOpt,
     WholeFileOpt,
@@ -29,17 +30,19 @@ from .common import (
     gather_inputs,
     handle_errors,
     open_embedder,
+    output_format,
 )
 
 
 @handle_errors
 def embed(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs, or - to read paths from stdin.",
+    paths: Annotated[list[str], typer.Argument(metavar="PATH", help="Files, directories, globs, or - to read paths from stdin.",
                                                show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Also write one .npy of shape (1, D) per input here, mirroring the input tree.")] = None,
+        "--out-dir", "-O", "--out", help="Also write one .npy of shape (1, D) per input here, mirroring the input tree.")] = None,
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
+    fmt_given: RecordFormatOpt = None,
     whole_file: WholeFileOpt = False,
     null: NullOpt = False,
     stdin_format: StdinScoreOpt = None,
@@ -54,8 +57,9 @@ def embed(
     """Embed scores (ABC, MTF, MusicXML, MIDI, Humdrum, MEI), text (.txt) and audio features (.npy)."""
     from ..index.export import check_npy_targets, write_npy
 
-    if as_json and as_jsonl:
-        raise UsageError("choose one of --json and --jsonl")
+    fmt = output_format(fmt_given, as_json, as_jsonl, allowed=RECORD_FORMATS)
+    if fmt == "table" and not (as_json or as_jsonl or fmt_given):
+        fmt = None       # on a terminal the summary on stderr says it all; a pipe gets JSON
     reporter = Reporter(quiet)
     walk = gather_inputs(paths or [], reporter, null=null, stdin_format=stdin_format)
     if out is not None:
@@ -66,11 +70,11 @@ def embed(
     if out is not None:
         for target, reason in write_npy(results, out, walk.relative):
             reporter.error(target, reason)
-    if as_json or as_jsonl:
+    if fmt:
         enc = embedder.encoder
         records = [{"path": r.name, "hash": r.key, "model": enc.model_id, "dim": enc.dim, "status": r.status}
                    for r in results if r.status != "failed"]
-        emit_records(records, "json" if as_json else "jsonl", [])
+        emit_records(records, fmt, [("path", "path"), ("status", "status"), ("hash", "hash")])
     counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
     reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, skipped {walk.skipped}, "
                   f"failed {counts['failed'] + len(walk.problems)}")

@@ -16,6 +16,7 @@ from .common import (
     emit_records,
     handle_errors,
     output_format,
+    values,
 )
 
 app = typer.Typer(help="List, download and inspect models.", no_args_is_help=True)
@@ -24,7 +25,8 @@ app = typer.Typer(help="List, download and inspect models.", no_args_is_help=Tru
 @app.command("list")
 @handle_errors
 def list_models(as_json: JsonOpt = False, fmt: Annotated[Optional[str], typer.Option(
-        "--format", help="table, json, jsonl or paths (the names) [default: table on a terminal, json otherwise].")] = None,
+        "--format", autocompletion=values("table", "json", "jsonl", "paths"),
+        help="table, json, jsonl or paths (the names) [default: table on a terminal, json otherwise].")] = None,
 ) -> int:
     """The registry: names, families, Hub repos, and what is already cached."""
     from ..models.pretrained import cached_size, registry
@@ -44,21 +46,24 @@ def list_models(as_json: JsonOpt = False, fmt: Annotated[Optional[str], typer.Op
 
 @app.command("pull")
 @handle_errors
-def pull(name: Annotated[str, typer.Argument(help="A registry name.")], quiet: QuietOpt = False) -> int:
-    """Download a registry model into the Hugging Face cache (progress on stderr)."""
+def pull(names: Annotated[list[str], typer.Argument(metavar="NAME", help="Registry names.")],
+         quiet: QuietOpt = False) -> int:
+    """Download registry models into the Hugging Face cache; print their files' paths."""
     from ..models.pretrained import download, get_entry
 
-    entry = get_entry(name)
-    paths = download(entry)
-    Reporter(quiet).note(f"{name}: cached")
-    for path in paths.values():
-        print(path)
+    entries = [get_entry(name) for name in dict.fromkeys(names)]    # every name checked before a download
+    reporter = Reporter(quiet)
+    for entry in entries:
+        paths = download(entry)
+        reporter.note(f"{entry.name}: cached")
+        for path in paths.values():
+            print(path, flush=True)
     return 0
 
 
 @app.command("info")
 @handle_errors
-def info(name_or_path: Annotated[str, typer.Argument(help="Registry name or checkpoint path.")],
+def info(name_or_path: Annotated[str, typer.Argument(metavar="NAME_OR_PATH", help="Registry name or checkpoint path.")],
          as_json: JsonOpt = False, fmt: RecordFormatOpt = None) -> int:
     """The layout clamp infers from a checkpoint: family, sizes, parameters."""
     from ..errors import ModelUnavailableError
@@ -87,8 +92,9 @@ def info(name_or_path: Annotated[str, typer.Argument(help="Registry name or chec
 @app.command("random")
 @handle_errors
 def random_model(
-    out_dir: Annotated[Path, typer.Argument(help="Directory to create.")],
-    family: Annotated[str, typer.Option(help="clamp1, clamp2 or clamp3.")] = "clamp3",
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="Directory to create.")],
+    family: Annotated[str, typer.Option(help="clamp1, clamp2 or clamp3.",
+                                                  autocompletion=values("clamp1", "clamp2", "clamp3"))] = "clamp3",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     quiet: QuietOpt = False,
 ) -> int:

@@ -29,6 +29,7 @@ from .common import (
     emit_records,
     gather_inputs,
     handle_errors,
+    note_skipped,
     open_embedder,
     output_format,
     read_lines,
@@ -38,7 +39,7 @@ from .common import (
 @handle_errors
 def search(
     paths: Annotated[Optional[list[str]], typer.Argument(
-        help="Music to rank (same as --keys): files, directories, globs, or -.", show_default=False)] = None,
+        metavar="PATH", help="Music to rank (same as --keys): files, directories, globs, or -.", show_default=False)] = None,
     text: Annotated[Optional[list[str]], typer.Option(
         "--text", "-t", help="Query words; repeatable; \"2:jazz\" weighs a part; a leading backslash turns that off.")] = None,
     music: Annotated[Optional[list[str]], typer.Option(
@@ -101,4 +102,5 @@ def search(
         records = [{"rank": h.rank, "score": round(h.score, 6), "path": h.key, "model": embedder.encoder.model_id}
                    for h, _ in hits]
         emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path")], null=null)
+    note_skipped(reporter, walk)
     return reporter.exit_code

@@ -16,10 +16,16 @@ MINI_EPOCHS = 10  # the shipped recipe: ~200 s an epoch on 2 cores
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data split, sampling, initialisation).")]
 
 
+def arch_names() -> list[str]:
+    from ..models.checkpoint import PRESET_DIR
+
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
 @app.command("prepare")
 @handle_errors
 def prepare_cmd(
-    out_dir: Annotated[Path, typer.Argument(help="Directory for data.jsonl and the files it names.")],
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="Directory for data.jsonl and the files it names.")],
     seed: SeedOpt = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Keep a seeded sample of N pieces.")] = None,
     jobs: JobsOpt = None,
@@ -65,9 +71,10 @@ def _fit(data: Path, out: Path, arch: str, epochs: int, batch_size: int, lr: flo
 @app.command("fit")
 @handle_errors
 def fit_cmd(
-    data: Annotated[Path, typer.Argument(help="Training JSONL ({\"music\", \"texts\", \"split\", ...} per line).")],
+    data: Annotated[Path, typer.Argument(metavar="DATA_JSONL", help="Training JSONL ({\"music\", \"texts\", \"split\", ...} per line).")],
     out: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write (loads with --model).")],
-    arch: Annotated[str, typer.Option("--arch", help="Architecture preset (clamp_cli/models/model_configs).")] = "mini",
+    arch: Annotated[str, typer.Option("--arch", help="Architecture preset (clamp_cli/models/model_configs).",
+                                             autocompletion=arch_names)] = "mini",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = MINI_EPOCHS,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 64,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
@@ -85,7 +92,7 @@ def fit_cmd(
 @app.command("mini")
 @handle_errors
 def mini_cmd(
-    work_dir: Annotated[Path, typer.Argument(help="Directory for the data and the model (WORK/clamp-mini).")],
+    work_dir: Annotated[Path, typer.Argument(metavar="WORK_DIR", help="Directory for the data and the model (WORK/clamp-mini).")],
     seed: SeedOpt = 0,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or mps.")] = "cpu",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last finished epoch.")] = False,
@@ -104,8 +111,8 @@ def mini_cmd(
 @app.command("eval")
 @handle_errors
 def eval_cmd(
-    model: Annotated[str, typer.Argument(help="The trained model (directory or registry name).")],
-    data: Annotated[Path, typer.Argument(help="The training JSONL; its held-out records are used.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The trained model (directory or registry name).")],
+    data: Annotated[Path, typer.Argument(metavar="DATA_JSONL", help="The training JSONL; its held-out records are used.")],
     baseline: Annotated[bool, typer.Option(
         "--baseline", help="Also evaluate an untrained model of the same architecture.")] = False,
     quiet: QuietOpt = False,

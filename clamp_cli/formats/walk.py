@@ -68,7 +68,8 @@ FEATURES_MARKER = ".clamp-features"  # written by `clamp embed --out` (index.exp
 
 
 def _walk_dir(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
-    """Files below root, sorted; hidden files and folders (.git) left out, and the .npy feature files
+    """Files below root, sorted, through symlinked folders (each folder once, so links cannot loop);
+    hidden files and folders (.git) left out, and the .npy feature files
     of folders `clamp embed --out` wrote (they are features, not audio). Folders that cannot be
     listed go to `problems`."""
     features: set[str] = set()
@@ -76,7 +77,18 @@ def _walk_dir(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
     def unreadable(exc: OSError) -> None:
         problems.append((exc.filename or str(root), os_reason(exc)))
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
+    visited: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            unreadable(exc)
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in visited:      # a symlink back to a folder already walked (a loop)
+            dirnames[:] = []
+            continue
+        visited.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not _hidden(d))  # also skips .git
         if FEATURES_MARKER in filenames or os.path.dirname(dirpath) in features:
             features.add(dirpath)
