@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ABC_A = "X:1\nT:A\nL:1/8\nM:4/4\nK:G\n|:GABc dedB|c2e2 d2B2:|\n"
 ABC_B = "X:2\nT:B\nL:1/8\nM:6/8\nK:D\nA|dfa afd|gbg faf|edc d2:|\n"
-MTF = "ticks_per_beat 480\nset_tempo 500000 0\nnote_on 0 60 80 0\nnote_off 0 60 0 480\n"
+MTF = "ticks_per_beat 480\nset_tempo 500000 0\nnote_on 0 0 60 80\nnote_off 480 0 60 0\n"
 
 
 @dataclass
@@ -801,3 +801,41 @@ def test_what_a_user_notices_in_an_hour(env, library, tmp_path):
     man = (REPO / "man" / "clamp.1").read_text()
     assert '.SS "clamp models pull [OPTIONS] NAME..."' in man and "NAME}..." in run(
         ["models", "pull", "--help"], e, check=0).stdout
+
+
+def test_hostile_corpus_every_bad_file_once_every_good_file_processed(env, tmp_path):
+    """A folder of 23 kinds of bad input: no traceback, each bad file named on exactly one stderr line,
+    every good file processed, exit 1 (embed as a real process; search, classify, convert in-process)."""
+    from tests.hostile_corpus import GOOD, WARNED, build
+
+    env = fresh_cache(env, tmp_path)
+    corpus = tmp_path / "hostile"
+    bad = build(corpus)
+    assert len(bad) >= 20
+
+    def check(stderr: str, expected: dict[str, str], warned: dict[str, str] = {}) -> None:  # noqa: B006
+        errors = error_lines(stderr)
+        for name, why in expected.items():
+            lines = [line for line in errors if line.startswith(f"clamp: error: {corpus / name}: ")]
+            assert len(lines) == 1 and why.lower() in lines[0].lower(), (name, why, lines)
+        assert len(errors) == len(expected), "\n".join(errors)
+        for name, why in warned.items():        # said when a file is read, not again when it is cached
+            assert sum(f"{corpus / name}: " in line and why in line for line in stderr.splitlines()) == 1, name
+        assert not [line for line in stderr.splitlines() if not line.startswith("clamp: ")], stderr
+
+    proc = run_process(["embed", corpus, "--jsonl"], env, check=1)
+    check(proc.stderr, bad, WARNED)
+    assert sorted(Path(json.loads(x)["path"]).name for x in proc.stdout.splitlines()) == sorted(GOOD)
+
+    proc = run(["search", "-t", "a jig", corpus, "-f", "-n", "50"], env, check=1)
+    check(proc.stderr, bad)
+    assert sorted(Path(p).name for p in proc.stdout.split()) == sorted(GOOD)
+    proc = run(["classify", corpus, "-l", "jig", "-l", "reel"], env, check=1)
+    check(proc.stderr, bad)
+    assert sorted(Path(r["path"]).name for r in json.loads(proc.stdout)) == sorted(GOOD)
+
+    scores = {name: why for name, why in bad.items() if not name.endswith((".npy", ".txt"))}
+    proc = run(["convert", corpus, "--to", "abc", "-O", tmp_path / "abc"], env, check=1)
+    check(proc.stderr, scores, {"latin1.abc": WARNED["latin1.abc"]})     # plain ABC out: nothing to interleave
+    written = sorted(p.name for p in (tmp_path / "abc").iterdir())
+    assert written == sorted(Path(n).stem + ".abc" for n in GOOD if not n.endswith(".txt"))

@@ -24,7 +24,7 @@ from clamp_cli.formats.convert import music_pieces
 
 GOLDEN = Path(__file__).parent / "golden"
 ABC = "X:1\nT:Crlf\nL:1/8\nM:6/8\nK:D\nA|dfa afd|gbg faf|edc d2:|\n"
-MTF = "ticks_per_beat 480\nset_tempo 500000 0\nnote_on 0 60 80 0\nnote_off 0 60 0 480\n"
+MTF = "ticks_per_beat 480\nset_tempo 500000 0\nnote_on 0 0 60 80\nnote_off 480 0 60 0\n"
 TXT = "a lively jig\nin D major\nfor fiddle\n"
 
 

@@ -9,6 +9,7 @@ tunes): each is a `convert.Piece` with its own id. Decoding errors are
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -94,10 +95,16 @@ def load_npy(data: bytes):
 
     if not data:
         raise InputError("empty file")
+    if not data.startswith(b"\x93NUMPY"):
+        raise InputError("not a NumPy .npy file")
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"not a NumPy .npy array ({str(exc).splitlines()[0][:120]})") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError("a NumPy file of pickled Python objects (never loaded: pickle can run code)") from None
+        raise InputError(f"a damaged NumPy .npy file ({str(exc).splitlines()[0][:120]})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"a damaged NumPy .npy file ({str(exc).splitlines()[0][:120] or 'truncated'})") from None
 
 
 def via_music21(data: bytes, fmt: str) -> bytes:
@@ -107,12 +114,15 @@ def via_music21(data: bytes, fmt: str) -> bytes:
 
     try:
         source = data if fmt == "midi" else decode_text(data)
-        score = music21.converter.parseData(source, format=fmt)
-        return GeneralObjectExporter(score).parse()
+        with contextlib.redirect_stderr(io.StringIO()):     # music21's parser warnings are not ours to print
+            score = music21.converter.parseData(source, format=fmt)
+            return GeneralObjectExporter(score).parse()
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - music21 raises many types on bad input
-        raise InputError(f"music21 could not read it as {fmt} ({type(exc).__name__}: {str(exc)[:100]})") from None
+        from .abc import in_words
+
+        raise InputError(f"music21 could not read it as {fmt}: {in_words(exc)}") from None
 
 
 def score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:

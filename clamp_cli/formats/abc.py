@@ -47,6 +47,8 @@ def in_words(exc: Exception) -> str:
     m = re.search(r"invalid literal for int\(\) with base 10: '([^']*)'", text)
     if m:
         return f"a number was expected where the score has '{m.group(1)}'"
+    if type(exc).__name__ == "ParseError":       # xml.etree / expat: the file itself is not well-formed
+        return f"the XML is not well-formed ({text[:100]}); the file may be cut short"
     if isinstance(exc, KeyError):
         return f"it refers to a name it never defines ({text})"
     if isinstance(exc, (TypeError, AttributeError)) and "None" in text:

@@ -54,10 +54,10 @@ def _mtf_to_midi(data: bytes, full: bool) -> bytes:
 
 
 def _mtf_as_is(data: bytes, full: bool) -> bytes:
-    from .midi import require_mtf_header
+    from .midi import check_mtf
 
     text = decode_text(data)
-    require_mtf_header(text.split("\n", 1)[0])
+    check_mtf(text)
     return text.encode("utf-8")
 
 

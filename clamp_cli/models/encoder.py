@@ -127,6 +127,8 @@ class Encoder:
         if arr.ndim == 0 or arr.shape[-1] != size or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
             raise InputError(f"audio features must be numbers shaped (..., {size}), got {arr.dtype} {arr.shape}")
         frames = arr.reshape(-1, size).astype(np.float32)
+        if not np.isfinite(frames).all():
+            raise InputError("audio features hold NaN or infinite values")
         zero = np.zeros((1, size), dtype=np.float32)
         return np.concatenate([zero, frames, zero])
 
