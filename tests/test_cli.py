@@ -839,3 +839,26 @@ def test_hostile_corpus_every_bad_file_once_every_good_file_processed(env, tmp_p
     check(proc.stderr, scores, {"latin1.abc": WARNED["latin1.abc"]})     # plain ABC out: nothing to interleave
     written = sorted(p.name for p in (tmp_path / "abc").iterdir())
     assert written == sorted(Path(n).stem + ".abc" for n in GOOD if not n.endswith(".txt"))
+
+
+def test_python_api_prepares_files_as_the_cli_does(env, library, tmp_path, assets):
+    """Item 18: embed_files / embed_scores give the CLI's vectors; raw text to embed_music does not."""
+    from clamp_cli.models import load_model
+
+    out = tmp_path / "feats"
+    run(["embed", library, "-O", out, "-q"], fresh_cache(env, tmp_path), check=0)
+    for lazy in (False, True):
+        enc = load_model(str(assets["ours"]), device="cpu", lazy=lazy)
+        files = [library / "folk" / "a.abc", library / "m.mtf", library / "notes.txt", library / "feat.npy"]
+        names, vectors = enc.embed_files(files)
+        assert names == [str(f) for f in files]
+        for f, v in zip(files, vectors):
+            cli = np.load(out / f.relative_to(library).with_suffix(".npy"))[0]
+            assert float(cli @ v / np.linalg.norm(cli) / np.linalg.norm(v)) > 0.9999, f
+        a = np.load(out / "folk" / "a.npy")[0]
+        by_text = enc.embed_scores([ABC_A])[0]
+        assert float(a @ by_text / np.linalg.norm(a) / np.linalg.norm(by_text)) > 0.9999
+        raw = enc.embed_music([ABC_A])[0]         # not model text: a different vector, as documented
+        assert float(a @ raw / np.linalg.norm(a) / np.linalg.norm(raw)) < 0.9999
+    with pytest.raises(Exception, match="cover.png"):
+        enc.embed_files([library / "cover.png"])

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import CheckpointFormatError
 from .families import FAMILIES, FamilyLayout
+from .files import FileEmbedding
 
 if TYPE_CHECKING:  # pragma: no cover
     from .encoder import Encoder
@@ -61,8 +62,14 @@ class MusicTextEncoder(Protocol):
 
     def embed_audio(self, arrays: Sequence[np.ndarray], batch_size: int | None = None) -> np.ndarray: ...
 
+    def embed_scores(self, scores: Sequence[str | bytes], format: str = "abc",
+                     batch_size: int | None = None) -> np.ndarray: ...
 
-class LazyEncoder:
+    def embed_files(self, paths: Sequence, whole_file: bool = False,
+                    batch_size: int | None = None) -> tuple[list[str], np.ndarray]: ...
+
+
+class LazyEncoder(FileEmbedding):
     """An `Encoder`'s facts now (family, dim, ids, scale); the encoder itself on first use."""
 
     def __init__(self, facts: dict[str, Any], load: Callable[[], "Encoder"]):

@@ -18,6 +18,7 @@ from unidecode import unidecode
 
 from ..errors import InputError
 from .architectures import ClampModel, ModelSpec
+from .files import FileEmbedding
 from .patching import clamp1_patches, m3_patches
 
 KINDS = ("music", "text", "audio")
@@ -46,7 +47,7 @@ class _Segment:
         return self.end - self.start
 
 
-class Encoder:
+class Encoder(FileEmbedding):
     """A loaded model with the preprocessing of its family.
 
     `model_id` identifies the weights (for cache keys); `text_id` also covers
