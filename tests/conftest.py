@@ -46,3 +46,13 @@ def encoders(assets):
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def env(assets, tmp_path_factory):
+    """The environment of a CLI test: offline, the tiny random clamp3 model, a cache of the module's own."""
+    e = dict(os.environ)
+    e.update(HF_HUB_OFFLINE="1", CLAMP_MODEL=str(assets["ours"]),
+             CLAMP_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), NO_COLOR="1", TOKENIZERS_PARALLELISM="false")
+    e.pop("CLAMP_TEXT_BACKBONE", None)
+    return e

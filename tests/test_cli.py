@@ -62,15 +62,6 @@ def run_process(args, env, stdin=None, check=None, timeout=300):
     return proc
 
 
-@pytest.fixture(scope="module")
-def env(assets, tmp_path_factory):
-    e = dict(os.environ)
-    e.update(HF_HUB_OFFLINE="1", CLAMP_MODEL=str(assets["ours"]),
-             CLAMP_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), NO_COLOR="1", TOKENIZERS_PARALLELISM="false")
-    e.pop("CLAMP_TEXT_BACKBONE", None)
-    return e
-
-
 @pytest.fixture()
 def library(tmp_path) -> Path:
     root = tmp_path / "scores"

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import classify, convert, embed, models_cmd, search, train
+from . import classify, convert, embed, evaluate, models_cmd, search, train
 
 app = typer.Typer(
     name="clamp",
@@ -42,6 +42,8 @@ app.command("embed")(embed.embed)
 app.command("search")(search.search)
 app.command("classify")(classify.classify)
 app.command("convert")(convert.convert)
+app.command("score")(evaluate.score)
+app.add_typer(evaluate.app, name="eval")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(train.app, name="train")
 

@@ -1,0 +1,246 @@
+"""`clamp eval retrieval` and `clamp score`: the papers' numbers from two sets of items, one command each."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import InputError, UsageError
+from ..fsutil import os_reason
+from .common import (
+    DEFAULT_MODEL,
+    RECORD_FORMATS,
+    BackboneOpt,
+    BatchOpt,
+    CacheOpt,
+    Common,
+    DeviceOpt,
+    JobsOpt,
+    JsonOpt,
+    ModelOpt,
+    QuietOpt,
+    RecordFormatOpt,
+    Reporter,
+    WholeFileOpt,
+    embed_files,
+    emit_records,
+    gather_inputs,
+    handle_errors,
+    open_embedder,
+    output_format,
+    values,
+)
+
+app = typer.Typer(help="Benchmarks: retrieval (MRR, Hit@K) over matched queries and references.",
+                  no_args_is_help=True)
+
+QueriesOpt = Annotated[str, typer.Option(
+    "--queries", "-Q", help="Folder (or file, glob) of queries: texts (.txt), music of any format or .npy "
+                            "features; or a JSONL of {\"id\", \"text\"}.")]
+ReferencesOpt = Annotated[str, typer.Option(
+    "--references", "-R", help="Folder (or file, glob) of references, in any of the same forms.")]
+PairsOpt = Annotated[Optional[Path], typer.Option(
+    "--pairs", help="Query id, reference id per line (TSV) or {\"query\", \"reference\"} (JSONL) "
+                    "[default: equal ids: paths below each folder without extension, the authors' convention].")]
+UnmatchedOpt = Annotated[bool, typer.Option(
+    "--allow-unmatched", help="Drop queries without a reference (counted on stderr) instead of failing.")]
+
+
+def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, reporter):
+    return open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
+                         whole_file, jobs)
+
+
+def load_items(arg: str, embedder, reporter: Reporter, quiet: bool):
+    """One side of an evaluation as an ItemSet: ids from paths (or the JSONL's ids), vectors from the cache."""
+    import numpy as np
+
+    from ..retrieval.evaluate import ItemSet
+
+    path = Path(arg)
+    if path.suffix.lower() == ".jsonl" and path.is_file():
+        ids, texts = _jsonl_texts(path)
+        return ItemSet(ids, embedder.embed_strings(texts))
+    walk = gather_inputs([arg], reporter)
+    results = [r for r in embed_files(embedder, walk, reporter, quiet) if r.vector is not None]
+    ids = [walk.relative(r.path).with_suffix("").as_posix() + (f"#{r.item}" if r.item else "") for r in results]
+    vectors = np.stack([r.vector for r in results]) if results else np.zeros((0, embedder.encoder.dim), np.float32)
+    return ItemSet(ids, vectors)
+
+
+def _jsonl_texts(path: Path) -> tuple[list[str], list[str]]:
+    ids, texts = [], []
+    for n, line in enumerate(_lines(path), start=1):
+        try:
+            rec = json.loads(line)
+            ids.append(str(rec["id"]))
+            texts.append(str(rec["text"]))
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"{path}: line {n} is not a JSON object with \"id\" and \"text\"") from None
+        if not texts[-1].strip():
+            raise UsageError(f"{path}: line {n} has an empty text")
+    if not ids:
+        raise UsageError(f"{path}: no items")
+    return ids, texts
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: {os_reason(exc) if isinstance(exc, OSError) else 'not UTF-8 text'}") from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    pairs = []
+    for n, line in enumerate(_lines(path), start=1):
+        if line.lstrip().startswith("{"):
+            try:
+                rec = json.loads(line)
+                pairs.append((str(rec["query"]), str(rec["reference"])))
+                continue
+            except (ValueError, KeyError, TypeError):
+                raise UsageError(f"{path}: line {n} is not a JSON object with \"query\" and \"reference\"") from None
+        cells = line.rstrip("\r").split("\t")
+        if len(cells) != 2:
+            raise UsageError(f"{path}: line {n} needs two tab-separated ids (query, reference)")
+        pairs.append((cells[0], cells[1]))
+    return pairs
+
+
+def emit_summary(summary: dict[str, Any], fmt: str) -> None:
+    """One result object: a two-column table on a terminal, one JSON object otherwise."""
+    if fmt == "table":
+        emit_records([{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))],
+                     "table", [("metric", "metric"), ("value", "value")])
+    else:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2 if fmt == "json" else None) + "\n")
+        sys.stdout.flush()
+
+
+def _matched(queries, references, pairs_file, allow_unmatched, reporter):
+    from ..retrieval.evaluate import match
+
+    qs, rs, unmatched = match(queries, references, read_pairs(pairs_file) if pairs_file else None, allow_unmatched)
+    if unmatched:
+        reporter.note(f"{len(unmatched)} quer{'y' if len(unmatched) == 1 else 'ies'} without a reference left out")
+    return qs, rs
+
+
+@app.command("retrieval")
+@handle_errors
+def retrieval(
+    queries: QueriesOpt,
+    references: ReferencesOpt,
+    pairs: PairsOpt = None,
+    hits: Annotated[Optional[list[int]], typer.Option(
+        "--hits", min=1, help="K for Hit@K; repeatable [default: 1, 10, 100].")] = None,
+    ties: Annotated[str, typer.Option(
+        "--ties", autocompletion=values("pessimistic", "optimistic"),
+        help="pessimistic: a query's rank is 1 + the references scoring at least as high as its own (ties count "
+             "against it); optimistic: 1 + those scoring strictly higher, as the authors' clamp3_eval.py "
+             "counts (it flatters models that give many references the same score).")] = "pessimistic",
+    ranks_file: Annotated[Optional[Path], typer.Option(
+        "--ranks", help="Also write each query's rank here (TSV: query, rank, its reference, the top one).")] = None,
+    allow_unmatched: UnmatchedOpt = False,
+    as_json: JsonOpt = False,
+    fmt: RecordFormatOpt = None,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    text_backbone: BackboneOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = None,
+    cache_dir: CacheOpt = None,
+    quiet: QuietOpt = False,
+) -> int:
+    """MRR and Hit@K of each query finding its own reference among all references (text-to-music,
+    music-to-text, music-to-music)."""
+    from ..fsutil import atomic_write
+    from ..retrieval.evaluate import evaluate_retrieval
+
+    fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
+    if ties not in ("pessimistic", "optimistic"):
+        raise UsageError(f"--ties must be pessimistic or optimistic, not '{ties}'")
+    reporter = Reporter(quiet)
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+                                  reporter)
+    q = load_items(queries, embedder, reporter, quiet)
+    r = load_items(references, embedder, reporter, quiet)
+    qs, rs = _matched(q, r, pairs, allow_unmatched, reporter)
+    report = evaluate_retrieval(q, r, qs, rs, ties, sorted(set(hits)) if hits else (1, 10, 100))
+    if ranks_file is not None:
+        rows = "".join(f"{a}\t{b}\t{c}\t{d}\n" for a, b, c, d in zip(report.query_ids, report.ranks, report.correct,
+                                                                      report.top))
+        try:
+            atomic_write(ranks_file, lambda f: f.write(rows.encode("utf-8")))
+        except OSError as exc:
+            raise InputError(f"{ranks_file}: cannot write ({os_reason(exc)})") from None
+    summary = {**{k: round(v, 6) if isinstance(v, float) else v for k, v in report.metrics.items()},
+               "ties": ties, "model": embedder.encoder.model_id}
+    emit_summary(summary, fmt)
+    return reporter.exit_code
+
+
+@handle_errors
+def score(
+    queries: QueriesOpt,
+    references: ReferencesOpt,
+    pairs: PairsOpt = None,
+    group: Annotated[bool, typer.Option("--group", help="Only the cosine of the two sets' mean vectors.")] = False,
+    fmd: Annotated[bool, typer.Option(
+        "--fmd", help="The Fréchet distance between the two sets' feature distributions (like FID; "
+                      "no pairing needed): e.g. generated music against a reference corpus.")] = False,
+    allow_unmatched: UnmatchedOpt = False,
+    as_json: JsonOpt = False,
+    fmt: RecordFormatOpt = None,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    text_backbone: BackboneOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = None,
+    cache_dir: CacheOpt = None,
+    quiet: QuietOpt = False,
+) -> int:
+    """Similarity of matched pairs (each pair's cosine and their mean), of two sets (--group), or the
+    distance between two sets (--fmd)."""
+    from ..retrieval.evaluate import distance, score_pairs
+
+    fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
+    if group and fmd:
+        raise UsageError("choose --group or --fmd")
+    reporter = Reporter(quiet)
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+                                  reporter)
+    q = load_items(queries, embedder, reporter, quiet)
+    r = load_items(references, embedder, reporter, quiet)
+    model_id = embedder.encoder.model_id
+    if fmd:
+        result = distance(q, r)
+        if not result["stable"]:
+            reporter.warn(f"{min(result['queries'], result['references'])} items per set for {result['dim']} "
+                          "dimensions: the covariance is singular and the distance unstable; compare only "
+                          "distances computed on sets of the same sizes")
+        emit_summary({**result, "model": model_id}, fmt)
+        return reporter.exit_code
+    from ..retrieval.metrics import group_cosine
+
+    if group:
+        emit_summary({"group": round(group_cosine(q.vectors, r.vectors), 6), "queries": len(q.ids),
+                      "references": len(r.ids), "model": model_id}, fmt)
+        return reporter.exit_code
+    qs, rs = _matched(q, r, pairs, allow_unmatched, reporter)
+    result = score_pairs(q, r, qs, rs)
+    if fmt == "table":
+        emit_records([{**p, "score": round(p["score"], 6)} for p in result["pairs"]], "table",
+                     [("query", "query"), ("reference", "reference"), ("score", "score")])
+        reporter.note(f"mean {result['mean']:.4f} over {result['n']} pairs; group {result['group']:.4f}")
+    else:
+        emit_summary({**result, "model": model_id}, fmt)
+    return reporter.exit_code

@@ -1,0 +1,125 @@
+"""clamp eval / clamp score: metrics against hand-computed answers, then end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from clamp_cli.errors import InputError
+from clamp_cli.retrieval.evaluate import ItemSet, evaluate_retrieval, match, score_pairs
+from clamp_cli.retrieval.metrics import classification_metrics, frechet_distance, group_cosine, ranks
+
+from .test_cli import ABC_A, ABC_B, error_lines, fresh_cache, run
+
+
+def test_ranks_count_ties_against_the_query_unless_told_otherwise():
+    scores = np.array([[0.5, 0.5, 0.1],       # own item (0) tied with item 1
+                       [0.9, 0.2, 0.2],       # own item (2) tied with 1, below 0
+                       [0.3, 0.3, 0.3]])      # all tied
+    assert ranks(scores, [0, 2, 1]).tolist() == [2, 3, 3]
+    assert ranks(scores, [0, 2, 1], "optimistic").tolist() == [1, 2, 1]
+    q = ItemSet(["a", "b", "c"], np.eye(3, dtype=np.float32))
+    r = ItemSet(["a", "b", "c", "d"], np.array([[1, 0, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0]], np.float32))
+    qs, rs, _ = match(q, r)
+    report = evaluate_retrieval(q, r, qs, rs, hits=(1, 2))
+    # a ties with b (rank 2); b's own reference is orthogonal to it, d is identical (rank 4); c is alone (1)
+    assert report.ranks == [2, 4, 1]
+    assert report.metrics["mrr"] == pytest.approx((1 / 2 + 1 / 4 + 1) / 3)
+    assert report.metrics["hit@1"] == pytest.approx(1 / 3) and report.metrics["hit@2"] == pytest.approx(2 / 3)
+    assert evaluate_retrieval(q, r, qs, rs, "optimistic").ranks == [1, 2, 1]   # b: only d scores higher
+
+
+def test_unmatched_and_duplicate_ids_are_clear_errors():
+    q = ItemSet(["a", "x", "y"], np.eye(3, dtype=np.float32))
+    r = ItemSet(["a", "b"], np.eye(3, dtype=np.float32)[:2])
+    with pytest.raises(InputError, match="2 queries have no reference: x, y"):
+        match(q, r)
+    assert match(q, r, allow_unmatched=True) == ([0], [0], ["x", "y"])
+    assert match(q, r, pairs=[("x", "b"), ("y", "a")])[:2] == ([1, 2], [1, 0])
+    with pytest.raises(InputError, match="occur more than once"):
+        ItemSet(["a", "a"], np.eye(2, dtype=np.float32))
+
+
+def test_macro_f1_leaves_out_a_class_nobody_has_and_counts_an_empty_one():
+    m = classification_metrics(["jig", "jig", "reel", "reel"], ["jig", "reel", "reel", "air"],
+                               labels=["jig", "reel", "air", "waltz"])
+    # jig: P 1, R .5, F1 2/3; reel: P .5, R .5, F1 .5; air: predicted once, no support: F1 0; waltz: left out
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
+    assert m["accuracy"] == 0.5 and m["confusion"][1] == [0, 1, 1, 0] and m["per_class"]["waltz"]["support"] == 0
+
+
+def test_frechet_distance_of_two_gaussians_matches_the_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, size=(200_000, 2))
+    b = rng.normal(0, 1, size=(200_000, 2)) * np.array([2.0, 0.5]) + np.array([1.0, -1.0])
+    # N(0, I) vs N(m, diag(4, .25)): |m|^2 + tr(I + S - 2 S^1/2) = 2 + (1 + 4 - 4) + (1 + .25 - 1)
+    assert frechet_distance(a, b) == pytest.approx(2 + 1 + 0.25, abs=0.03)
+    assert frechet_distance(a, a) == 0.0
+
+
+def test_pair_and_group_scores():
+    q = ItemSet(["a", "b"], np.array([[1, 0], [0, 1]], np.float32))
+    r = ItemSet(["a", "b"], np.array([[1, 1], [0, 2]], np.float32))
+    out = score_pairs(q, r, [0, 1], [0, 1])
+    assert [p["score"] for p in out["pairs"]] == pytest.approx([2 ** -0.5, 1.0])
+    assert out["mean"] == pytest.approx((2 ** -0.5 + 1) / 2)
+    assert group_cosine(q.vectors, r.vectors) == pytest.approx(out["group"])
+    assert out["group"] == pytest.approx(np.dot([0.5, 0.5], [0.5, 1.5]) / (np.sqrt(0.5) * np.sqrt(2.5)))
+
+
+def _pairs_on_disk(tmp_path):
+    tunes = {"jig": ABC_B, "march": ABC_A, "reel": ABC_A.replace("GABc", "BcdB"), "air": ABC_B.replace("dfa", "dFA")}
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "music" / "sub").mkdir(parents=True)
+    for i, (kind, abc) in enumerate(tunes.items()):
+        sub = "sub/" if i % 2 else ""
+        (tmp_path / "texts" / f"{sub}{i:02d}.txt").parent.mkdir(exist_ok=True)
+        (tmp_path / "texts" / f"{sub}{i:02d}.txt").write_text(f"a {kind} for fiddle\n")
+        (tmp_path / "music" / f"{sub}{i:02d}.abc").write_text(abc)
+    return tmp_path / "texts", tmp_path / "music"
+
+
+def test_eval_retrieval_end_to_end_equals_the_embeddings_it_reports(env, tmp_path, assets):
+    from clamp_cli.models import load_model
+
+    texts, music = _pairs_on_disk(tmp_path)
+    env = fresh_cache(env, tmp_path)
+    got = json.loads(run(["eval", "retrieval", "-Q", texts, "-R", music, "--hits", "1", "--hits", "2",
+                          "--ranks", tmp_path / "ranks.tsv"], env, check=0).stdout)
+    enc = load_model(str(assets["ours"]), device="cpu")
+    ids = ["00", "02", "sub/01", "sub/03"]           # the walk's order: a folder's files, then its folders
+    _, q = enc.embed_files([texts / f"{i}.txt" for i in ids])
+    _, r = enc.embed_files([music / f"{i}.abc" for i in ids])
+    expected = ranks((q / np.linalg.norm(q, axis=1, keepdims=True)) @ (r / np.linalg.norm(r, axis=1, keepdims=True)).T,
+                     range(4))
+    assert got["mrr"] == pytest.approx(float(np.mean(1 / expected)), abs=1e-6) and got["queries"] == 4
+    assert got["hit@2"] == pytest.approx(float(np.mean(expected <= 2)), abs=1e-6)
+    rows = [line.split("\t") for line in (tmp_path / "ranks.tsv").read_text().splitlines()]
+    assert [row[0] for row in rows] == ids and [int(row[1]) for row in rows] == expected.tolist()
+    # a JSONL of texts works as queries; --pairs maps other ids
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "text": f"tune {i}"}) + "\n" for i in ids))
+    (tmp_path / "pairs.tsv").write_text("".join(f"q{i}\t{i}\n" for i in ids))
+    got = json.loads(run(["eval", "retrieval", "-Q", tmp_path / "q.jsonl", "-R", music, "--pairs",
+                          tmp_path / "pairs.tsv"], env, check=0).stdout)
+    assert got["queries"] == 4 and got["references"] == 4
+    # unmatched: one line naming them, exit 1; --allow-unmatched goes on
+    (music / "02.abc").unlink()
+    proc = run(["eval", "retrieval", "-Q", texts, "-R", music], env, check=1)
+    assert error_lines(proc.stderr) == ["clamp: error: 1 query has no reference: 02; --allow-unmatched drops them"]
+    assert json.loads(run(["eval", "retrieval", "-Q", texts, "-R", music, "--allow-unmatched"], env,
+                          check=0).stdout)["queries"] == 3
+
+
+def test_score_pairs_group_and_distance_end_to_end(env, tmp_path):
+    texts, music = _pairs_on_disk(tmp_path)
+    env = fresh_cache(env, tmp_path)
+    out = json.loads(run(["score", "-Q", texts, "-R", music], env, check=0).stdout)
+    assert out["n"] == 4 and out["mean"] == pytest.approx(np.mean([p["score"] for p in out["pairs"]]))
+    group = json.loads(run(["score", "-Q", texts, "-R", music, "--group"], env, check=0).stdout)
+    assert group["group"] == pytest.approx(out["group"], abs=1e-6)
+    proc = run(["score", "-Q", music, "-R", music, "--fmd"], env, check=0)
+    assert json.loads(proc.stdout)["frechet_distance"] == 0.0 and "unstable" in proc.stderr
+    assert "needs at least 2" in run(["score", "-Q", music / "00.abc", "-R", music, "--fmd"], env, check=1).stderr
+    assert run(["score", "-Q", music, "-R", music, "--fmd", "--group"], env, check=2)
