@@ -2,12 +2,12 @@
 _clamp() {
     local cur="${COMP_WORDS[COMP_CWORD]}" opts=""
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "embed search classify convert score eval models train --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "embed search classify convert score map eval models train --help --version" -- "$cur"))
         return
     fi
     local cmd="${COMP_WORDS[1]}"
     if [[ "$cmd" == "eval" && $COMP_CWORD -eq 2 ]]; then
-        COMPREPLY=($(compgen -W "retrieval --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "retrieval classify --help" -- "$cur"))
         return
     fi
     [[ "$cmd" == "eval" ]] && cmd="eval ${COMP_WORDS[2]}"
@@ -41,10 +41,17 @@ _clamp() {
         "score --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "score --model"|"score -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "score --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "map --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "map --model"|"map -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "map --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         "eval retrieval --ties") COMPREPLY=($(compgen -W "pessimistic optimistic" -- "$cur")); return ;;
         "eval retrieval --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "eval retrieval --model"|"eval retrieval -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "eval retrieval --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "eval classify --labels-from") COMPREPLY=($(compgen -W "dirs prefix" -- "$cur")); return ;;
+        "eval classify --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "eval classify --model"|"eval classify -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "eval classify --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         "models list --format") COMPREPLY=($(compgen -W "table json jsonl paths" -- "$cur")); return ;;
         "models info --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "models random --family") COMPREPLY=($(compgen -W "clamp1 clamp2 clamp3" -- "$cur")); return ;;
@@ -56,7 +63,9 @@ _clamp() {
         "classify") opts="--labels --label -l --prompt -p --top-k -n --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "score") opts="--queries -Q --references -R --pairs --group --fmd --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "map") opts="--output -o --labels-from --annotate -a --size --title --json --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval retrieval") opts="--queries -Q --references -R --pairs --hits --ties --ranks --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,76 @@ def test_score_pairs_group_and_distance_end_to_end(env, tmp_path):
     assert json.loads(proc.stdout)["frechet_distance"] == 0.0 and "unstable" in proc.stderr
     assert "needs at least 2" in run(["score", "-Q", music / "00.abc", "-R", music, "--fmd"], env, check=1).stderr
     assert run(["score", "-Q", music, "-R", music, "--fmd", "--group"], env, check=2)
+
+
+def _labelled_folder(tmp_path):
+    root = tmp_path / "tunes"
+    tunes = {"jig": [ABC_B, ABC_B.replace("dfa", "fed"), ABC_B.replace("gbg", "gag")],
+             "march": [ABC_A, ABC_A.replace("GABc", "BcdB"), ABC_A.replace("c2e2", "c2B2")]}
+    for kind, abcs in tunes.items():
+        (root / kind).mkdir(parents=True)
+        for n, abc in enumerate(abcs):
+            (root / kind / f"{kind}_{n}.abc").write_text(abc)
+    return root
+
+
+def test_eval_classify_matches_classify_and_reads_labels_every_way(env, tmp_path):
+    root = _labelled_folder(tmp_path)
+    env = fresh_cache(env, tmp_path)
+    got = json.loads(run(["eval", "classify", root, "--prompt", "This piece is a <>", "--plot",
+                          tmp_path / "cm.png", "--size", "640x480"], env, check=0).stdout)
+    labelled = json.loads(run(["classify", root, "-l", "jig", "-l", "march", "-p", "This piece is a <>"], env,
+                              check=0).stdout)
+    truth = [Path(r["path"]).parent.name for r in labelled]
+    predicted = [r["label"] for r in labelled]
+    expected = classification_metrics(truth, predicted, ["jig", "march"])
+    assert got["accuracy"] == pytest.approx(expected["accuracy"]) and got["confusion"] == expected["confusion"]
+    assert got["macro_f1"] == pytest.approx(expected["macro_f1"], abs=1e-6) and got["n"] == 6
+    from PIL import Image
+
+    assert Image.open(tmp_path / "cm.png").size == (640, 480)
+    first = (tmp_path / "cm.png").read_bytes()
+    run(["eval", "classify", root, "--prompt", "This piece is a <>", "--plot", tmp_path / "cm.png", "--size",
+         "640x480"], env, check=0)
+    assert (tmp_path / "cm.png").read_bytes() == first                  # the same input draws the same bytes
+    by_prefix = json.loads(run(["eval", "classify", root, "--labels-from", "prefix", "--prompt",
+                                "This piece is a <>"], env, check=0).stdout)
+    assert by_prefix["confusion"] == got["confusion"]
+    (tmp_path / "labels.csv").write_text("id,label\n" + "".join(f"{k}_{n},{k}\n" for k in ("jig", "march")
+                                                                 for n in range(3)))
+    by_csv = json.loads(run(["eval", "classify", root, "--labels-from", tmp_path / "labels.csv", "--prompt",
+                             "This piece is a <>"], env, check=0).stdout)
+    assert by_csv["confusion"] == got["confusion"]
+    # a label set with a third, empty class; items without labels; one class only
+    (tmp_path / "set.txt").write_text("jig\nmarch\nwaltz\n")
+    three = json.loads(run(["eval", "classify", root, "--label-set", tmp_path / "set.txt"], env, check=0).stdout)
+    assert three["labels"] == ["jig", "march", "waltz"] and three["per_class"]["waltz"]["support"] == 0
+    (tmp_path / "few.csv").write_text("jig_0,jig\nmarch_0,march\n")
+    proc = run(["eval", "classify", root, "--labels-from", tmp_path / "few.csv"], env, check=1)
+    assert "4 item(s) have no true label" in proc.stderr and len(error_lines(proc.stderr)) == 1
+    assert json.loads(run(["eval", "classify", root, "--labels-from", tmp_path / "few.csv", "--allow-unmatched"],
+                          env, check=0).stdout)["n"] == 2
+    assert "needs at least two" in run(["eval", "classify", root / "jig", "--labels-from", "prefix"], env,
+                                       check=1).stderr
+
+
+def test_map_draws_a_reproducible_png_and_prints_coordinates(env, tmp_path):
+    root = _labelled_folder(tmp_path)
+    env = fresh_cache(env, tmp_path)
+    proc = run(["map", root / "jig", root / "march", "-o", tmp_path / "map.png", "--size", "800x600",
+                "-a", "jig_1", "--json"], env, check=0)
+    points = json.loads(proc.stdout)
+    assert sorted(p["group"] for p in points) == ["jig"] * 3 + ["march"] * 3
+    from PIL import Image
+
+    assert Image.open(tmp_path / "map.png").size == (800, 600)
+    first = (tmp_path / "map.png").read_bytes()
+    run(["map", root / "jig", root / "march", "-o", tmp_path / "map.png", "--size", "800x600", "-a", "jig_1"],
+        env, check=0)
+    assert (tmp_path / "map.png").read_bytes() == first
+    # the coordinates are the PCA of the unit vectors: centred, the first axis carries the most variance
+    xy = np.array([[p["x"], p["y"]] for p in points])
+    assert np.allclose(xy.mean(axis=0), 0, atol=1e-5) and xy[:, 0].var() >= xy[:, 1].var()
+    assert "no item" in run(["map", root, "-o", tmp_path / "m.png", "-a", "nothing-like-it"], env, check=2).stderr
+    assert "at least 3" in run(["map", root / "jig" / "jig_0.abc", "-o", tmp_path / "m.png"], env, check=1).stderr
+    assert "--size" in run(["map", root, "-o", tmp_path / "m.png", "--size", "big"], env, check=2).stderr

@@ -244,3 +244,95 @@ def score(
     else:
         emit_summary({**result, "model": model_id}, fmt)
     return reporter.exit_code
+
+
+@app.command("classify")
+@handle_errors
+def classify_eval(
+    items: Annotated[Optional[list[str]], typer.Argument(
+        metavar="PIECE", help="Pieces to label: files, directories, globs, or -.", show_default=False)] = None,
+    labels_from: Annotated[str, typer.Option(
+        "--labels-from", help="The true labels: a CSV/TSV (id, label) or JSON ({id: label}) file; dirs (each "
+                              "item's top-level folder); prefix (its file name before the first _, as the "
+                              "authors name files). Ids are paths below the folder given, without extension.",
+        autocompletion=values("dirs", "prefix"))] = "dirs",
+    label_set: Annotated[Optional[Path], typer.Option(
+        "--label-set", help="The candidate labels, one per line [default: the true labels found].")] = None,
+    prompt: Annotated[Optional[str], typer.Option(
+        "--prompt", "-p", help="Template with <> where the label goes [default: the label alone].")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the confusion matrix into this PNG.")] = None,
+    size: Annotated[str, typer.Option("--size", help="The PNG's size in pixels.")] = "900x800",
+    allow_unmatched: Annotated[bool, typer.Option(
+        "--allow-unmatched", help="Leave out items without a true label (counted) instead of failing.")] = False,
+    as_json: JsonOpt = False,
+    fmt: RecordFormatOpt = None,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    text_backbone: BackboneOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = None,
+    cache_dir: CacheOpt = None,
+    quiet: QuietOpt = False,
+) -> int:
+    """Zero-shot classification accuracy, macro-F1, per-class scores and the confusion matrix."""
+    from ..retrieval import zero_shot
+    from ..retrieval.labels import PATH_SOURCES, attach, labels_from_paths, labels_from_table
+    from ..retrieval.metrics import classification_metrics
+    from ..retrieval.search import label_prompts
+    from .common import read_lines
+    from .plots import confusion_png, parse_size
+
+    fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
+    png_size = parse_size(size)
+    table = None
+    if labels_from not in PATH_SOURCES:
+        source = Path(labels_from)
+        table = labels_from_table("\n".join(read_lines(source)), str(source))
+    candidates = read_lines(label_set) if label_set else None
+    reporter = Reporter(quiet)
+    if len(items or []) != 1 and labels_from in PATH_SOURCES:
+        raise UsageError(f"--labels-from {labels_from} reads labels from paths below one folder: give one")
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+                                  reporter)
+    pieces = load_items((items or [""])[0], embedder, reporter, quiet) if len(items or []) == 1 else None
+    if pieces is None:
+        raise UsageError("give one folder (or file, glob) of pieces")
+    truth = labels_from_paths(pieces.ids, labels_from) if table is None else table
+    rows, true_labels, missing = attach(pieces.ids, truth)
+    if missing and not allow_unmatched:
+        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
+        raise InputError(f"{len(missing)} item(s) have no true label: {shown}; --allow-unmatched leaves them out")
+    if missing:
+        reporter.note(f"{len(missing)} item(s) without a true label left out")
+    if not rows:
+        raise InputError("no item has a true label")
+    labels = list(dict.fromkeys(candidates if candidates else sorted(set(true_labels))))
+    outside = sorted(set(true_labels) - set(labels))
+    if outside:
+        raise InputError(f"true labels not among the candidates: {', '.join(outside[:5])}; add them to --label-set")
+    if len(labels) < 2:
+        raise InputError(f"only one label ({labels[0]}): zero-shot classification needs at least two")
+    label_vecs = embedder.embed_strings(label_prompts(labels, prompt))
+    _, probs = zero_shot(pieces.vectors[rows], label_vecs, embedder.encoder.logit_scale)
+    predicted = [labels[j] for j in probs.argmax(axis=1)]
+    result = classification_metrics(true_labels, predicted, labels)
+    if plot is not None:
+        confusion_png(plot, labels, result["confusion"], png_size,
+                      f"accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f} (n={result['n']})")
+    summary = {"accuracy": round(result["accuracy"], 6), "macro_f1": round(result["macro_f1"], 6),
+               "n": result["n"], "labels": labels, "prompt": prompt, "model": embedder.encoder.model_id}
+    if fmt == "table":
+        emit_summary(summary, "table")
+        sys.stdout.write("\n")
+        emit_records([{"label": k, **{m: round(v, 4) if isinstance(v, float) else v for m, v in c.items()}}
+                      for k, c in result["per_class"].items()], "table",
+                     [("label", "label"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+                      ("support", "support")])
+        sys.stdout.write("\n")
+        emit_records([{"true": k, **{f"c{j}": n for j, n in enumerate(row)}}
+                      for k, row in zip(labels, result["confusion"])], "table",
+                     [("true", "true \\ predicted")] + [(f"c{j}", lab) for j, lab in enumerate(labels)])
+    else:
+        emit_summary({**summary, "per_class": result["per_class"], "confusion": result["confusion"]}, fmt)
+    return reporter.exit_code
