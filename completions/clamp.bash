@@ -2,7 +2,7 @@
 _clamp() {
     local cur="${COMP_WORDS[COMP_CWORD]}" opts=""
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "embed search classify convert score map eval models train --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "embed search classify convert score map eval probe models train --help --version" -- "$cur"))
         return
     fi
     local cmd="${COMP_WORDS[1]}"
@@ -11,6 +11,11 @@ _clamp() {
         return
     fi
     [[ "$cmd" == "eval" ]] && cmd="eval ${COMP_WORDS[2]}"
+    if [[ "$cmd" == "probe" && $COMP_CWORD -eq 2 ]]; then
+        COMPREPLY=($(compgen -W "fit predict --help" -- "$cur"))
+        return
+    fi
+    [[ "$cmd" == "probe" ]] && cmd="probe ${COMP_WORDS[2]}"
     if [[ "$cmd" == "models" && $COMP_CWORD -eq 2 ]]; then
         COMPREPLY=($(compgen -W "list pull info random --help" -- "$cur"))
         return
@@ -52,6 +57,13 @@ _clamp() {
         "eval classify --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "eval classify --model"|"eval classify -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "eval classify --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "probe fit --labels-from") COMPREPLY=($(compgen -W "dirs prefix" -- "$cur")); return ;;
+        "probe fit --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "probe fit --model"|"probe fit -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "probe fit --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "probe predict --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "probe predict --model"|"probe predict -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "probe predict --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         "models list --format") COMPREPLY=($(compgen -W "table json jsonl paths" -- "$cur")); return ;;
         "models info --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "models random --family") COMPREPLY=($(compgen -W "clamp1 clamp2 clamp3" -- "$cur")); return ;;
@@ -66,6 +78,8 @@ _clamp() {
         "map") opts="--output -o --labels-from --annotate -a --size --title --json --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval retrieval") opts="--queries -Q --references -R --pairs --hits --ties --ranks --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "probe fit") opts="--labels-from --output -o --val-share --balanced --seed --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "probe predict") opts="--probe --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;

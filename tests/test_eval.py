@@ -197,3 +197,37 @@ def test_map_draws_a_reproducible_png_and_prints_coordinates(env, tmp_path):
     assert "no item" in run(["map", root, "-o", tmp_path / "m.png", "-a", "nothing-like-it"], env, check=2).stderr
     assert "at least 3" in run(["map", root / "jig" / "jig_0.abc", "-o", tmp_path / "m.png"], env, check=1).stderr
     assert "--size" in run(["map", root, "-o", tmp_path / "m.png", "--size", "big"], env, check=2).stderr
+
+
+def test_probe_learns_separable_classes_and_is_tied_to_its_model(env, tmp_path):
+    from clamp_cli.retrieval.probe import Probe, fit_probe, split
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 16) * 5
+    labels = [c for c in ("air", "jig", "reel") for _ in range(20)]
+    features = np.stack([centres[("air", "jig", "reel").index(c)] + rng.normal(0, 1, 16) for c in labels])
+    train, val = split(labels, 0.2, seed=0)
+    assert len(val) == 12 and sorted(np.array(labels)[val].tolist()) == ["air"] * 4 + ["jig"] * 4 + ["reel"] * 4
+    assert set(train) | set(val) == set(range(60)) and not set(train) & set(val)
+    probe, val, predicted = fit_probe(features, labels, "m1", seed=0)
+    assert [probe.labels[j] for j in predicted] == [labels[i] for i in val]       # separable: all right
+    probe.save(tmp_path / "p.safetensors")
+    back = Probe.load(tmp_path / "p.safetensors")
+    assert back.labels == ["air", "jig", "reel"] and back.model_id == "m1"
+    assert np.allclose(back.probabilities(features), probe.probabilities(features), atol=1e-6)
+    with pytest.raises(InputError, match="two classes"):
+        fit_probe(features[:20], labels[:20], "m1")
+    # end to end: fit on folders, predict, and refuse another model's probe
+    root = _labelled_folder(tmp_path)
+    env = fresh_cache(env, tmp_path)
+    got = json.loads(run(["probe", "fit", root, "-o", tmp_path / "tunes.safetensors", "--val-share", "0.34"], env,
+                         check=0).stdout)
+    assert got["train"] == 4 and got["validation"] == 2 and got["labels"] == ["jig", "march"]
+    predicted = json.loads(run(["probe", "predict", root, "--probe", tmp_path / "tunes.safetensors"], env,
+                               check=0).stdout)
+    assert sorted(p["id"] for p in predicted) == sorted(f"{k}/{k}_{n}" for k in ("jig", "march") for n in range(3))
+    assert "fitted on features of m1" in run(["probe", "predict", root, "--probe", tmp_path / "p.safetensors"], env,
+                                             check=1).stderr
+    (tmp_path / "bogus.safetensors").write_bytes(b"nothing")
+    assert "not a readable probe" in run(["probe", "predict", root, "--probe", tmp_path / "bogus.safetensors"], env,
+                                         check=1).stderr

@@ -246,6 +246,31 @@ def score(
     return reporter.exit_code
 
 
+def labelled_items(items: list[str] | None, labels_from: str, allow_unmatched: bool, embedder, reporter: Reporter,
+                   quiet: bool):
+    """(ItemSet of one folder, rows that have a true label, those labels): shared by eval classify and probe."""
+    from ..retrieval.labels import PATH_SOURCES, attach, labels_from_paths, labels_from_table
+    from .common import read_lines
+
+    table = None
+    if labels_from not in PATH_SOURCES:
+        source = Path(labels_from)
+        table = labels_from_table("\n".join(read_lines(source)), str(source))
+    if len(items or []) != 1:
+        raise UsageError("give one folder (or file, glob) of pieces: ids are paths below it")
+    pieces = load_items(items[0], embedder, reporter, quiet)
+    truth = labels_from_paths(pieces.ids, labels_from) if table is None else table
+    rows, true_labels, missing = attach(pieces.ids, truth)
+    if missing and not allow_unmatched:
+        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
+        raise InputError(f"{len(missing)} item(s) have no true label: {shown}; --allow-unmatched leaves them out")
+    if missing:
+        reporter.note(f"{len(missing)} item(s) without a true label left out")
+    if not rows:
+        raise InputError("no item has a true label")
+    return pieces, rows, true_labels
+
+
 @app.command("classify")
 @handle_errors
 def classify_eval(
@@ -277,7 +302,6 @@ def classify_eval(
 ) -> int:
     """Zero-shot classification accuracy, macro-F1, per-class scores and the confusion matrix."""
     from ..retrieval import zero_shot
-    from ..retrieval.labels import PATH_SOURCES, attach, labels_from_paths, labels_from_table
     from ..retrieval.metrics import classification_metrics
     from ..retrieval.search import label_prompts
     from .common import read_lines
@@ -285,28 +309,11 @@ def classify_eval(
 
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
     png_size = parse_size(size)
-    table = None
-    if labels_from not in PATH_SOURCES:
-        source = Path(labels_from)
-        table = labels_from_table("\n".join(read_lines(source)), str(source))
     candidates = read_lines(label_set) if label_set else None
     reporter = Reporter(quiet)
-    if len(items or []) != 1 and labels_from in PATH_SOURCES:
-        raise UsageError(f"--labels-from {labels_from} reads labels from paths below one folder: give one")
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
                                   reporter)
-    pieces = load_items((items or [""])[0], embedder, reporter, quiet) if len(items or []) == 1 else None
-    if pieces is None:
-        raise UsageError("give one folder (or file, glob) of pieces")
-    truth = labels_from_paths(pieces.ids, labels_from) if table is None else table
-    rows, true_labels, missing = attach(pieces.ids, truth)
-    if missing and not allow_unmatched:
-        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
-        raise InputError(f"{len(missing)} item(s) have no true label: {shown}; --allow-unmatched leaves them out")
-    if missing:
-        reporter.note(f"{len(missing)} item(s) without a true label left out")
-    if not rows:
-        raise InputError("no item has a true label")
+    pieces, rows, true_labels = labelled_items(items, labels_from, allow_unmatched, embedder, reporter, quiet)
     labels = list(dict.fromkeys(candidates if candidates else sorted(set(true_labels))))
     outside = sorted(set(true_labels) - set(labels))
     if outside:
