@@ -22,7 +22,7 @@ _clamp() {
     fi
     [[ "$cmd" == "models" ]] && cmd="models ${COMP_WORDS[2]}"
     if [[ "$cmd" == "train" && $COMP_CWORD -eq 2 ]]; then
-        COMPREPLY=($(compgen -W "prepare fit mini eval --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "prepare fit mini export eval --help" -- "$cur"))
         return
     fi
     [[ "$cmd" == "train" ]] && cmd="train ${COMP_WORDS[2]}"
@@ -68,6 +68,7 @@ _clamp() {
         "models info --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "models random --family") COMPREPLY=($(compgen -W "clamp1 clamp2 clamp3" -- "$cur")); return ;;
         "train fit --arch") COMPREPLY=($(compgen -W "clamp3-symbolic mini tiny" -- "$cur")); return ;;
+        "train export --split") COMPREPLY=($(compgen -W "heldout train" -- "$cur")); return ;;
     esac
     case "$cmd" in
         "embed") opts="--out-dir -O --out --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
@@ -87,6 +88,7 @@ _clamp() {
         "train prepare") opts="--seed --limit --jobs -j --quiet -q --help" ;;
         "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --max-steps --jobs -j --quiet -q --help" ;;
         "train mini") opts="--seed --device --resume --jobs -j --quiet -q --help" ;;
+        "train export") opts="--split --quiet -q --help" ;;
         "train eval") opts="--baseline --quiet -q --help" ;;
     esac
     if [[ "$cur" == -* ]]; then

@@ -83,3 +83,22 @@ def test_training_runs_end_to_end_and_the_loss_drops(small_set, tmp_path):
                       resume=True), log=lambda _: None)
     history = json.loads((out / "clamp.json").read_text())["training"]["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+
+def test_export_lays_a_split_out_for_clamp_eval(small_set, tmp_path):
+    from .test_cli import run
+
+    out = tmp_path / "heldout"
+    proc = run(["train", "export", small_set / "data.jsonl", out], {"NO_COLOR": "1"}, check=0)
+    records = [json.loads(line) for line in (small_set / "data.jsonl").read_text().splitlines()]
+    held = [r for r in records if r["split"] == "heldout"]
+    assert "scores 5" in proc.stderr and len(list((out / "scores").iterdir())) == len(held) == 5
+    assert sorted(p.stem for p in (out / "scores").iterdir()) == sorted(p.stem for p in (out / "text").iterdir())
+    label_rows = (out / "labels" / "tune_type.csv").read_text().splitlines()
+    assert label_rows[0] == "id,label" and len(label_rows) == 6
+    assert {row.split(",")[1] for row in label_rows[1:]} <= {"reel", "jig"}
+    for text in (out / "text").iterdir():
+        description = text.read_text().strip()
+        assert description.isascii() and ("reel" in description or "jig" in description), description
+    assert "no records in the 'test' split" in run(["train", "export", small_set / "data.jsonl", out, "--split",
+                                                   "test"], {}, check=2).stderr

@@ -108,6 +108,24 @@ def mini_cmd(
     return _fit(data, work_dir / "clamp-mini", "mini", MINI_EPOCHS, 64, 1e-3, seed, device, resume, None, jobs, quiet)
 
 
+@app.command("export")
+@handle_errors
+def export_cmd(
+    data: Annotated[Path, typer.Argument(metavar="DATA_JSONL", help="The training JSONL.")],
+    out: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to lay the split out in.")],
+    split: Annotated[str, typer.Option("--split", help="Which split.", autocompletion=lambda: ["heldout", "train"])]
+    = "heldout",
+    quiet: QuietOpt = False,
+) -> int:
+    """Lay a split out as folders (scores/, midi/, text/, labels/*.csv) for clamp eval, score, probe and map."""
+    from ..train.export import export_split
+
+    counts = export_split(data, out, split)
+    Reporter(quiet).note(", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(out)
+    return 0
+
+
 @app.command("eval")
 @handle_errors
 def eval_cmd(
