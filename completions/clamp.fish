@@ -92,6 +92,7 @@ complete -c clamp -n '__fish_seen_subcommand_from score' -l references -s R -r -
 complete -c clamp -n '__fish_seen_subcommand_from score' -l pairs -r -d 'Query id, reference id per line (TSV) or {"query", "reference"} (JSONL) [default: equal ids: paths below each folder without extension, the authors\' convention].'
 complete -c clamp -n '__fish_seen_subcommand_from score' -l group -d 'Only the cosine of the two sets\' mean vectors.'
 complete -c clamp -n '__fish_seen_subcommand_from score' -l fmd -d 'The Fréchet distance between the two sets\' feature distributions (like FID; no pairing needed): e.g'
+complete -c clamp -n '__fish_seen_subcommand_from score' -l outliers -d 'Instead, each query\'s distance from the references\' distribution (Mahalanobis, shrunk covariance), farthest first: which generated pieces stray from the corpus.'
 complete -c clamp -n '__fish_seen_subcommand_from score' -l allow-unmatched -d 'Drop queries without a reference (counted on stderr) instead of failing.'
 complete -c clamp -n '__fish_seen_subcommand_from score' -l json -d 'Write one JSON array to stdout.'
 complete -c clamp -n '__fish_seen_subcommand_from score' -l format -r -f -a 'table json jsonl' -d 'table, json or jsonl [default: table on a terminal, json otherwise].'

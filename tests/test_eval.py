@@ -231,3 +231,19 @@ def test_probe_learns_separable_classes_and_is_tied_to_its_model(env, tmp_path):
     (tmp_path / "bogus.safetensors").write_bytes(b"nothing")
     assert "not a readable probe" in run(["probe", "predict", root, "--probe", tmp_path / "bogus.safetensors"], env,
                                          check=1).stderr
+
+
+def test_outlier_scores_rank_the_stray_item_first(env, tmp_path):
+    from clamp_cli.retrieval.metrics import outlier_scores
+
+    rng = np.random.default_rng(1)
+    ref = rng.normal(0, 1, size=(50, 8))
+    items = np.stack([np.zeros(8), np.full(8, 6.0), rng.normal(0, 1, 8)])
+    d = outlier_scores(items, ref, shrinkage=0.0)
+    diff = items - ref.mean(axis=0)
+    inv = np.linalg.inv(np.cov(ref, rowvar=False))
+    assert d == pytest.approx(np.sqrt(np.einsum("ij,jk,ik->i", diff, inv, diff)))
+    assert d.argmax() == 1
+    texts, music = _pairs_on_disk(tmp_path)
+    out = json.loads(run(["score", "-Q", music, "-R", music, "--outliers"], fresh_cache(env, tmp_path), check=0).stdout)
+    assert len(out) == 4 and out[0]["outlier"] >= out[-1]["outlier"]

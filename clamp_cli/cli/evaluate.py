@@ -196,6 +196,9 @@ def score(
     fmd: Annotated[bool, typer.Option(
         "--fmd", help="The Fréchet distance between the two sets' feature distributions (like FID; "
                       "no pairing needed): e.g. generated music against a reference corpus.")] = False,
+    outliers: Annotated[bool, typer.Option(
+        "--outliers", help="Instead, each query's distance from the references' distribution (Mahalanobis, "
+                           "shrunk covariance), farthest first: which generated pieces stray from the corpus.")] = False,
     allow_unmatched: UnmatchedOpt = False,
     as_json: JsonOpt = False,
     fmt: RecordFormatOpt = None,
@@ -213,14 +216,26 @@ def score(
     from ..retrieval.evaluate import distance, score_pairs
 
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
-    if group and fmd:
-        raise UsageError("choose --group or --fmd")
+    if sum((group, fmd, outliers)) > 1:
+        raise UsageError("choose one of --group, --fmd and --outliers")
     reporter = Reporter(quiet)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
                                   reporter)
     q = load_items(queries, embedder, reporter, quiet)
     r = load_items(references, embedder, reporter, quiet)
     model_id = embedder.encoder.model_id
+    if outliers:
+        import numpy as np
+
+        from ..index.vectors import normalize
+        from ..retrieval.metrics import outlier_scores
+
+        if len(r.ids) < 2 or not q.ids:
+            raise InputError("--outliers needs queries and at least 2 references")
+        d = outlier_scores(normalize(q.vectors), normalize(r.vectors))
+        emit_records([{"id": q.ids[i], "outlier": round(float(d[i]), 6), "model": model_id}
+                      for i in np.argsort(-d, kind="stable")], fmt, [("id", "id"), ("outlier", "outlier")])
+        return reporter.exit_code
     if fmd:
         result = distance(q, r)
         if not result["stable"]:

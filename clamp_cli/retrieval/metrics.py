@@ -88,3 +88,16 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     trace_root = float(np.sqrt(np.clip(middle, 0, None)).sum())
     value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
     return max(value, 0.0)      # a distance: rounding can leave -1e-5 for two equal sets
+
+
+def outlier_scores(items: np.ndarray, reference: np.ndarray, shrinkage: float = 0.1) -> np.ndarray:
+    """How far each item lies from the reference set's distribution: the Mahalanobis distance
+    under the reference covariance, shrunk towards its mean variance (so that a set smaller than
+    the dimension still gives a usable, invertible covariance)."""
+    x, ref = np.asarray(items, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    mu = ref.mean(axis=0)
+    cov = np.atleast_2d(np.cov(ref, rowvar=False)) if len(ref) > 1 else np.zeros((ref.shape[1], ref.shape[1]))
+    target = np.trace(cov) / cov.shape[0] if np.trace(cov) > 0 else 1.0
+    cov = (1 - shrinkage) * cov + shrinkage * target * np.eye(cov.shape[0])
+    diff = x - mu
+    return np.sqrt(np.einsum("ij,ij->i", diff @ np.linalg.inv(cov), diff))
