@@ -40,7 +40,7 @@ _clamp() {
         "classify --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
         "classify --model"|"classify -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "classify --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
-        "convert --to") COMPREPLY=($(compgen -W "abc iabc mtf musicxml midi" -- "$cur")); return ;;
+        "convert --to") COMPREPLY=($(compgen -W "abc iabc mtf musicxml midi mert" -- "$cur")); return ;;
         "convert --family") COMPREPLY=($(compgen -W "clamp1 clamp2 clamp3" -- "$cur")); return ;;
         "convert --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
         "score --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;

@@ -18,8 +18,9 @@ from .common import JobsOpt, NullOpt, QuietOpt, Reporter, StdinScoreOpt, gather_
 def convert(
     inputs: Annotated[Optional[list[str]], typer.Argument(
         metavar="SCORE", help="Scores: files, directories, globs, or - to read paths from stdin.", show_default=False)] = None,
-    to: Annotated[str, typer.Option("--to", autocompletion=values("abc", "iabc", "mtf", "musicxml", "midi"),
-        help="abc, iabc (interleaved ABC), mtf, musicxml or midi.")] = "iabc",
+    to: Annotated[str, typer.Option("--to", autocompletion=values("abc", "iabc", "mtf", "musicxml", "midi", "mert"),
+        help="abc, iabc (interleaved ABC), mtf, musicxml, midi; or mert: a recording's MERT features (.npy, "
+             "the CLaMP 3 authors' layout).")] = "iabc",
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", help="Output file for a single input; - for stdout.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(
@@ -46,18 +47,24 @@ def convert(
     _check_options(to, family, output, out_dir, whole_file)
     reporter = Reporter(quiet)
     walk = gather_inputs(inputs or [], reporter, "score", null, stdin_format)
-    files = [f for f in walk.files if f.suffix.lower() not in (".txt", ".npy")]
+    from ..formats import kind_of
+
+    wanted = ("recording",) if to == "mert" else ("music",)
+    files = [f for f in walk.files if kind_of(f) in wanted]
     walk.skipped += len(walk.files) - len(files)
     if not files:
-        raise InputError(f"no scores to convert in {', '.join(inputs)} ({walk.skipped} text or feature file(s) "
-                         "skipped: convert reads scores, not .txt or .npy)")
+        what = "recordings to convert (--to mert reads audio files)" if to == "mert" else \
+            "scores to convert (convert reads scores, not .txt, .npy or recordings)"
+        raise InputError(f"no {what} in {', '.join(inputs or ['-'])} ({walk.skipped} file(s) skipped)")
     if not out_dir and len(files) > 1:
         raise UsageError(f"{len(files)} inputs: give --out-dir DIR (stdout and --output take one input)")
     sink = ConvertOutput(to, output=output, out_dir=out_dir, relative=walk.relative, whole_file=whole_file,
                          force=force)
     if sink.to_stdout and to in BINARY_TARGETS and sys.stdout.isatty():
-        raise UsageError("MIDI is binary: give --output FILE or redirect stdout")
+        raise UsageError(f"{'MIDI is' if to == 'midi' else 'MERT features are'} binary: give --output FILE or redirect stdout")
     sink.check(files)
+    if to == "mert":
+        return _recordings_to_mert(files, walk, sink, reporter, quiet)
     converted = failed = 0
     progress, advance = progress_bar(len(files), "converting", quiet)
     with progress:
@@ -79,6 +86,38 @@ def convert(
                     converted += 1
                 except OSError as exc:
                     reporter.error(f"{shown}#{item}" if item else shown, f"cannot write ({os_reason(exc)})")
+    reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.problems)}")
+    return reporter.exit_code
+
+
+def _recordings_to_mert(files, walk, sink, reporter: Reporter, quiet: bool) -> int:
+    """Recordings -> (1, W, 768) MERT features, in this process (the model is loaded once)."""
+    import io
+
+    import numpy as np
+
+    from ..formats.audio import load_recording
+    from ..models.mert import MertExtractor, mert_dir
+
+    mert = MertExtractor(mert_dir())
+    converted = failed = 0
+    progress, advance = progress_bar(len(files), "extracting MERT features", quiet)
+    with progress:
+        for path in files:
+            shown = walk.shown(path)
+            try:
+                features = mert.features(load_recording(path.read_bytes()))
+                buf = io.BytesIO()
+                np.save(buf, features)
+                sink.write(path, None, buf.getvalue())
+                converted += 1
+            except InputError as exc:
+                reporter.error(shown, str(exc))
+                failed += 1
+            except OSError as exc:
+                reporter.error(shown, os_reason(exc))
+                failed += 1
+            advance(1)
     reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.problems)}")
     return reporter.exit_code
 

@@ -54,7 +54,7 @@ def embed(
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
-    """Embed scores (ABC, MTF, MusicXML, MIDI, Humdrum, MEI), text (.txt) and audio features (.npy)."""
+    """Embed scores (ABC, MTF, MusicXML, MIDI, Humdrum, MEI), text (.txt), recordings and MERT features (.npy)."""
     from ..index.export import check_npy_targets, write_npy
 
     fmt = output_format(fmt_given, as_json, as_jsonl, allowed=RECORD_FORMATS)

@@ -49,6 +49,7 @@ def list_models(as_json: JsonOpt = False, fmt: Annotated[Optional[str], typer.Op
 def pull(names: Annotated[list[str], typer.Argument(metavar="NAME", help="Registry names.")],
          quiet: QuietOpt = False) -> int:
     """Download registry models into the Hugging Face cache; print their files' paths."""
+    from ..models.families import FAMILIES
     from ..models.pretrained import download, get_entry
 
     entries = [get_entry(name) for name in dict.fromkeys(names)]    # every name checked before a download
@@ -58,6 +59,10 @@ def pull(names: Annotated[list[str], typer.Argument(metavar="NAME", help="Regist
         reporter.note(f"{entry.name}: cached")
         for path in paths.values():
             print(path, flush=True)
+        if FAMILIES[entry.family].audio:         # audio needs MERT in front of CLaMP 3's audio encoder
+            from ..models.mert import mert_dir
+
+            reporter.note(f"MERT (for audio): cached in {mert_dir(download=True)}")
     return 0
 
 

@@ -24,6 +24,8 @@ SUFFIX_FORMAT = {
     ".mid": "midi", ".midi": "midi",
     ".krn": "humdrum", ".mei": "mei",
     ".txt": "text", ".npy": "audio",
+    ".wav": "recording", ".mp3": "recording", ".flac": "recording", ".ogg": "recording", ".opus": "recording",
+    ".m4a": "recording",
 }
 MUSIC_FORMATS = {"abc", "mtf", "musicxml", "midi", "humdrum", "mei"}
 # Read through music21 (to MusicXML first): formats xml2abc does not read.

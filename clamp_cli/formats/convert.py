@@ -16,8 +16,8 @@ from ..errors import InputError
 from ..fsutil import os_reason
 from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_score_text, decode_text, score_to_musicxml, via_music21
 
-TARGETS = {"abc": ".abc", "iabc": ".abc", "mtf": ".mtf", "musicxml": ".musicxml", "midi": ".mid"}
-BINARY_TARGETS = {"midi"}
+TARGETS = {"abc": ".abc", "iabc": ".abc", "mtf": ".mtf", "musicxml": ".musicxml", "midi": ".mid", "mert": ".npy"}
+BINARY_TARGETS = {"midi", "mert"}
 # The model text each style reads, by source format (MODELS.md sections 2, 5, 6).
 MODEL_TEXT = {
     "clamp1": lambda fmt: ("abc", "clamp1"),

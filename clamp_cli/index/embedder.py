@@ -32,17 +32,28 @@ class Modality:
     `read`: file bytes -> the sequence the encoder embeds; None for scores, which are converted
     in worker processes (one file may hold several pieces). The cache key's preprocessing part
     is `formats.prep_key(kind, family)`; batch sizes and segment lengths are the encoder's.
-    Audio files, when they come, are one more row.
+    Recordings are audio through MERT (`models.mert`), embedded by the encoder's audio branch.
     """
 
     kind: str
-    read: Callable[[object, bytes], np.ndarray] | None
+    read: Callable[[Embedder, bytes], np.ndarray] | None
+    branch: str = ""                 # the encoder branch that embeds it [default: kind]
+
+
+def _read_recording(embedder: Embedder, data: bytes) -> np.ndarray:
+    from ..formats.audio import load_recording
+
+    if not embedder.encoder.layout.audio:
+        raise InputError(f"model family {embedder.encoder.family} has no audio encoder (use a CLaMP 3 model, "
+                         "e.g. --model clamp3-saas)")
+    return embedder.encoder.audio_frames(embedder.mert.features(load_recording(data)))
 
 
 MODALITIES: dict[str, Modality] = {
     "music": Modality("music", None),
-    "text": Modality("text", lambda encoder, data: encoder.text_file_ids(decode_text(data))),
-    "audio": Modality("audio", lambda encoder, data: encoder.audio_frames(load_npy(data))),
+    "text": Modality("text", lambda e, data: e.encoder.text_file_ids(decode_text(data))),
+    "audio": Modality("audio", lambda e, data: e.encoder.audio_frames(load_npy(data))),
+    "recording": Modality("recording", _read_recording, branch="audio"),
 }
 
 
@@ -87,10 +98,22 @@ class Embedder:
                  whole_file: bool = False, jobs: int | None = None):
         self.encoder, self.store, self.batch_size, self.chunk = encoder, store, batch_size, chunk
         self.whole_file, self.jobs = whole_file, jobs
+        self._mert = None
 
     def prep(self, kind: str) -> str:
         key = prep_key(kind, self.encoder.family)
+        if kind == "recording":
+            return f"{key}/{self.mert.id}"       # the features depend on the MERT weights too
         return key + "/whole" if kind == "music" and self.whole_file else key
+
+    @property
+    def mert(self):
+        """The MERT extractor, located (not loaded) on first use: only recordings need it."""
+        if self._mert is None:
+            from ..models.mert import MertExtractor, mert_dir
+
+            self._mert = MertExtractor(mert_dir(), device=getattr(self.encoder, "device", "cpu"))
+        return self._mert
 
     def embed_files(self, paths: Sequence[Path],
                     on_progress: Callable[[int], None] | None = None) -> list[Result]:
@@ -191,7 +214,7 @@ class Embedder:
                 r = files[i]
                 try:
                     data = r.path.read_bytes()
-                    seqs.append(MODALITIES[kind].read(self.encoder, data))
+                    seqs.append(MODALITIES[kind].read(self, data))
                     ready.append(r)
                 except InputError as exc:
                     r.fail(str(exc))
@@ -212,7 +235,7 @@ class Embedder:
         if not unique_seqs:
             return
         pause_point("encode")
-        vectors = self.encoder.embed_prepared(kind, unique_seqs, self.batch_size)
+        vectors = self.encoder.embed_prepared(MODALITIES[kind].branch or kind, unique_seqs, self.batch_size)
         pause_point("write")
         self.store.put(self.encoder.model_id, prep, {k: vectors[n] for k, n in first.items()})
         for r in ready:

@@ -1,0 +1,117 @@
+"""Recordings in, 24 kHz mono float32 samples out: what MERT (CLaMP 3's audio front end) reads.
+
+Decoding: libsndfile through `soundfile` (WAV, FLAC, OGG/Vorbis, Opus, MP3), PyAV (FFmpeg) for
+what it cannot read (M4A/AAC, unusual MP3s). 16-bit PCM becomes int16 / 32768 as in the
+authors' torchaudio loading. Mono is the mean of the channels.
+
+Resampling reproduces torchaudio's `Resample` defaults, which the authors use (windowed sinc,
+6 zero crossings, roll-off 0.99, Hann window, kernel computed in float64 and applied in
+float32): torchaudio's wheels pin an older torch than ours, so the kernel is built here.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from ..errors import InputError
+
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a")
+MERT_RATE = 24_000
+MAX_SECONDS = 60 * 60          # longer recordings are refused rather than decoded into memory
+
+
+def decode(data: bytes) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, sample rate) of an audio file's bytes."""
+    if not data:
+        raise InputError("empty file")
+    try:
+        import soundfile
+
+        with soundfile.SoundFile(io.BytesIO(data)) as f:
+            if f.frames > MAX_SECONDS * f.samplerate:
+                raise InputError(f"longer than {MAX_SECONDS // 60} minutes ({f.frames / f.samplerate / 60:.0f} min)")
+            x = f.read(dtype="float32", always_2d=True)
+            rate = f.samplerate
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - libsndfile refused it: FFmpeg may still read it
+        x, rate = _decode_with_av(data)
+    if x.size == 0:
+        raise InputError("no audio samples")
+    mono = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    if not np.isfinite(mono).all():
+        raise InputError("the decoded audio holds NaN or infinite samples")
+    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+
+
+def _decode_with_av(data: bytes) -> tuple[np.ndarray, int]:
+    try:
+        import av
+
+        with av.open(io.BytesIO(data)) as container:
+            streams = container.streams.audio
+            if not streams:
+                raise InputError("no audio stream")
+            stream = streams[0]
+            rate = stream.rate or stream.codec_context.sample_rate
+            resampler = av.AudioResampler(format="flt", layout=stream.layout.name if stream.layout else "mono",
+                                          rate=rate)
+            chunks, frames = [], 0
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray().reshape(-1, out.layout.nb_channels if hasattr(out.layout, "nb_channels")
+                                                   else len(out.layout.channels))
+                    chunks.append(arr)
+                    frames += arr.shape[0]
+                    if frames > MAX_SECONDS * rate:
+                        raise InputError(f"longer than {MAX_SECONDS // 60} minutes")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - FFmpeg's errors on damaged files are many
+        raise InputError(f"not a readable audio file ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not chunks:
+        raise InputError("no audio samples")
+    return np.concatenate(chunks).astype(np.float32), int(rate)
+
+
+def sinc_kernel(orig: int, new: int, zeros: int = 6, rolloff: float = 0.99) -> tuple[np.ndarray, int]:
+    """torchaudio's resampling filters: (new', 1, taps) float32 and the padding width, where
+    orig' and new' are the rates divided by their gcd."""
+    g = math.gcd(orig, new)
+    orig, new = orig // g, new // g
+    cutoff = min(orig, new) * rolloff
+    width = math.ceil(zeros * orig / cutoff)
+    taps = np.arange(-width, width + orig, dtype=np.float64) / orig
+    t = (np.arange(0, -new, -1, dtype=np.float64)[:, None] / new + taps[None, :]) * cutoff
+    t = np.clip(t, -zeros, zeros)
+    window = np.cos(t * math.pi / zeros / 2) ** 2
+    t = t * math.pi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sinc = np.where(t == 0, 1.0, np.sin(t) / np.where(t == 0, 1.0, t))
+    return (sinc * window * (cutoff / orig)).astype(np.float32)[:, None, :], width
+
+
+def resample(x: np.ndarray, orig: int, new: int = MERT_RATE) -> np.ndarray:
+    """Band-limited resampling of mono float32 samples, as torchaudio.transforms.Resample does it."""
+    if orig == new:
+        return x
+    import torch
+
+    kernel, width = sinc_kernel(orig, new)
+    g = math.gcd(orig, new)
+    stride, up = orig // g, new // g
+    wave = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+    wave = torch.nn.functional.pad(wave, (width, width + stride))
+    with torch.no_grad():
+        out = torch.nn.functional.conv1d(wave, torch.from_numpy(kernel), stride=stride)
+    out = out.transpose(1, 2).reshape(-1)
+    return out[:math.ceil(up * len(x) / stride)].numpy().copy()
+
+
+def load_recording(data: bytes) -> np.ndarray:
+    """An audio file's bytes -> mono float32 at 24 kHz."""
+    samples, rate = decode(data)
+    return resample(samples, rate)
