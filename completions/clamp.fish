@@ -6,7 +6,7 @@ complete -c clamp -f -n '__fish_use_subcommand' -a classify -d 'Label each piece
 complete -c clamp -f -n '__fish_use_subcommand' -a convert -d 'Convert scores between ABC, interleaved ABC, MTF, MusicXML and MIDI (Humdrum, MEI in).'
 complete -c clamp -f -n '__fish_use_subcommand' -a score -d 'Similarity of matched pairs (each pair\'s cosine and their mean), of two sets (--group), or the'
 complete -c clamp -f -n '__fish_use_subcommand' -a map -d 'A 2-D map (PCA) of the pieces\' embeddings, coloured by folder or label, as a PNG and/or'
-complete -c clamp -f -n '__fish_use_subcommand' -a eval -d 'Benchmarks: retrieval (MRR, Hit@K) over matched queries and references.'
+complete -c clamp -f -n '__fish_use_subcommand' -a eval -d 'Benchmarks: retrieval (MRR, Hit@K) and zero-shot classification (accuracy, macro-F1).'
 complete -c clamp -f -n '__fish_use_subcommand' -a probe -d 'A linear probe on frozen features: fit on labelled pieces, predict new ones.'
 complete -c clamp -f -n '__fish_use_subcommand' -a models -d 'List, download and inspect models.'
 complete -c clamp -f -n '__fish_use_subcommand' -a train -d 'Train clamp-mini (or your own model of its layout) on CPU or GPU.'

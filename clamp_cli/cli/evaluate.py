@@ -35,7 +35,7 @@ from .common import (
     values,
 )
 
-app = typer.Typer(help="Benchmarks: retrieval (MRR, Hit@K) over matched queries and references.",
+app = typer.Typer(help="Benchmarks: retrieval (MRR, Hit@K) and zero-shot classification (accuracy, macro-F1).",
                   no_args_is_help=True)
 
 QueriesOpt = Annotated[str, typer.Option(
