@@ -32,6 +32,7 @@ _clamp() {
         "embed --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
         "embed --model"|"embed -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "embed --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "search --keys-kind") COMPREPLY=($(compgen -W "scores recordings texts all" -- "$cur")); return ;;
         "search --format") COMPREPLY=($(compgen -W "table json jsonl paths files" -- "$cur")); return ;;
         "search --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
         "search --model"|"search -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
@@ -72,7 +73,7 @@ _clamp() {
     esac
     case "$cmd" in
         "embed") opts="--out-dir -O --out --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --include-query --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --keys-kind --include-query --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "classify") opts="--labels --label -l --prompt -p --top-k -n --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "score") opts="--queries -Q --references -R --pairs --group --fmd --outliers --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;

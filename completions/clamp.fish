@@ -45,6 +45,7 @@ complete -c clamp -n '__fish_seen_subcommand_from search' -l keys -s k -r -d 'Mu
 complete -c clamp -n '__fish_seen_subcommand_from search' -l keys-text -r -d 'Rank the lines of this text file instead (music-to-text search).'
 complete -c clamp -n '__fish_seen_subcommand_from search' -l top -s n -r -d 'Number of results.'
 complete -c clamp -n '__fish_seen_subcommand_from search' -l paths-only -s f -d 'Print only the results\' names, one per line (same as --format paths).'
+complete -c clamp -n '__fish_seen_subcommand_from search' -l keys-kind -r -f -a 'scores recordings texts all' -d 'Which files to rank: scores (ABC, MusicXML, MIDI, ...), recordings (audio and .npy features), texts (.txt), or all in one list (their scores are not calibrated against each other) [default: scores when there are any, else recordings, else texts].'
 complete -c clamp -n '__fish_seen_subcommand_from search' -l include-query -d 'Keep the --music query\'s own pieces in the results (left out by default).'
 complete -c clamp -n '__fish_seen_subcommand_from search' -l json -d 'Write one JSON array to stdout.'
 complete -c clamp -n '__fish_seen_subcommand_from search' -l jsonl -d 'Write one JSON object per line to stdout.'

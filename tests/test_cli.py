@@ -176,8 +176,14 @@ def test_search_scores_are_cosines_and_formats(env, library, assets):
     table = run(["search", "-t", "a happy jazz song", library, "-n", "2", "--format", "table"], env, check=0)
     assert table.stdout.splitlines()[0].split() == ["rank", "score", "path"]
     assert len(table.stdout.splitlines()) == 3
-    paths = run(["search", "-t", "jazz", "--keys", library, "-n", "5", "-f"], env, check=0)
+    paths = run(["search", "-t", "jazz", "--keys", library, "-n", "5", "-f", "--keys-kind", "all"], env, check=0)
     assert all(Path(p).exists() for p in paths.stdout.splitlines()) and len(paths.stdout.splitlines()) == 5
+    # by default one kind is ranked (scores here), and what was left out is said
+    scores_only = run(["search", "-t", "jazz", library, "-n", "5", "-f"], env, check=0)
+    assert sorted(Path(p).name for p in scores_only.stdout.split()) == ["a.abc", "b.abc", "m.mtf"]
+    assert "ranking scores only; left out 1 recordings, 1 texts" in scores_only.stderr
+    texts_only = run(["search", "-t", "jazz", library, "-f", "--keys-kind", "texts"], env, check=0)
+    assert [Path(p).name for p in texts_only.stdout.split()] == ["notes.txt"]
     jsonl = run(["search", "-t", "jazz", library, "-n", "2", "--jsonl"], env, check=0)
     assert [json.loads(x)["rank"] for x in jsonl.stdout.splitlines()] == [1, 2]
 
@@ -301,7 +307,7 @@ def test_usage_errors_exit_2(env, library):
 
 
 def test_model_errors_exit_3(env, library, tmp_path):
-    proc = run(["search", "-t", "x", library, "--model", "clamp7"], env, check=3)
+    proc = run(["search", "-t", "x", library / "folk", "--model", "clamp7"], env, check=3)
     assert error_lines(proc.stderr) == [proc.stderr.strip()] and "unknown model 'clamp7'" in proc.stderr
     e = dict(env, HF_HOME=str(tmp_path / "hf"))
     e.pop("CLAMP_MODEL")
@@ -317,7 +323,7 @@ def test_uncached_model_fails_at_once_without_network_or_torch(env, library, tmp
     code = ("import sys\nfrom clamp_cli.cli.main import app\n"
             "try:\n    app(['search', '-t', 'x', sys.argv[1], '-m', 'clamp3-c2'])\n"
             "except SystemExit as exc:\n    print(exc.code, 'torch' in sys.modules)\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(library)], env=e, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", code, str(library / "folk")], env=e, capture_output=True, text=True,
                           timeout=120)
     assert proc.stdout.split() == ["3", "False"], (proc.stdout, proc.stderr)
     assert error_lines(proc.stderr) == [proc.stderr.strip()]
@@ -444,14 +450,15 @@ def test_man_page_and_completions_are_current(tmp_path):
 def test_warm_runs_never_load_the_model(env, library, tmp_path):
     """Everything cached (keys and the query): torch and transformers are not even importable."""
     env = fresh_cache(env, tmp_path)
-    first = run(["search", "-t", "a lively jig", library, "-n", "3"], env, check=0)
+    first = run(["search", "-t", "a lively jig", library, "-n", "3", "--keys-kind", "all"], env, check=0)
     code = ("import sys\nsys.modules['torch'] = None\nsys.modules['transformers'] = None\n"
             "from clamp_cli.cli.main import app\n"
-            f"app(['search', '-t', 'a lively jig', {str(library)!r}, '-n', '3'])\n")
+            f"app(['search', '-t', 'a lively jig', {str(library)!r}, '-n', '3', '--keys-kind', 'all'])\n")
     warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert warm.returncode == 0, warm.stderr
     assert json.loads(warm.stdout) == json.loads(first.stdout)
-    code_embed = code.replace("['search', '-t', 'a lively jig', ", "['embed', '--json', ").replace(", '-n', '3'", "")
+    code_embed = code.replace("['search', '-t', 'a lively jig', ", "['embed', '--json', ").replace(
+        ", '-n', '3', '--keys-kind', 'all'", "")
     warm_embed = subprocess.run([sys.executable, "-c", code_embed], env=env, capture_output=True, text=True)
     assert warm_embed.returncode == 0, warm_embed.stderr
     assert {r["status"] for r in json.loads(warm_embed.stdout)} == {"cached"}
@@ -752,7 +759,7 @@ def test_what_a_user_notices_in_an_hour(env, library, tmp_path):
     e = fresh_cache(env, tmp_path)
     (tmp_path / "linked").symlink_to(library / "folk", target_is_directory=True)
     (library / "folk" / "loop").symlink_to(library, target_is_directory=True)    # a loop: walked once
-    names = run(["search", "-t", "x", tmp_path / "linked", "-f"], e, check=0).stdout.split()
+    names = run(["search", "-t", "x", tmp_path / "linked", "-f", "--keys-kind", "all"], e, check=0).stdout.split()
     assert sorted(names) == [str(tmp_path / "linked" / "a.abc")] + sorted(
         str(tmp_path / "linked" / "loop" / p) for p in ("b.abc", "feat.npy", "m.mtf", "notes.txt"))
     proc = run(["search", "-t", "x", library, "-f"], e, check=0)
@@ -778,7 +785,7 @@ def test_what_a_user_notices_in_an_hour(env, library, tmp_path):
         script = (f"source {REPO / 'completions' / 'clamp.bash'}; COMP_WORDS=({words} ''); "
                   f"COMP_CWORD=${{#COMP_WORDS[@]}}; COMP_CWORD=$((COMP_CWORD-1)); _clamp; echo \"${{COMPREPLY[*]}}\"")
         return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.split()
-    assert complete("clamp convert x.abc --to") == ["abc", "iabc", "mtf", "musicxml", "midi"]
+    assert complete("clamp convert x.abc --to") == ["abc", "iabc", "mtf", "musicxml", "midi", "mert"]
     assert "clamp-mini" in complete("clamp search -t x -m") and complete("clamp embed --device") == [
         "auto", "cpu", "cuda", "mps"]
     assert complete("clamp classify x --format") == ["table", "json", "jsonl"]
@@ -818,7 +825,7 @@ def test_hostile_corpus_every_bad_file_once_every_good_file_processed(env, tmp_p
     check(proc.stderr, bad, WARNED)
     assert sorted(Path(json.loads(x)["path"]).name for x in proc.stdout.splitlines()) == sorted(GOOD)
 
-    proc = run(["search", "-t", "a jig", corpus, "-f", "-n", "50"], env, check=1)
+    proc = run(["search", "-t", "a jig", corpus, "-f", "-n", "50", "--keys-kind", "all"], env, check=1)
     check(proc.stderr, bad)
     assert sorted(Path(p).name for p in proc.stdout.split()) == sorted(GOOD)
     proc = run(["classify", corpus, "-l", "jig", "-l", "reel"], env, check=1)

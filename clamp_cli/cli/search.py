@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from .common import (
     DEFAULT_MODEL,
     BackboneOpt,
@@ -33,7 +33,30 @@ from .common import (
     open_embedder,
     output_format,
     read_lines,
+    values,
 )
+
+KEY_KINDS = {"scores": ("music",), "recordings": ("recording", "audio"), "texts": ("text",)}
+
+
+def keep_one_kind(walk, wanted: str | None, reporter: Reporter) -> None:
+    """Rank one kind of file unless told otherwise: a text query scores recordings and scores on
+    scales of their own, so one mixed list would favour one kind."""
+    from ..formats import kind_of
+
+    if wanted is not None and wanted not in (*KEY_KINDS, "all"):
+        raise UsageError(f"--keys-kind must be scores, recordings, texts or all, not '{wanted}'")
+    if wanted == "all":
+        return
+    kinds = {name: [f for f in walk.files if kind_of(f) in members] for name, members in KEY_KINDS.items()}
+    chosen = wanted or next((name for name, files in kinds.items() if files), "scores")
+    left = len(walk.files) - len(kinds[chosen])
+    if not kinds[chosen]:
+        raise InputError(f"no {chosen} among the keys (--keys-kind all ranks every kind together)")
+    if left:
+        others = ", ".join(f"{len(f)} {n}" for n, f in kinds.items() if n != chosen and f)
+        reporter.note(f"ranking {chosen} only; left out {others} (--keys-kind all ranks them together)")
+        walk.files = kinds[chosen]
 
 
 @handle_errors
@@ -54,6 +77,11 @@ def search(
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="Number of results.")] = 10,
     paths_only: Annotated[bool, typer.Option(
         "--paths-only", "-f", help="Print only the results' names, one per line (same as --format paths).")] = False,
+    keys_kind: Annotated[Optional[str], typer.Option(
+        "--keys-kind", autocompletion=values("scores", "recordings", "texts", "all"),
+        help="Which files to rank: scores (ABC, MusicXML, MIDI, ...), recordings (audio and .npy features), texts "
+             "(.txt), or all in one list (their scores are not calibrated against each other) [default: scores "
+             "when there are any, else recordings, else texts].")] = None,
     include_query: Annotated[bool, typer.Option(
         "--include-query", help="Keep the --music query's own pieces in the results (left out by default).")] = False,
     as_json: JsonOpt = False,
@@ -85,6 +113,8 @@ def search(
     if not key_args and not keys_text and not stdin_format:
         raise UsageError("nothing to rank: give music paths (or --keys) or --keys-text FILE")
     walk = gather_inputs(key_args, reporter, "music", null, stdin_format) if key_args or stdin_format else None
+    if walk is not None:
+        keep_one_kind(walk, keys_kind, reporter)
     key_lines = read_lines(keys_text) if keys_text else None
 
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
