@@ -631,6 +631,8 @@ def test_tune_references_and_nul_lists_work_everywhere(env, tmp_path):
     assert len(embedded) == 4
     as_query = json.loads(run(["search", "--music", f"{book}#2", book, "-n", "5"], env, check=0).stdout)
     assert {r["path"] for r in as_query} == {f"{book}#1", f"{book}#3"}      # the query tune itself left out
+    kept = json.loads(run(["search", "--music", f"{book}#2", book, "--include-query"], env, check=0).stdout)
+    assert kept[0]["path"] == f"{book}#2" and kept[0]["score"] == pytest.approx(1.0, abs=1e-5)
     out = tmp_path / "two.abc"
     run(["convert", f"{book}#2", "--to", "abc", "-o", out], env, check=0)
     assert "T:B" in out.read_text() and "T:A" not in out.read_text()
