@@ -106,18 +106,29 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     good = soundfile.SoundFile(rec / "tone.wav")
     good.close()
     (rec / "cut.mp3").write_bytes(_mp3_bytes()[:300])
+    header = io.BytesIO()
+    soundfile.write(header, _tone(1.0), RATE, subtype="PCM_16", format="WAV")
+    huge = bytearray(header.getvalue())
+    huge[40:44] = (10 * 2**30).to_bytes(4, "little")[:4] if 10 * 2**30 < 2**32 else (2**32 - 2).to_bytes(4, "little")
+    huge[4:8] = (2**32 - 2).to_bytes(4, "little")
+    (rec / "claims10gb.wav").write_bytes(bytes(huge))   # a header promising ~4 GB: the 1 s it holds is read
+    ogg = io.BytesIO()
+    soundfile.write(ogg, _tone(3.0), RATE, format="OGG", subtype="VORBIS")
+    broken = bytearray(ogg.getvalue())
+    broken[len(broken) // 2: len(broken) // 2 + 64] = bytes(64)
+    (rec / "brokenpage.ogg").write_bytes(bytes(broken))  # decoding stops at the broken page: 0.2 s, too short
     proc = run(["embed", rec, "--jsonl"], env, check=1)
     assert sorted(json.loads(x)["path"].rsplit("/", 1)[1] for x in proc.stdout.splitlines()) == [
-        "high.flac", "low.ogg", "quiet.wav", "tone.wav"]
+        "claims10gb.wav", "high.flac", "low.ogg", "quiet.wav", "tone.wav"]
     errors = error_lines(proc.stderr)
-    for name in ("short.wav", "text.wav", "empty.mp3", "cut.mp3"):
+    for name in ("short.wav", "text.wav", "empty.mp3", "cut.mp3", "brokenpage.ogg"):
         assert sum(f"/{name}: " in line for line in errors) == 1, (name, errors)
-    assert "shorter than 1 s" in proc.stderr and len(errors) == 4
+    assert "shorter than 1 s" in proc.stderr and len(errors) == 5
     again = run(["embed", rec, "--jsonl"], env, check=1)
     assert {json.loads(x)["status"] for x in again.stdout.splitlines()} == {"cached"}
     # text -> audio search, and a recording's MERT features as the authors' .npy give the same vector
     ranked = run(["search", "-t", "a high tone", rec, "-f"], env, check=1).stdout.split()
-    assert len(ranked) == 4
+    assert len(ranked) == 5
     run(["convert", rec / "tone.wav", "--to", "mert", "-o", tmp_path / "tone.npy"], env, check=0)
     feats = np.load(tmp_path / "tone.npy")
     assert feats.shape == (1, 2, 64) and feats.dtype == np.float32

@@ -108,7 +108,7 @@ def resample(x: np.ndarray, orig: int, new: int = MERT_RATE) -> np.ndarray:
     with torch.no_grad():
         out = torch.nn.functional.conv1d(wave, torch.from_numpy(kernel), stride=stride)
     out = out.transpose(1, 2).reshape(-1)
-    return out[:math.ceil(up * len(x) / stride)].numpy().copy()
+    return out[:math.ceil(up * len(x) / stride)].numpy()      # a view: the 24 kHz signal exists once
 
 
 def load_recording(data: bytes) -> np.ndarray:

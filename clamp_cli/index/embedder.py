@@ -46,7 +46,7 @@ def _read_recording(embedder: Embedder, data: bytes) -> np.ndarray:
     if not embedder.encoder.layout.audio:
         raise InputError(f"model family {embedder.encoder.family} has no audio encoder (use a CLaMP 3 model, "
                          "e.g. --model clamp3-saas)")
-    return embedder.encoder.audio_frames(embedder.mert.features(load_recording(data)))
+    return embedder.encoder.audio_frames(embedder.mert.features(load_recording(data), in_place=True))
 
 
 MODALITIES: dict[str, Modality] = {

@@ -95,11 +95,16 @@ class MertExtractor:
             self._model = model.eval().to(self.device)
         return self._model
 
-    def features(self, samples: np.ndarray) -> np.ndarray:
+    def features(self, samples: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """`in_place` normalises the caller's array instead of a copy (a long recording exists once)."""
         import torch
 
         x = np.asarray(samples, dtype=np.float32)
-        x = (x - x.mean(dtype=np.float32)) / np.sqrt(x.var(dtype=np.float32) + np.float32(1e-7))
+        if not in_place or not x.flags.writeable:
+            x = x.copy()
+        mean, std = x.mean(dtype=np.float32), np.sqrt(x.var(dtype=np.float32) + np.float32(1e-7))
+        x -= mean
+        x /= std
         full = len(x) // WINDOW
         windows = [x[i * WINDOW:(i + 1) * WINDOW] for i in range(full)]
         last = x[full * WINDOW:]
