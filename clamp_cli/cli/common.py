@@ -21,7 +21,7 @@ from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ClampError, In
 from ..fsutil import os_reason
 
 DEFAULT_MODEL = None  # resolved by default_model(): clamp3-c2 when cached, else the bundled clamp-mini
-BEST_MODEL, BUNDLED_MODEL = "clamp3-c2", "clamp-mini"
+BEST_MODEL, BUNDLED_MODEL, AUDIO_MODEL = "clamp3-c2", "clamp-mini", "clamp3-saas"
 
 
 def model_names() -> list[str]:
@@ -248,12 +248,12 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
     return progress, advance
 
 
-def open_encoder(common: Common, reporter: Reporter):
+def open_encoder(common: Common, reporter: Reporter, audio: bool = False):
     """The model, loaded only when something is not in the cache (see LazyEncoder)."""
     from ..models import load_model
 
     check_device(common.device)
-    model = common.model or default_model(reporter)
+    model = common.model or default_model(reporter, audio)
 
     def notice() -> None:
         if not common.quiet and sys.stderr.isatty():
@@ -273,10 +273,13 @@ def check_device(device: str) -> None:
         raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, not '{device}'")
 
 
-def default_model(reporter: Reporter) -> str:
-    """clamp3-c2 when it is in the Hugging Face cache, else the bundled clamp-mini (with a notice)."""
+def default_model(reporter: Reporter, audio: bool = False) -> str:
+    """clamp3-saas for recordings and clamp3-c2 for the rest when they are in the Hugging Face cache
+    (the authors' choices), else the bundled clamp-mini (with a notice)."""
     from ..models.pretrained import cached_size, registry
 
+    if audio and cached_size(registry()[AUDIO_MODEL]) is not None:
+        return AUDIO_MODEL
     if cached_size(registry()[BEST_MODEL]) is not None:
         return BEST_MODEL
     reporter.note(f"using the bundled {BUNDLED_MODEL} (small; knows folk, early and classical scores); "
@@ -294,11 +297,15 @@ def open_store(common: Common, reporter: Reporter):
     return store
 
 
-def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None):
-    """The model, the cache and the embedder over both: what embed, search and classify share."""
+def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None,
+                  walk=None):
+    """The model, the cache and the embedder over both: what embed, search and classify share.
+    Given the inputs (`walk`), recordings among them make the default model the audio one."""
+    from ..formats import kind_of
     from ..index.embedder import Embedder
 
-    encoder = open_encoder(common, reporter)
+    audio = walk is not None and any(kind_of(f) == "recording" for f in walk.files)
+    encoder = open_encoder(common, reporter, audio)
     store = open_store(common, reporter)
     return Embedder(encoder, store, common.batch_size, whole_file=whole_file, jobs=jobs)
 
