@@ -97,6 +97,7 @@ def test_export_lays_a_split_out_for_clamp_eval(small_set, tmp_path):
     label_rows = (out / "labels" / "tune_type.csv").read_text().splitlines()
     assert label_rows[0] == "id,label" and len(label_rows) == 6
     assert {row.split(",")[1] for row in label_rows[1:]} <= {"reel", "jig"}
+    assert (out / "labels" / "collection.csv").read_text().splitlines()[1].endswith(",ryans")
     for text in (out / "text").iterdir():
         description = text.read_text().strip()
         assert description.isascii() and ("reel" in description or "jig" in description), description

@@ -4,7 +4,8 @@ and `clamp map` read: the same files the model card's figures come from, in the 
     OUT/scores/ID.abc|.musicxml   the score of each piece (its ABC or MusicXML)
     OUT/midi/ID.mid               its MIDI rendering, where the data has one
     OUT/text/ID.txt               one English description combining its facts
-    OUT/labels/KIND.csv           id,label for each kind of label (tune_type, region, composer)
+    OUT/labels/KIND.csv           id,label for each kind of label (tune_type, region, composer, and
+                                  collection: the corpus folder a piece comes from)
 
 Files are hard links where the file system allows, else copies.
 """
@@ -63,6 +64,7 @@ def export_split(data: str | Path, out: str | Path, split: str = "heldout") -> d
         counts["text"] += 1
         for kind, value in rec.labels.items():
             labels[kind][pid] = value
+        labels["collection"][pid] = rec.piece.split("/", 1)[0]     # essen, bach, ryansMammoth, ...
     (out / "labels").mkdir(parents=True, exist_ok=True)
     for kind, table in labels.items():
         rows = "".join(f"{pid},{value}\n" for pid, value in sorted(table.items()) if "," not in value)
