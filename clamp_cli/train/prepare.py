@@ -32,7 +32,7 @@ from pathlib import Path
 from . import describe
 
 HELDOUT_SHARE = 0.10
-MIDI_SHARE_TUNES = 0.35
+MIDI_SHARE_TUNES = 0.25
 KEEP_HEADER = set("MLKQVP")  # ABC header fields the music keeps: metre, unit length, key, tempo, voices, parts
 
 
