@@ -22,7 +22,8 @@ from .trainer import Record, read_jsonl
 
 
 def _piece_id(piece: str) -> str:
-    return piece.replace("/", "_").replace("#", "_")
+    """A file name without folders or dots, so that dropping the extension gives it back."""
+    return piece.replace("/", "_").replace("#", "_").replace(".", "_")
 
 
 def _description(rec: Record) -> str:
