@@ -199,8 +199,7 @@ class Embedder:
                 if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
                     manifests[files[i].hash] = [p.item for p in pieces]
                 if n % self.chunk == 0 or n == len(idx):
-                    self._embed_and_store("music", prep, ready, seqs)
-                    self.store.put_pieces(prep, manifests)
+                    self._embed_and_store("music", prep, ready, seqs, manifests)
                     if on_progress:
                         on_progress(files_in_chunk)
                     ready, seqs, manifests, files_in_chunk = [], [], {}, 0
@@ -224,8 +223,9 @@ class Embedder:
             if on_progress:
                 on_progress(len(idx[start:start + self.chunk]))
 
-    def _embed_and_store(self, kind, prep, ready: list[Result], seqs) -> None:
-        """Embed each distinct key once (identical files share it), then commit."""
+    def _embed_and_store(self, kind, prep, ready: list[Result], seqs, pieces: dict[str, list] | None = None) -> None:
+        """Embed each distinct key once (identical files share it), then commit them with the files'
+        piece lists (one transaction)."""
         first: dict[str, int] = {}
         unique_seqs = []
         for r, seq in zip(ready, seqs):
@@ -233,11 +233,12 @@ class Embedder:
                 first[r.key] = len(unique_seqs)
                 unique_seqs.append(seq)
         if not unique_seqs:
+            self.store.put_pieces(prep, pieces or {})
             return
         pause_point("encode")
         vectors = self.encoder.embed_prepared(MODALITIES[kind].branch or kind, unique_seqs, self.batch_size)
         pause_point("write")
-        self.store.put(self.encoder.model_id, prep, {k: vectors[n] for k, n in first.items()})
+        self.store.put(self.encoder.model_id, prep, {k: vectors[n] for k, n in first.items()}, pieces)
         for r in ready:
             r.vector, r.status = vectors[first[r.key]], "embedded"
 

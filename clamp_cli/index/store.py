@@ -194,15 +194,22 @@ class FeatureStore:
             self.notices.append(f"{len(bad)} damaged cache entr{'y' if len(bad) == 1 else 'ies'} dropped and recomputed")
         return found
 
-    def put(self, model: str, prep: str, vectors: dict[str, np.ndarray]) -> None:
+    def put(self, model: str, prep: str, vectors: dict[str, np.ndarray],
+            pieces: dict[str, list] | None = None) -> None:
+        """Vectors, and the piece lists of the files they came from, in one transaction: an
+        interrupt never leaves vectors that a lookup cannot find for want of their file's list."""
         now = time.time()
         rows = []
         for h, v in vectors.items():
             v = np.ascontiguousarray(v, dtype=np.float32).reshape(-1)
             rows.append((model, prep, h, int(v.shape[0]), v.tobytes(), now))
-        if rows:
+        if rows or pieces:
             with self._transaction():
-                self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
+                if rows:
+                    self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
+                if pieces:
+                    self.db.executemany("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?)",
+                                        [(prep, h, json.dumps(items)) for h, items in pieces.items()])
 
     def get_pieces(self, prep: str, hashes: Iterable[str]) -> dict[str, list]:
         """Known piece lists of files, by file hash ([None] for a file that is one piece)."""
