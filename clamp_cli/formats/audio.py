@@ -33,15 +33,18 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
         with soundfile.SoundFile(io.BytesIO(data)) as f:
             if f.frames > MAX_SECONDS * f.samplerate:
                 raise InputError(f"longer than {MAX_SECONDS // 60} minutes ({f.frames / f.samplerate / 60:.0f} min)")
-            x = f.read(dtype="float32", always_2d=True)
             rate = f.samplerate
+            # block by block into mono: the multichannel signal never exists whole
+            blocks = [b.mean(axis=1, dtype=np.float32) if b.shape[1] > 1 else b[:, 0].copy()
+                      for b in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True)]
+        mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     except InputError:
         raise
     except Exception:  # noqa: BLE001 - libsndfile refused it: FFmpeg may still read it
         x, rate = _decode_with_av(data)
-    if x.size == 0:
+        mono = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    if mono.size == 0:
         raise InputError("no audio samples")
-    mono = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
     if not np.isfinite(mono).all():
         raise InputError("the decoded audio holds NaN or infinite samples")
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
