@@ -83,38 +83,40 @@ def _parse_line(line: str):
     return msg
 
 
-def check_mtf(text: str) -> None:
-    """Refuse MTF that no MIDI file could come from, naming the first bad line."""
+def parse_mtf(text: str) -> tuple[int, list]:
+    """(ticks per beat, MIDI messages) of MTF text; refuses MTF no MIDI file could come from,
+    naming the first bad line."""
     lines = text.splitlines()
     require_mtf_header(lines[0] if lines else "")
     try:
-        int(lines[0].split(" ")[1])
+        ticks = int(lines[0].split(" ")[1])
     except (IndexError, ValueError):
         raise InputError("not MTF: the first line must be 'ticks_per_beat N' with N a whole number") from None
+    messages = []
     for n, line in enumerate(lines[1:], start=2):
         if not line or line.startswith("unknown_meta"):
             continue
         try:
-            _parse_line(line)
+            messages.append(_parse_line(line))
         except InputError as exc:
             raise InputError(f"not valid MTF: line {n}: {exc}") from None
         except (ValueError, TypeError, LookupError) as exc:
             raise InputError(f"not valid MTF: line {n}: {str(exc)[:80]} ({line[:40]})") from None
+    return ticks, messages
+
+
+def check_mtf(text: str) -> None:
+    """Refuse MTF that no MIDI file could come from (see `parse_mtf`)."""
+    parse_mtf(text)
 
 
 def mtf_to_midi(text: str) -> bytes:
     """MTF text -> a type-0 MIDI file (the inverse of `midi_to_mtf`)."""
-    check_mtf(text)
-    lines = [line for line in text.splitlines() if line]
+    ticks, messages = parse_mtf(text)
     mid = mido.MidiFile()
     try:
-        mid.ticks_per_beat = int(lines[0].split(" ")[1])
-        track = mido.MidiTrack()
-        mid.tracks.append(track)
-        for line in lines[1:]:
-            if line.startswith("unknown_meta"):
-                continue
-            track.append(_parse_line(line))
+        mid.ticks_per_beat = ticks
+        mid.tracks.append(mido.MidiTrack(messages))
         out = io.BytesIO()
         mid.save(file=out)
     except (ValueError, TypeError, LookupError) as exc:
