@@ -59,7 +59,7 @@ def load_items(arg: str, embedder, reporter: Reporter, quiet: bool):
     """One side of an evaluation as an ItemSet: ids from paths (or the JSONL's ids), vectors from the cache."""
     import numpy as np
 
-    from ..retrieval.evaluate import ItemSet
+    from ..retrieval.evaluate import ItemSet, item_id
 
     path = Path(arg)
     if path.suffix.lower() == ".jsonl" and path.is_file():
@@ -67,7 +67,7 @@ def load_items(arg: str, embedder, reporter: Reporter, quiet: bool):
         return ItemSet(ids, embedder.embed_strings(texts))
     walk = gather_inputs([arg], reporter)
     results = [r for r in embed_files(embedder, walk, reporter, quiet) if r.vector is not None]
-    ids = [walk.relative(r.path).with_suffix("").as_posix() + (f"#{r.item}" if r.item else "") for r in results]
+    ids = [item_id(walk.relative(r.path), r.item) for r in results]
     vectors = np.stack([r.vector for r in results]) if results else np.zeros((0, embedder.encoder.dim), np.float32)
     return ItemSet(ids, vectors)
 
@@ -264,6 +264,7 @@ def score(
 def labelled_items(items: list[str] | None, labels_from: str, allow_unmatched: bool, embedder, reporter: Reporter,
                    quiet: bool):
     """(ItemSet of one folder, rows that have a true label, those labels): shared by eval classify and probe."""
+    from ..retrieval.evaluate import some_of
     from ..retrieval.labels import PATH_SOURCES, attach, labels_from_paths, labels_from_table
     from .common import read_lines
 
@@ -277,8 +278,8 @@ def labelled_items(items: list[str] | None, labels_from: str, allow_unmatched: b
     truth = labels_from_paths(pieces.ids, labels_from) if table is None else table
     rows, true_labels, missing = attach(pieces.ids, truth)
     if missing and not allow_unmatched:
-        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
-        raise InputError(f"{len(missing)} item(s) have no true label: {shown}; --allow-unmatched leaves them out")
+        raise InputError(f"{len(missing)} item(s) have no true label: {some_of(missing)}; "
+                         "--allow-unmatched leaves them out")
     if missing:
         reporter.note(f"{len(missing)} item(s) without a true label left out")
     if not rows:

@@ -78,6 +78,7 @@ def map_cmd(
     coordinates (--json)."""
     import numpy as np
 
+    from ..retrieval.evaluate import item_id
     from ..retrieval.labels import attach, labels_from_table
     from .common import read_lines
     from .plots import map_png, parse_size
@@ -96,7 +97,7 @@ def map_cmd(
     ids, groups = [], []
     for r in results:
         rel = walk.relative(r.path)
-        ids.append(rel.with_suffix("").as_posix() + (f"#{r.item}" if r.item else ""))
+        ids.append(item_id(rel, r.item))
         root = walk.roots.get(r.path, r.path.parent)
         groups.append(rel.parts[0] if len(rel.parts) > 1 else (root.name or str(root)))
     if table is not None:

@@ -208,8 +208,7 @@ class FeatureStore:
                 if rows:
                     self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
                 if pieces:
-                    self.db.executemany("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?)",
-                                        [(prep, h, json.dumps(items)) for h, items in pieces.items()])
+                    self._insert_pieces(prep, pieces)
 
     def get_pieces(self, prep: str, hashes: Iterable[str]) -> dict[str, list]:
         """Known piece lists of files, by file hash ([None] for a file that is one piece)."""
@@ -230,8 +229,11 @@ class FeatureStore:
     def put_pieces(self, prep: str, pieces: dict[str, list]) -> None:
         if pieces:
             with self._transaction():
-                self.db.executemany("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?)",
-                                    [(prep, h, json.dumps(items)) for h, items in pieces.items()])
+                self._insert_pieces(prep, pieces)
+
+    def _insert_pieces(self, prep: str, pieces: dict[str, list]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO pieces VALUES (?, ?, ?)",
+                            [(prep, h, json.dumps(items)) for h, items in pieces.items()])
 
     def count(self, model: str, prep: str) -> int:
         return self.db.execute("SELECT count(*) FROM features WHERE model = ? AND prep = ?", (model, prep)).fetchone()[0]

@@ -17,6 +17,16 @@ from ..index.vectors import normalize
 from .metrics import frechet_distance, group_cosine, pair_cosines, ranks, retrieval_metrics
 
 
+def item_id(relative_path, item: str | None) -> str:
+    """An item's id: its path below the folder given, without extension, "#X" for a tune."""
+    return relative_path.with_suffix("").as_posix() + (f"#{item}" if item else "")
+
+
+def some_of(names: Sequence[str], shown: int = 5) -> str:
+    """The first few names of a list for a one-line message, with the count when some are left out."""
+    return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
+
+
 @dataclass
 class ItemSet:
     ids: list[str]
@@ -46,9 +56,8 @@ def match(queries: ItemSet, references: ItemSet, pairs: Sequence[tuple[str, str]
         else:
             unmatched.append(q if pairs is None or q not in q_row else f"{q} -> {r}")
     if unmatched and not allow_unmatched:
-        shown = ", ".join(unmatched[:5]) + (f", ... ({len(unmatched)} in all)" if len(unmatched) > 5 else "")
         raise InputError(f"{len(unmatched)} quer{'y has' if len(unmatched) == 1 else 'ies have'} no reference: "
-                         f"{shown}; --allow-unmatched drops them")
+                         f"{some_of(unmatched)}; --allow-unmatched drops them")
     if not qs:
         raise InputError("no query has a matching reference (ids are paths below each folder, without extension)")
     return qs, rs, unmatched
