@@ -51,13 +51,16 @@ def rank(query: np.ndarray, index, k: int, restrict: Sequence[str] | None = None
     return [Hit(i + 1, score, key) for i, (key, score) in enumerate(found)]
 
 
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """Softmax of each row, shifted by its maximum so that large logits cannot overflow."""
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def zero_shot(pieces: np.ndarray, labels: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """(cosine, probability) matrices, pieces x labels; softmax over labels of cosine * scale."""
     cos = normalize(pieces) @ normalize(labels).T
-    logits = cos * np.float32(scale)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(logits)
-    return cos, probs / probs.sum(axis=1, keepdims=True)
+    return cos, softmax_rows(cos * np.float32(scale))
 
 
 @dataclass(frozen=True)

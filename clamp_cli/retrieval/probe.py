@@ -28,10 +28,9 @@ class Probe:
     model_id: str
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        logits = normalize(features) @ self.weight.T + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        from . import softmax_rows
+
+        return softmax_rows(normalize(features) @ self.weight.T + self.bias)
 
     def save(self, path: Path) -> None:
         from safetensors.numpy import save
