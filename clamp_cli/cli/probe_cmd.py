@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from .common import (
     DEFAULT_MODEL,
     RECORD_FORMATS,
@@ -113,8 +113,6 @@ def predict(
         raise InputError(f"{probe_path}: fitted on features of {probe.model_id}, not {embedder.encoder.model_id}; "
                          f"pass --model for that model")
     if len(items or []) != 1:
-        from ..errors import UsageError
-
         raise UsageError("give one folder (or file, glob) of pieces")
     pieces = load_items(items[0], embedder, reporter, quiet)
     if not pieces.ids:
