@@ -101,7 +101,7 @@ class FeatureStore:
     # -- schema ---------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         try:
-            db = self._connect()
+            db = self._connect_waiting()
         except sqlite3.DatabaseError as exc:
             if not any(m in str(exc) for m in _DAMAGED):
                 # cannot open (permissions, a folder in its place, disk full...): not damage; touch nothing
@@ -117,28 +117,47 @@ class FeatureStore:
             db = self._connect()
         return db
 
+    def _connect_waiting(self, attempts: int = 50) -> sqlite3.Connection:
+        """Connect, waiting out another process that is creating or migrating the same database.
+
+        The busy timeout covers ordinary locks, but SQLite answers some (switching a new file to
+        WAL while another connection does the same) with "database is locked" at once.
+        """
+        for attempt in range(attempts):
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 + 0.05 * attempt)
+        raise AssertionError("unreachable")
+
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-        db.execute("PRAGMA busy_timeout = 60000")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise CacheError(f"{self.path}: cache written by a newer clamp (schema {version}); "
-                             "upgrade clamp or use another --cache-dir")
-        if version < SCHEMA_VERSION:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
-                for step in range(version, SCHEMA_VERSION):
-                    for statement in MIGRATIONS[step]:
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        db.execute("SELECT 1 FROM features LIMIT 1").fetchone()  # fails early on a damaged file (O(1))
+        try:
+            db.execute("PRAGMA busy_timeout = 60000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CacheError(f"{self.path}: cache written by a newer clamp (schema {version}); "
+                                 "upgrade clamp or use another --cache-dir")
+            if version < SCHEMA_VERSION:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in MIGRATIONS[step]:
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            db.execute("SELECT 1 FROM features LIMIT 1").fetchone()  # fails early on a damaged file (O(1))
+        except BaseException:
+            db.close()     # a failed attempt leaves no connection open
+            raise
         return db
 
     def close(self) -> None:
