@@ -50,9 +50,15 @@ UnmatchedOpt = Annotated[bool, typer.Option(
     "--allow-unmatched", help="Drop queries without a reference (counted on stderr) instead of failing.")]
 
 
-def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, reporter):
+def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, reporter,
+                       inputs: tuple[str, ...] = ()):
+    """The embedder for the item sets in `inputs`: recordings among them make the default model the
+    audio one, as for embed and search (problems are left for the sets' own reading to report)."""
+    from ..formats.walk import expand
+
+    paths = [a for a in inputs if a != "-" and not a.lower().endswith(".jsonl")]
     return open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                         whole_file, jobs)
+                         whole_file, jobs, walk=expand(paths) if paths else None)
 
 
 def load_items(arg: str, embedder, reporter: Reporter, quiet: bool):
@@ -169,7 +175,7 @@ def retrieval(
         raise UsageError(f"--ties must be pessimistic or optimistic, not '{ties}'")
     reporter = Reporter(quiet)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter)
+                                  reporter, (queries, references))
     q = load_items(queries, embedder, reporter, quiet)
     r = load_items(references, embedder, reporter, quiet)
     qs, rs = _matched(q, r, pairs, allow_unmatched, reporter)
@@ -220,7 +226,7 @@ def score(
         raise UsageError("choose one of --group, --fmd and --outliers")
     reporter = Reporter(quiet)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter)
+                                  reporter, (queries, references))
     q = load_items(queries, embedder, reporter, quiet)
     r = load_items(references, embedder, reporter, quiet)
     model_id = embedder.encoder.model_id
@@ -328,7 +334,7 @@ def classify_eval(
     candidates = read_lines(label_set) if label_set else None
     reporter = Reporter(quiet)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter)
+                                  reporter, tuple(items or ()))
     pieces, rows, true_labels = labelled_items(items, labels_from, allow_unmatched, embedder, reporter, quiet)
     labels = list(dict.fromkeys(candidates if candidates else sorted(set(true_labels))))
     outside = sorted(set(true_labels) - set(labels))

@@ -67,7 +67,7 @@ def fit(
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
     reporter = Reporter(quiet)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter)
+                                  reporter, tuple(items or ()))
     pieces, rows, labels = labelled_items(items, labels_from, allow_unmatched, embedder, reporter, quiet)
     probe, val, predicted = fit_probe(pieces.vectors[rows], labels, embedder.encoder.model_id, val_share=val_share,
                                       seed=seed, balanced=balanced)
@@ -108,7 +108,7 @@ def predict(
     probe = Probe.load(probe_path)
     reporter = Reporter(quiet)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter)
+                                  reporter, tuple(items or ()))
     if embedder.encoder.model_id != probe.model_id:
         raise InputError(f"{probe_path}: fitted on features of {probe.model_id}, not {embedder.encoder.model_id}; "
                          f"pass --model for that model")
