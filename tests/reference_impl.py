@@ -262,3 +262,96 @@ def load_reference(path, text_backbone, family):
         state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "token_type_ids"))}
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+# -- MERT (CLaMP 3's `preprocessing/audio/`) ------------------------------------------------
+
+class RefMusicHubertProjection(torch.nn.Module):
+    """The authors' feature projection, CQT branch off: optional LayerNorm, Linear, dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.feat_proj_layer_norm = config.feat_proj_layer_norm
+        if self.feat_proj_layer_norm:
+            self.layer_norm = torch.nn.LayerNorm(config.conv_dim[-1], eps=config.layer_norm_eps)
+        self.projection = torch.nn.Linear(config.conv_dim[-1], config.hidden_size)
+        self.dropout = torch.nn.Dropout(config.feat_proj_dropout)
+
+    def forward(self, x):
+        if self.feat_proj_layer_norm:
+            x = self.layer_norm(x)
+        return self.dropout(self.projection(x))
+
+
+def ref_music_hubert(config):
+    """The authors' `MusicHubertModel` with its extras off (CQT, deepnorm, attention relaxation):
+    HubertModel's parts assembled by hand, as their class does, its own projection in the middle."""
+    from transformers import HubertModel
+    from transformers.models.hubert import modeling_hubert as mh
+
+    class RefMusicHubertModel(HubertModel):
+        def __init__(self, cfg):
+            super(HubertModel, self).__init__(cfg)     # the grandparent's init, as the authors do
+            self.config = cfg
+            self.feature_extractor = mh.HubertFeatureEncoder(cfg)
+            self.feature_projection = RefMusicHubertProjection(cfg)
+            if cfg.mask_time_prob > 0.0 or cfg.mask_feature_prob > 0.0:
+                self.masked_spec_embed = torch.nn.Parameter(torch.empty(cfg.hidden_size).uniform_())
+            self.encoder = (mh.HubertEncoderStableLayerNorm(cfg) if cfg.do_stable_layer_norm
+                            else mh.HubertEncoder(cfg))
+            self.post_init()
+
+        def forward(self, input_values):
+            """The hidden states the authors' transformers release returned: the encoder's input after
+            the positional conv, LayerNorm and dropout, then each layer's output (the encoder is
+            walked by hand, as current releases collect them at the model level only)."""
+            h = self.feature_projection(self.feature_extractor(input_values).transpose(1, 2))
+            enc = self.encoder
+            h = enc.dropout(enc.layer_norm(h + enc.pos_conv_embed(h)))
+            states = [h]
+            for layer in enc.layers:
+                out = layer(h)
+                h = out[0] if isinstance(out, tuple) else out
+                states.append(h)
+            return states
+
+    return RefMusicHubertModel(config)
+
+
+def ref_resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """torchaudio's Resample defaults as their formula: y[j] = sum_i x[i] h(i/orig - j/new), h a
+    Hann-windowed sinc with 6 zero crossings and roll-off .99, in float64, one output at a time
+    over the inputs the window reaches."""
+    g = np.gcd(orig, new)
+    o, n = orig // g, new // g
+    cutoff = min(o, n) * 0.99
+    out = np.zeros(int(np.ceil(n * len(x) / o)))
+    reach = int(np.ceil(6 * o / cutoff)) + 1
+    for j in range(len(out)):
+        centre = j * o // n
+        i = np.arange(max(0, centre - reach), min(len(x), centre + reach + 2))
+        t = np.clip((i / o - j / n) * cutoff, -6, 6)
+        h = np.where(t == 0, 1.0, np.sin(np.pi * t) / np.where(t == 0, 1.0, np.pi * t)) * np.cos(t * np.pi / 12) ** 2
+        out[j] = float((x[i].astype(np.float64) * h).sum() * cutoff / o)
+    return out.astype(np.float32)
+
+
+def ref_mert_features(model, waveform_24k: np.ndarray) -> np.ndarray:
+    """`extract_mert.py --mean_features`: the processor normalises the whole (1, n) waveform, 5 s
+    windows one at a time (a last one under 1 s dropped), 13 hidden states each averaged over time,
+    windows concatenated, then the layers averaged -> (1, W, H)."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    processor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=24000, padding_value=0.0,
+                                         return_attention_mask=True, do_normalize=True)
+    wav = processor(torch.from_numpy(waveform_24k)[None], return_tensors="pt", sampling_rate=24000,
+                    padding=True).input_values[0]
+    chunks = [wav[:, i:i + 120_000] for i in range(0, wav.shape[-1], 120_000)]
+    if chunks[-1].shape[-1] < 24_000:
+        chunks = chunks[:-1]
+    feats = []
+    with torch.no_grad():
+        for chunk in chunks:
+            hidden = torch.stack(model(chunk))   # (L, 1, T, H)
+            feats.append(hidden.mean(-2))
+    return torch.cat(feats, dim=1).mean(dim=0, keepdim=True).numpy()

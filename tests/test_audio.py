@@ -7,9 +7,12 @@ download takes.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +151,101 @@ def _mp3_bytes() -> bytes:
     buf = io.BytesIO()
     soundfile.write(buf, _tone(2.0), RATE, format="MP3")
     return buf.getvalue()
+
+
+def _hub_file(hub: Path, repo: str, filename: str, source: Path) -> None:
+    """One file in a Hugging Face cache, in its documented layout (refs/main -> snapshots/REV/FILE)."""
+    base = hub / f"models--{repo.replace('/', '--')}"
+    (base / "refs").mkdir(parents=True, exist_ok=True)
+    (base / "refs" / "main").write_text("0" * 40)
+    (base / "snapshots" / ("0" * 40)).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, base / "snapshots" / ("0" * 40) / filename)
+
+
+def test_recordings_default_to_clamp3_saas_and_mert_from_the_hub_cache(env, tmp_path, assets, tiny_mert,
+                                                                      monkeypatch):
+    """With clamp3-saas and MERT in the Hugging Face cache (as `clamp models pull clamp3-saas` leaves
+    them) and no --model, every command given recordings uses clamp3-saas; scores alone keep the
+    default of scores (here the bundled clamp-mini, clamp3-c2 not being cached)."""
+    import huggingface_hub.constants
+
+    from clamp_cli.models.mert import MERT_FILES, MERT_REPO
+    from clamp_cli.models.pretrained import registry
+
+    hub = tmp_path / "hub"
+    saas = registry()["clamp3-saas"]
+    monkeypatch.setitem(registry(), "clamp3-saas", dataclasses.replace(saas, dim=64))   # the tiny model's width
+    _hub_file(hub, saas.hub_repo, saas.weights, assets["clamp3"])
+    for name in MERT_FILES:
+        _hub_file(hub, MERT_REPO, name, tiny_mert / name)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    e = dict(fresh_cache(env, tmp_path), CLAMP_TEXT_BACKBONE=str(assets["xlmr"]))
+    e.pop("CLAMP_MODEL")
+    for side in ("Q", "R"):
+        for label, freq in (("low", 220.0), ("high", 880.0)):
+            (tmp_path / side / label).mkdir(parents=True)
+            soundfile.write(tmp_path / side / label / "a.wav", _tone(1.5, freq=freq), RATE, subtype="PCM_16")
+    (tmp_path / "tunes").mkdir()
+    (tmp_path / "tunes" / "t.abc").write_text("X:1\nL:1/8\nM:6/8\nK:D\n|:dfa afd|gfe d3:|\n")
+    rec = tmp_path / "Q"
+
+    saas_id = json.loads(run(["embed", rec, "-m", "clamp3-saas", "--json"], e, check=0).stdout)[0]["model"]
+    assert saas_id != "clamp-mini-7152c7491b9fb992" and saas_id.startswith("clamp3")
+    models = {
+        "embed": {r["model"] for r in json.loads(run(["embed", rec, "--json"], e, check=0).stdout)},
+        "search": {r["model"] for r in json.loads(run(["search", "-t", "a low hum", rec, "--json"], e,
+                                                      check=0).stdout)},
+        "classify": {r["model"] for r in json.loads(run(["classify", rec, "--label", "low", "--label", "high",
+                                                         "--json"], e, check=0).stdout)},
+        "score": {json.loads(run(["score", "-Q", rec, "-R", tmp_path / "R", "--json"], e, check=0).stdout)["model"]},
+        "eval retrieval": {json.loads(run(["eval", "retrieval", "-Q", rec, "-R", tmp_path / "R", "--json"], e,
+                                          check=0).stdout)["model"]},
+        "eval classify": {json.loads(run(["eval", "classify", rec, "--json"], e, check=0).stdout)["model"]},
+    }
+    assert models == {k: {saas_id} for k in models}, models
+    scores = run(["embed", tmp_path / "tunes", "--json"], e, check=0)
+    assert json.loads(scores.stdout)[0]["model"] == "clamp-mini-7152c7491b9fb992"
+    assert "using the bundled clamp-mini" in scores.stderr
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # inside transformers' Wav2Vec2FeatureExtractor
+def test_mert_features_match_the_authors_classes_and_script(env, tmp_path):
+    """A random tiny MERT built in the authors' class (tests/reference_impl.py restates it), saved in
+    MERT's layout, loaded by clamp strictly: the same resampled input gives the same features within
+    1e-5 (measured 2.4e-7); from files (44.1 and 48 kHz, stereo, 16-bit) through the authors' steps
+    (channel mean, torchaudio's resampling formula, their processor, one window at a time) vs `clamp
+    convert --to mert`, within the tolerance docs/MODELS.md section 9 states (1e-5; measured 2.4e-7)."""
+    import torch
+    from transformers import HubertConfig, HubertModel
+
+    from clamp_cli.models.mert import MertExtractor
+
+    from .reference_impl import ref_mert_features, ref_music_hubert, ref_resample
+
+    cfg = HubertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                       conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                       feature_extractor_cqt=False, deepnorm=False, attention_relax=-1.0)
+    torch.manual_seed(7)
+    ref = ref_music_hubert(cfg).eval()
+    assert sorted(ref.state_dict()) == sorted(HubertModel(cfg).state_dict())      # key by key
+    folder = tmp_path / "mert"
+    folder.mkdir()
+    torch.save(ref.state_dict(), folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps({**cfg.to_dict(), "model_type": "mert_model",
+                                                    "architectures": ["MERTModel"]}))
+    x = resample(_tone(11.2)[:, 0], RATE)
+    ours = MertExtractor(folder).features(x)
+    theirs = ref_mert_features(ref, x)
+    assert ours.shape == theirs.shape == (1, 3, 64) and np.abs(ours - theirs).max() < 1e-5
+
+    e = dict(env, CLAMP_MERT=str(folder))
+    for rate in (44_100, 48_000):
+        stereo = _tone(6.5, rate, 330.0, channels=2)
+        path = tmp_path / f"tone{rate}.wav"
+        soundfile.write(path, stereo, rate, subtype="PCM_16")
+        pcm, _ = soundfile.read(path, dtype="float32", always_2d=True)       # what torchaudio.load gives
+        theirs = ref_mert_features(ref, ref_resample(pcm.mean(axis=1), rate, 24_000))
+        run(["convert", path, "--to", "mert", "-o", tmp_path / f"{rate}.npy"], e, check=0)
+        ours = np.load(tmp_path / f"{rate}.npy")
+        assert ours.shape == theirs.shape == (1, 2, 64)
+        assert np.abs(ours - theirs).max() < 1e-5, (rate, np.abs(ours - theirs).max())

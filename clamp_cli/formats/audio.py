@@ -34,10 +34,14 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
             if f.frames > MAX_SECONDS * f.samplerate:
                 raise InputError(f"longer than {MAX_SECONDS // 60} minutes ({f.frames / f.samplerate / 60:.0f} min)")
             rate = f.samplerate
-            # block by block into mono: the multichannel signal never exists whole
-            blocks = [b.mean(axis=1, dtype=np.float32) if b.shape[1] > 1 else b[:, 0].copy()
-                      for b in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True)]
-        mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+            # block by block into one mono array: the multichannel signal never exists whole
+            mono, filled = np.empty(max(f.frames, 0), np.float32), 0
+            for b in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                if filled + len(b) > len(mono):      # a header that undercounts: grow (rare)
+                    mono = np.concatenate([mono[:filled], np.empty(len(b) + len(mono), np.float32)])
+                mono[filled:filled + len(b)] = b.mean(axis=1, dtype=np.float32) if b.shape[1] > 1 else b[:, 0]
+                filled += len(b)
+            mono = mono[:filled]
     except InputError:
         raise
     except Exception:  # noqa: BLE001 - libsndfile refused it: FFmpeg may still read it
@@ -97,21 +101,36 @@ def sinc_kernel(orig: int, new: int, zeros: int = 6, rolloff: float = 0.99) -> t
     return (sinc * window * (cutoff / orig)).astype(np.float32)[:, None, :], width
 
 
-def resample(x: np.ndarray, orig: int, new: int = MERT_RATE) -> np.ndarray:
-    """Band-limited resampling of mono float32 samples, as torchaudio.transforms.Resample does it."""
+def resample(x: np.ndarray, orig: int, new: int = MERT_RATE, chunk: int = 1 << 20) -> np.ndarray:
+    """Band-limited resampling of mono float32 samples, as torchaudio.transforms.Resample does it.
+
+    torchaudio pads the whole signal and runs one strided convolution; here the same convolution
+    runs over `chunk` input samples at a time into one preallocated output, so neither a padded
+    copy of a long recording nor a second 24 kHz one is ever made.
+    """
     if orig == new:
         return x
     import torch
 
     kernel, width = sinc_kernel(orig, new)
+    weight = torch.from_numpy(kernel)
     g = math.gcd(orig, new)
     stride, up = orig // g, new // g
-    wave = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
-    wave = torch.nn.functional.pad(wave, (width, width + stride))
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    frames = len(x) // stride + 1                  # torchaudio's convolution positions
+    out = np.empty(frames * up, np.float32)
+    per = max(1, chunk // stride)
     with torch.no_grad():
-        out = torch.nn.functional.conv1d(wave, torch.from_numpy(kernel), stride=stride)
-    out = out.transpose(1, 2).reshape(-1)
-    return out[:math.ceil(up * len(x) / stride)].numpy()      # a view: the 24 kHz signal exists once
+        for k0 in range(0, frames, per):
+            k1 = min(frames, k0 + per)
+            lo, hi = k0 * stride - width, (k1 - 1) * stride + width + stride   # the inputs frames k0..k1-1 read
+            piece = np.zeros(hi - lo, np.float32)
+            a, b = max(lo, 0), min(hi, len(x))
+            if b > a:
+                piece[a - lo:b - lo] = x[a:b]
+            y = torch.nn.functional.conv1d(torch.from_numpy(piece)[None, None], weight, stride=stride)
+            out[k0 * up:k1 * up] = y[0].T.reshape(-1).numpy()
+    return out[:math.ceil(up * len(x) / stride)]      # a view: the 24 kHz signal exists once
 
 
 def load_recording(data: bytes) -> np.ndarray:

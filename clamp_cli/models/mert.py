@@ -6,8 +6,8 @@ whole file is normalised first, `(x - mean) / sqrt(var + 1e-7)` in float32 (the 
 normalise, whatever the model folder's preprocessor_config.json says); non-overlapping 5 s
 windows, a last window under 1 s dropped; per window the 13 hidden states (the transformer's
 input after its positional conv and LayerNorm, then each layer) averaged over time; the layers
-averaged -> (1, W, 768), the `.npy` layout CLaMP 3 reads. clamp runs the full windows in
-batches (the authors: one at a time), which gives the same numbers.
+averaged -> (1, W, 768), the `.npy` layout CLaMP 3 reads. On an accelerator clamp runs the full
+windows in batches (the authors: one at a time), which gives the same numbers; on CPU one at a time.
 """
 
 from __future__ import annotations
@@ -59,8 +59,12 @@ def mert_dir(download: bool = False) -> Path:
 class MertExtractor:
     """Loads MERT once; `features(samples_24k)` -> (1, W, hidden) float32."""
 
-    def __init__(self, path: Path, device: str = "cpu", batch_windows: int = 4):
-        self.path, self.device, self.batch_windows = Path(path), device, batch_windows
+    def __init__(self, path: Path, device: str = "cpu", batch_windows: int | None = None):
+        # On CPU a batch of windows is no faster than one at a time (2 cores: ratio 0.96-1.06,
+        # benchmarks/mert_throughput.py) and its convolutions hold ~300 MB per window, so one;
+        # an accelerator fills up with several.
+        self.path, self.device = Path(path), device
+        self.batch_windows = batch_windows or (1 if str(device).startswith("cpu") else 8)
         config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
         # attention_relax is off at -1.0 in MERT's config; the other two are booleans
         on = [flag for flag in OFF_FLAGS if (config.get(flag, -1) > 0 if flag == "attention_relax" else config.get(flag))]
