@@ -104,6 +104,9 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     soundfile.write(rec / "low.ogg", _tone(2.0, 22_050, 220.0), 22_050, subtype="VORBIS")
     soundfile.write(rec / "quiet.wav", np.zeros((RATE * 2, 1), np.float32), RATE)          # silence
     soundfile.write(rec / "short.wav", _tone(0.5), RATE)
+    soundfile.write(rec / "long8bit.wav", _tone(180.0, 22_050, 330.0), 22_050, subtype="PCM_U8")    # 3 min
+    soundfile.write(rec / "clipped.wav", np.clip(3 * _tone(2.0, channels=2), -1, 1), RATE, subtype="PCM_24")
+    soundfile.write(rec / "hot.wav", 1.6 * _tone(2.0), RATE, subtype="FLOAT")   # float samples beyond +-1 kept
     (rec / "text.wav").write_text("not audio at all")
     (rec / "empty.mp3").write_bytes(b"")
     good = soundfile.SoundFile(rec / "tone.wav")
@@ -122,7 +125,7 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     (rec / "brokenpage.ogg").write_bytes(bytes(broken))  # decoding stops at the broken page: 0.2 s, too short
     proc = run(["embed", rec, "--jsonl"], env, check=1)
     assert sorted(json.loads(x)["path"].rsplit("/", 1)[1] for x in proc.stdout.splitlines()) == [
-        "claims10gb.wav", "high.flac", "low.ogg", "quiet.wav", "tone.wav"]
+        "claims10gb.wav", "clipped.wav", "high.flac", "hot.wav", "long8bit.wav", "low.ogg", "quiet.wav", "tone.wav"]
     errors = error_lines(proc.stderr)
     for name in ("short.wav", "text.wav", "empty.mp3", "cut.mp3", "brokenpage.ogg"):
         assert sum(f"/{name}: " in line for line in errors) == 1, (name, errors)
@@ -131,10 +134,12 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     assert {json.loads(x)["status"] for x in again.stdout.splitlines()} == {"cached"}
     # text -> audio search, and a recording's MERT features as the authors' .npy give the same vector
     ranked = run(["search", "-t", "a high tone", rec, "-f"], env, check=1).stdout.split()
-    assert len(ranked) == 5
+    assert len(ranked) == 8
     run(["convert", rec / "tone.wav", "--to", "mert", "-o", tmp_path / "tone.npy"], env, check=0)
     feats = np.load(tmp_path / "tone.npy")
     assert feats.shape == (1, 2, 64) and feats.dtype == np.float32
+    run(["convert", rec / "long8bit.wav", "--to", "mert", "-o", tmp_path / "long.npy"], env, check=0)
+    assert np.load(tmp_path / "long.npy").shape == (1, 36, 64)                    # 180 s: 36 windows of 5 s
     by_wav = json.loads(run(["embed", rec / "tone.wav", "-O", tmp_path / "v1", "--json"], env, check=0).stdout)
     run(["embed", tmp_path / "tone.npy", "-O", tmp_path / "v2"], env, check=0)
     assert by_wav[0]["status"] == "cached"
@@ -145,6 +150,38 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     e.pop("CLAMP_MERT")
     proc = run(["embed", rec / "tone.wav"], e, check=3)
     assert error_lines(proc.stderr) == [proc.stderr.strip().splitlines()[-1]] and "MERT" in proc.stderr
+
+
+def test_cross_modal_search_in_every_direction(env, tmp_path, tiny_mert):
+    """text, score, MIDI, recording as queries; scores, recordings, texts as keys; one kind of key
+    ranked unless --keys-kind says otherwise."""
+    env = dict(fresh_cache(env, tmp_path), CLAMP_MERT=str(tiny_mert))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name, freq in (("a.wav", 220.0), ("b.wav", 440.0), ("c.flac", 880.0)):
+        soundfile.write(lib / name, _tone(2.0, freq=freq), RATE)
+    (lib / "jig.abc").write_text("X:1\nL:1/8\nM:6/8\nK:D\n|:dfa afd|gfe d3:|\n")
+    (lib / "reel.abc").write_text("X:1\nL:1/8\nM:4/4\nK:G\n|:GABc dedB|c2e2 d2B2:|\n")
+    run(["convert", lib / "jig.abc", "--to", "midi", "-o", tmp_path / "jig.mid"], env, check=0)
+    keys = tmp_path / "keys.txt"
+    keys.write_text("a waltz\na reel\na lament\n")
+    recordings = {"a.wav", "b.wav", "c.flac"}
+
+    def names(args, check=0):
+        proc = run(["search", *args, "-f"], env, check=check)
+        return [Path(p).name for p in proc.stdout.split()], proc.stderr
+
+    got, err = names(["-t", "a high tone", lib])                 # text -> scores by default, with a note
+    assert set(got) == {"jig.abc", "reel.abc"} and "recordings" in err
+    assert set(names(["-t", "a high tone", lib, "--keys-kind", "recordings"])[0]) == recordings   # text -> audio
+    assert set(names(["--music", lib / "jig.abc", lib, "--keys-kind", "recordings"])[0]) == recordings
+    assert set(names(["--music", tmp_path / "jig.mid", lib, "--keys-kind", "recordings"])[0]) == recordings
+    assert set(names(["--music", lib / "a.wav", lib])[0]) == {"jig.abc", "reel.abc"}           # audio -> score
+    assert set(names(["--music", lib / "a.wav", lib, "--keys-kind", "recordings"])[0]) == {"b.wav", "c.flac"}
+    texts = json.loads(run(["search", "--music", lib / "a.wav", "--keys-text", keys, "--json"], env,
+                           check=0).stdout)                                                   # audio -> text
+    assert sorted(h["text"] for h in texts) == ["a lament", "a reel", "a waltz"]
+    assert set(names(["-t", "x", lib, "--keys-kind", "all"])[0]) == recordings | {"jig.abc", "reel.abc"}
 
 
 def _mp3_bytes() -> bytes:
