@@ -203,7 +203,7 @@ def score_facts(path: str) -> tuple[dict, bytes | None, str | None]:
         facts["key"] = (key.tonic.name.replace("-", "b"), key.mode)
         measures = parts[0].getElementsByClass("Measure") if parts else []
         facts["bars"] = len(measures)
-        pitches = [p.midi for p in score.recurse().pitches]
+        pitches = [p.midi for p in score.pitches]      # recursive already; .recurse() warned on stderr
         if pitches:
             facts["range"] = max(pitches) - min(pitches)
     except Exception:  # noqa: BLE001
