@@ -184,6 +184,29 @@ def test_cross_modal_search_in_every_direction(env, tmp_path, tiny_mert):
     assert set(names(["-t", "x", lib, "--keys-kind", "all"])[0]) == recordings | {"jig.abc", "reel.abc"}
 
 
+def test_recordings_without_an_audio_model_say_what_to_fetch(env, tmp_path, monkeypatch):
+    """Nothing downloaded: recordings alone are one line naming clamp3-saas and MERT (exit 3); beside
+    scores, the scores go through clamp-mini and each recording is one line (exit 1); an offline
+    `models pull clamp3-saas` names both."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    e = fresh_cache(env, tmp_path)
+    e.pop("CLAMP_MODEL")
+    e.pop("CLAMP_MERT", None)
+    soundfile.write(tmp_path / "a.wav", _tone(1.5), RATE)
+    (tmp_path / "t.abc").write_text("X:1\nL:1/8\nM:6/8\nK:D\n|:dfa afd|gfe d3:|\n")
+    alone = run(["embed", tmp_path / "a.wav"], e, check=3)
+    assert error_lines(alone.stderr) == [alone.stderr.strip()]
+    assert "neither clamp3-saas nor MERT" in alone.stderr and "clamp models pull clamp3-saas" in alone.stderr
+    mixed = run(["embed", tmp_path / "a.wav", tmp_path / "t.abc", "--jsonl"], e, check=1)
+    assert [json.loads(x)["path"] for x in mixed.stdout.splitlines()] == [str(tmp_path / "t.abc")]
+    assert [line.split(": ")[2] for line in error_lines(mixed.stderr)] == [str(tmp_path / "a.wav")]
+    assert "no audio encoder" in mixed.stderr
+    pull = run(["models", "pull", "clamp3-saas"], e, check=3)
+    assert error_lines(pull.stderr) == [pull.stderr.strip()] and "MERT (m-a-p/MERT-v1-95M)" in pull.stderr
+
+
 def _mp3_bytes() -> bytes:
     buf = io.BytesIO()
     soundfile.write(buf, _tone(2.0), RATE, format="MP3")

@@ -17,7 +17,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, ClampError, InputError, Reported, UsageError
+from ..errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    ClampError,
+    InputError,
+    ModelUnavailableError,
+    Reported,
+    UsageError,
+)
 from ..fsutil import os_reason
 
 DEFAULT_MODEL = None  # resolved by default_model(): clamp3-c2 when cached, else the bundled clamp-mini
@@ -248,12 +257,12 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
     return progress, advance
 
 
-def open_encoder(common: Common, reporter: Reporter, audio: bool = False):
+def open_encoder(common: Common, reporter: Reporter, audio: bool = False, audio_only: bool = False):
     """The model, loaded only when something is not in the cache (see LazyEncoder)."""
     from ..models import load_model
 
     check_device(common.device)
-    model = common.model or default_model(reporter, audio)
+    model = common.model or default_model(reporter, audio, audio_only)
 
     def notice() -> None:
         if not common.quiet and sys.stderr.isatty():
@@ -273,13 +282,22 @@ def check_device(device: str) -> None:
         raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, not '{device}'")
 
 
-def default_model(reporter: Reporter, audio: bool = False) -> str:
+def default_model(reporter: Reporter, audio: bool = False, audio_only: bool = False) -> str:
     """clamp3-saas for recordings and clamp3-c2 for the rest when they are in the Hugging Face cache
-    (the authors' choices), else the bundled clamp-mini (with a notice)."""
+    (the authors' choices), else the bundled clamp-mini (with a notice), which reads no audio: given
+    recordings alone, that is an error naming what to fetch."""
     from ..models.pretrained import cached_size, registry
 
     if audio and cached_size(registry()[AUDIO_MODEL]) is not None:
         return AUDIO_MODEL
+    if audio_only:
+        from ..models.mert import MERT_REPO, mert_cached
+
+        missing = (f"{AUDIO_MODEL} is not downloaded" if mert_cached()
+                   else f"neither {AUDIO_MODEL} nor MERT ({MERT_REPO}, its audio front end) is downloaded")
+        raise ModelUnavailableError(
+            f"recordings need a CLaMP 3 model and {missing} (the bundled {BUNDLED_MODEL} reads no audio): "
+            f"`clamp models pull {AUDIO_MODEL}` fetches what is missing where the Hugging Face Hub is reachable")
     if cached_size(registry()[BEST_MODEL]) is not None:
         return BEST_MODEL
     reporter.note(f"using the bundled {BUNDLED_MODEL} (small; knows folk, early and classical scores); "
@@ -304,8 +322,8 @@ def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, 
     from ..formats import kind_of
     from ..index.embedder import Embedder
 
-    audio = walk is not None and any(kind_of(f) == "recording" for f in walk.files)
-    encoder = open_encoder(common, reporter, audio)
+    kinds = {kind_of(f) for f in walk.files} if walk is not None else set()
+    encoder = open_encoder(common, reporter, "recording" in kinds, kinds == {"recording"})
     store = open_store(common, reporter)
     return Embedder(encoder, store, common.batch_size, whole_file=whole_file, jobs=jobs)
 

@@ -49,13 +49,21 @@ def list_models(as_json: JsonOpt = False, fmt: Annotated[Optional[str], typer.Op
 def pull(names: Annotated[list[str], typer.Argument(metavar="NAME", help="Registry names.")],
          quiet: QuietOpt = False) -> int:
     """Download registry models into the Hugging Face cache; print their files' paths."""
+    from ..errors import ModelUnavailableError
     from ..models.families import FAMILIES
+    from ..models.mert import MERT_REPO, mert_cached
     from ..models.pretrained import download, get_entry
 
     entries = [get_entry(name) for name in dict.fromkeys(names)]    # every name checked before a download
     reporter = Reporter(quiet)
     for entry in entries:
-        paths = download(entry)
+        try:
+            paths = download(entry)
+        except ModelUnavailableError as exc:
+            if FAMILIES[entry.family].audio:     # what audio also needs, so one retry fetches both
+                raise ModelUnavailableError(f"{exc}; that also fetches MERT ({MERT_REPO}), the audio front end, "
+                                            "missing too" if not mert_cached() else str(exc)) from None
+            raise
         reporter.note(f"{entry.name}: cached")
         for path in paths.values():
             print(path, flush=True)

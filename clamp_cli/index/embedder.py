@@ -40,12 +40,13 @@ class Modality:
     branch: str = ""                 # the encoder branch that embeds it [default: kind]
 
 
+NO_AUDIO = ("model family {model} has no audio encoder: recordings need a CLaMP 3 model "
+            "(`clamp models pull clamp3-saas` fetches it and MERT; then --model clamp3-saas)")
+
+
 def _read_recording(embedder: Embedder, data: bytes) -> np.ndarray:
     from ..formats.audio import load_recording
 
-    if not embedder.encoder.layout.audio:
-        raise InputError(f"model family {embedder.encoder.family} has no audio encoder (use a CLaMP 3 model, "
-                         "e.g. --model clamp3-saas)")
     return embedder.encoder.audio_frames(embedder.mert.features(load_recording(data), in_place=True))
 
 
@@ -128,6 +129,10 @@ class Embedder:
         for kind in todo:
             idx = [i for i, f in enumerate(files) if f.kind == kind and f.status == "pending"]
             if not idx:
+                continue
+            if kind == "recording" and not self.encoder.layout.audio:   # before MERT is looked for
+                for i in idx:
+                    files[i].fail(NO_AUDIO.format(model=self.encoder.family))
                 continue
             prep = self.prep(kind)
             manifests = self.store.get_pieces(prep, {files[i].hash for i in idx}) if kind == "music" else {}

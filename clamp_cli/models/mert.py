@@ -28,6 +28,15 @@ MIN_LAST = 24_000
 OFF_FLAGS = ("feature_extractor_cqt", "deepnorm", "attention_relax")
 
 
+def mert_cached() -> bool:
+    """MERT is at hand (CLAMP_MERT or the Hugging Face cache), without touching the network."""
+    try:
+        mert_dir()
+    except ModelUnavailableError:
+        return False
+    return True
+
+
 def mert_dir(download: bool = False) -> Path:
     """The MERT model folder: $CLAMP_MERT, else the Hugging Face cache (`clamp models pull` fills it)."""
     if os.environ.get("CLAMP_MERT"):
