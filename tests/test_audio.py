@@ -74,6 +74,12 @@ def test_decoding_formats_depths_and_channels():
         soundfile.write(buf, _tone(1.5, channels=2), RATE, subtype=subtype, format=fmt)
         mono, rate = decode(buf.getvalue())
         assert rate == RATE and mono.ndim == 1 and abs(len(mono) - 1.5 * RATE) < 2000, (fmt, len(mono))
+    buf = io.BytesIO()
+    soundfile.write(buf, _tone(1.5, 48_000), 48_000, format="OGG", subtype="OPUS")
+    mono, rate = decode(buf.getvalue())
+    assert rate == 48_000 and len(mono) == 72_000
+    mono, rate = decode(_m4a_bytes(_tone(2.0, channels=2)))        # AAC in MP4: libsndfile cannot, PyAV does
+    assert rate == RATE and abs(len(mono) - 2 * RATE) < 3000 and 0.2 < np.abs(mono).max() < 0.5
     pcm = (np.arange(-4, 4, dtype=np.int16) * 4096)
     buf = io.BytesIO()
     soundfile.write(buf, pcm, 8000, subtype="PCM_16", format="WAV")
@@ -207,6 +213,20 @@ def test_recordings_without_an_audio_model_say_what_to_fetch(env, tmp_path, monk
     assert error_lines(pull.stderr) == [pull.stderr.strip()] and "MERT (m-a-p/MERT-v1-95M)" in pull.stderr
 
 
+def _m4a_bytes(stereo: np.ndarray) -> bytes:
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=RATE)
+        stream.layout = "stereo"
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo.T), format="fltp", layout="stereo")
+        frame.sample_rate = RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return buf.getvalue()
+
+
 def _mp3_bytes() -> bytes:
     buf = io.BytesIO()
     soundfile.write(buf, _tone(2.0), RATE, format="MP3")
@@ -261,6 +281,8 @@ def test_recordings_default_to_clamp3_saas_and_mert_from_the_hub_cache(env, tmp_
         "eval retrieval": {json.loads(run(["eval", "retrieval", "-Q", rec, "-R", tmp_path / "R", "--json"], e,
                                           check=0).stdout)["model"]},
         "eval classify": {json.loads(run(["eval", "classify", rec, "--json"], e, check=0).stdout)["model"]},
+        "map": {r["model"] for r in json.loads(run(["map", rec, tmp_path / "R", "-o", tmp_path / "map.png", "--json"],
+                                                   e, check=0).stdout)},
     }
     assert models == {k: {saas_id} for k in models}, models
     scores = run(["embed", tmp_path / "tunes", "--json"], e, check=0)

@@ -119,8 +119,9 @@ def map_cmd(
         axes = f"PCA of {embedder.encoder.model_id} embeddings ({explained[0]:.0%} + {explained[1]:.0%} of variance)"
         map_png(output, xy, groups, names, png_size, title or axes)
     if fmt:
-        emit_records([{"path": r.name, "id": i, "group": g, "x": round(float(p[0]), 6), "y": round(float(p[1]), 6)}
-                      for r, i, g, p in zip(results, ids, groups, xy)], fmt,
+        model_id = embedder.encoder.model_id
+        emit_records([{"path": r.name, "id": i, "group": g, "x": round(float(p[0]), 6), "y": round(float(p[1]), 6),
+                       "model": model_id} for r, i, g, p in zip(results, ids, groups, xy)], fmt,
                      [("path", "path"), ("group", "group"), ("x", "x"), ("y", "y")])
     note_skipped(reporter, walk)
     return reporter.exit_code
