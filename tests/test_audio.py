@@ -209,6 +209,13 @@ def test_recordings_without_an_audio_model_say_what_to_fetch(env, tmp_path, monk
     assert [json.loads(x)["path"] for x in mixed.stdout.splitlines()] == [str(tmp_path / "t.abc")]
     assert [line.split(": ")[2] for line in error_lines(mixed.stderr)] == [str(tmp_path / "a.wav")]
     assert "no audio encoder" in mixed.stderr
+    keys = tmp_path / "keys.txt"
+    keys.write_text("a waltz\na reel\n")
+    query = run(["search", "--music", tmp_path / "a.wav", "--keys-text", keys], e, check=3)   # an audio query
+    assert error_lines(query.stderr) == [query.stderr.strip()] and "neither clamp3-saas nor MERT" in query.stderr
+    np.save(tmp_path / "f.npy", np.zeros((1, 3, 768), np.float32))                         # MERT features
+    feats = run(["embed", tmp_path / "f.npy"], e, check=3)
+    assert "clamp3-saas is not downloaded" in feats.stderr and "MERT" not in feats.stderr
     pull = run(["models", "pull", "clamp3-saas"], e, check=3)
     assert error_lines(pull.stderr) == [pull.stderr.strip()] and "MERT (m-a-p/MERT-v1-95M)" in pull.stderr
 
@@ -265,6 +272,7 @@ def test_recordings_default_to_clamp3_saas_and_mert_from_the_hub_cache(env, tmp_
         for label, freq in (("low", 220.0), ("high", 880.0)):
             (tmp_path / side / label).mkdir(parents=True)
             soundfile.write(tmp_path / side / label / "a.wav", _tone(1.5, freq=freq), RATE, subtype="PCM_16")
+    (tmp_path / "keys.txt").write_text("a waltz\na lament\n")
     (tmp_path / "tunes").mkdir()
     (tmp_path / "tunes" / "t.abc").write_text("X:1\nL:1/8\nM:6/8\nK:D\n|:dfa afd|gfe d3:|\n")
     rec = tmp_path / "Q"
@@ -275,6 +283,9 @@ def test_recordings_default_to_clamp3_saas_and_mert_from_the_hub_cache(env, tmp_
         "embed": {r["model"] for r in json.loads(run(["embed", rec, "--json"], e, check=0).stdout)},
         "search": {r["model"] for r in json.loads(run(["search", "-t", "a low hum", rec, "--json"], e,
                                                       check=0).stdout)},
+        "search --keys-text": {r["model"] for r in json.loads(run(
+            ["search", "--music", rec / "low" / "a.wav", "--keys-text", tmp_path / "keys.txt", "--json"], e,
+            check=0).stdout)},
         "classify": {r["model"] for r in json.loads(run(["classify", rec, "--label", "low", "--label", "high",
                                                          "--json"], e, check=0).stdout)},
         "score": {json.loads(run(["score", "-Q", rec, "-R", tmp_path / "R", "--json"], e, check=0).stdout)["model"]},

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -31,6 +32,7 @@ from ..fsutil import os_reason
 
 DEFAULT_MODEL = None  # resolved by default_model(): clamp3-c2 when cached, else the bundled clamp-mini
 BEST_MODEL, BUNDLED_MODEL, AUDIO_MODEL = "clamp3-c2", "clamp-mini", "clamp3-saas"
+AUDIO_KINDS = frozenset({"recording", "audio"})     # recordings and MERT feature files (.npy)
 
 
 def model_names() -> list[str]:
@@ -257,12 +259,12 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
     return progress, advance
 
 
-def open_encoder(common: Common, reporter: Reporter, audio: bool = False, audio_only: bool = False):
+def open_encoder(common: Common, reporter: Reporter, kinds: frozenset[str] = frozenset()):
     """The model, loaded only when something is not in the cache (see LazyEncoder)."""
     from ..models import load_model
 
     check_device(common.device)
-    model = common.model or default_model(reporter, audio, audio_only)
+    model = common.model or default_model(reporter, kinds)
 
     def notice() -> None:
         if not common.quiet and sys.stderr.isatty():
@@ -282,21 +284,21 @@ def check_device(device: str) -> None:
         raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, not '{device}'")
 
 
-def default_model(reporter: Reporter, audio: bool = False, audio_only: bool = False) -> str:
-    """clamp3-saas for recordings and clamp3-c2 for the rest when they are in the Hugging Face cache
-    (the authors' choices), else the bundled clamp-mini (with a notice), which reads no audio: given
-    recordings alone, that is an error naming what to fetch."""
+def default_model(reporter: Reporter, kinds: frozenset[str] = frozenset()) -> str:
+    """clamp3-saas for recordings or MERT features and clamp3-c2 for the rest when they are in the
+    Hugging Face cache (the authors' choices), else the bundled clamp-mini (with a notice), which
+    reads no audio: given audio alone (`kinds` of the inputs), that is an error naming what to fetch."""
     from ..models.pretrained import cached_size, registry
 
-    if audio and cached_size(registry()[AUDIO_MODEL]) is not None:
+    if kinds & AUDIO_KINDS and cached_size(registry()[AUDIO_MODEL]) is not None:
         return AUDIO_MODEL
-    if audio_only:
+    if kinds and kinds <= AUDIO_KINDS:
         from ..models.mert import MERT_REPO, mert_cached
 
-        missing = (f"{AUDIO_MODEL} is not downloaded" if mert_cached()
-                   else f"neither {AUDIO_MODEL} nor MERT ({MERT_REPO}, its audio front end) is downloaded")
+        missing = (f"neither {AUDIO_MODEL} nor MERT ({MERT_REPO}, its audio front end) is downloaded"
+                   if "recording" in kinds and not mert_cached() else f"{AUDIO_MODEL} is not downloaded")
         raise ModelUnavailableError(
-            f"recordings need a CLaMP 3 model and {missing} (the bundled {BUNDLED_MODEL} reads no audio): "
+            f"audio needs a CLaMP 3 model and {missing} (the bundled {BUNDLED_MODEL} reads no audio): "
             f"`clamp models pull {AUDIO_MODEL}` fetches what is missing where the Hugging Face Hub is reachable")
     if cached_size(registry()[BEST_MODEL]) is not None:
         return BEST_MODEL
@@ -316,14 +318,17 @@ def open_store(common: Common, reporter: Reporter):
 
 
 def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None,
-                  walk=None):
+                  walk=None, queries: Sequence[str] = ()):
     """The model, the cache and the embedder over both: what embed, search and classify share.
-    Given the inputs (`walk`), recordings among them make the default model the audio one."""
+    Given the inputs (`walk`, and query pieces), recordings or MERT features among them make the
+    default model the audio one."""
     from ..formats import kind_of
     from ..index.embedder import Embedder
 
-    kinds = {kind_of(f) for f in walk.files} if walk is not None else set()
-    encoder = open_encoder(common, reporter, "recording" in kinds, kinds == {"recording"})
+    files = list(walk.files) if walk is not None else []
+    files += [Path(q.rsplit("#", 1)[0] if "#" in Path(q).name else q) for q in queries]
+    kinds = frozenset(kind_of(f) for f in files)
+    encoder = open_encoder(common, reporter, kinds)
     store = open_store(common, reporter)
     return Embedder(encoder, store, common.batch_size, whole_file=whole_file, jobs=jobs)
 

@@ -118,7 +118,7 @@ def search(
     key_lines = read_lines(keys_text) if keys_text else None
 
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk)
+                             whole_file, jobs, walk, [p.value for p in query.parts if p.kind == "music"])
     qvec = query_vector(query, embedder)
     if key_lines is not None:
         hits = rank_texts(qvec, key_lines, embedder, top)
