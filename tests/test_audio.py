@@ -24,6 +24,7 @@ from clamp_cli.formats.audio import decode, resample, sinc_kernel
 from .test_cli import error_lines, fresh_cache, run
 
 RATE = 44_100
+MINI_ID = json.loads((Path(__file__).parents[1] / "clamp_cli/models/bundled/clamp-mini/clamp.json").read_text())["model_id"]
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +279,7 @@ def test_recordings_default_to_clamp3_saas_and_mert_from_the_hub_cache(env, tmp_
     rec = tmp_path / "Q"
 
     saas_id = json.loads(run(["embed", rec, "-m", "clamp3-saas", "--json"], e, check=0).stdout)[0]["model"]
-    assert saas_id != "clamp-mini-7152c7491b9fb992" and saas_id.startswith("clamp3")
+    assert saas_id != MINI_ID and saas_id.startswith("clamp3")
     models = {
         "embed": {r["model"] for r in json.loads(run(["embed", rec, "--json"], e, check=0).stdout)},
         "search": {r["model"] for r in json.loads(run(["search", "-t", "a low hum", rec, "--json"], e,
@@ -297,7 +298,7 @@ def test_recordings_default_to_clamp3_saas_and_mert_from_the_hub_cache(env, tmp_
     }
     assert models == {k: {saas_id} for k in models}, models
     scores = run(["embed", tmp_path / "tunes", "--json"], e, check=0)
-    assert json.loads(scores.stdout)[0]["model"] == "clamp-mini-7152c7491b9fb992"
+    assert json.loads(scores.stdout)[0]["model"] == MINI_ID
     assert "using the bundled clamp-mini" in scores.stderr
 
 
