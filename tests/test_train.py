@@ -103,3 +103,31 @@ def test_export_lays_a_split_out_for_clamp_eval(small_set, tmp_path):
         assert description.isascii() and ("reel" in description or "jig" in description), description
     assert "no records in the 'test' split" in run(["train", "export", small_set / "data.jsonl", out, "--split",
                                                    "test"], {}, check=2).stderr
+
+
+def test_eval_reports_the_bundled_model_on_a_held_out_split(small_set, tmp_path):
+    """`clamp train eval` with the shipped model over the 50 tunes, all held out: reels and jigs."""
+    from .test_cli import run
+
+    records = [json.loads(line) for line in (small_set / "data.jsonl").read_text().splitlines()]
+    data = tmp_path / "all_heldout.jsonl"
+    data.write_text("".join(json.dumps({**r, "music": str(small_set / r["music"]), "split": "heldout"}) + "\n"
+                            for r in records), encoding="utf-8")
+    labels = sorted({r["labels"]["tune_type"] for r in records})
+    assert labels == ["jig", "reel"]
+    report = json.loads(run(["train", "eval", "clamp-mini", data, "-q"], {"NO_COLOR": "1"}, check=0).stdout)["model"]
+    assert report["model"].startswith("clamp-mini-") and report["embedded"] == 50
+    for lang, figures in report["text_to_music"].items():
+        # one query per piece, and per label each distinct phrase once
+        assert figures["queries"] == 50 and figures["per_label"]["queries"] == len(labels), lang
+    en = report["text_to_music"]["en"]
+    assert en["per_label"]["mrr"] == 1.0 and en["mrr"] == 1.0  # "a reel" and "a jig" each find one first
+    tune_type = report["zero_shot"]["tune_type_abc"]
+    assert tune_type["classes"] == labels and tune_type["n"] == 50
+    assert tune_type["accuracy"] > max(tune_type["majority"], 0.7)
+    # a user's records may leave "format" out: it follows the file name, as prepare writes it
+    from clamp_cli.train.trainer import read_jsonl
+
+    data.write_text("".join(json.dumps({"music": m, "texts": ["a reel"]}) + "\n"
+                            for m in ("a.MID", "b.abc#3", "c.mxl", "d.mtf", "e.midi")), encoding="utf-8")
+    assert [r.fmt for r in read_jsonl(data)] == ["midi", "abc", "score", "midi", "midi"]

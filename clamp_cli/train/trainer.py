@@ -41,6 +41,12 @@ class Record:
     key_groups: list[int] = field(default_factory=list)
 
 
+def _format_of(music: Path) -> str:
+    """The record formats `prepare` writes ("abc", "midi", "score"), for records that leave it out."""
+    suffix = music.name.split("#")[0].rsplit(".", 1)[-1].lower()
+    return {"abc": "abc", "mid": "midi", "midi": "midi", "mtf": "midi"}.get(suffix, "score")
+
+
 def read_jsonl(path: str | Path) -> list[Record]:
     path = Path(path)
     try:
@@ -64,7 +70,7 @@ def read_jsonl(path: str | Path) -> list[Record]:
         key = [groups[k] for k in r.get("key_groups", []) if isinstance(k, int) and 0 <= k < len(groups)]
         groups = [g for g in groups if g]
         out.append(Record(music if music.is_absolute() else path.parent / music, str(r.get("piece", r["music"])),
-                          r.get("split", "train"), texts, groups, r.get("format", music.suffix),
+                          r.get("split", "train"), texts, groups, r.get("format") or _format_of(music),
                           r.get("labels", {}), [groups.index(g) for g in key if g]))
     if not out:
         raise UsageError(f"{path}: no training records")
