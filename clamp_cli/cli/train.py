@@ -12,7 +12,7 @@ from .common import JobsOpt, QuietOpt, Reporter, handle_errors
 app = typer.Typer(help="Train clamp-mini (or your own model of its layout) on CPU or GPU.",
                   no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
-MINI_EPOCHS = 8  # the shipped recipe: ~230 s an epoch on 2 cores
+MINI_EPOCHS = 8  # the shipped recipe: 175-200 s an epoch on 2 cores
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data split, sampling, initialisation).")]
 
 

@@ -69,8 +69,8 @@ class MertExtractor:
     """Loads MERT once; `features(samples_24k)` -> (1, W, hidden) float32."""
 
     def __init__(self, path: Path, device: str = "cpu", batch_windows: int | None = None):
-        # On CPU a batch of windows is no faster than one at a time (2 cores: ratio 0.96-1.06,
-        # benchmarks/mert_throughput.py) and its convolutions hold ~300 MB per window, so one;
+        # On CPU a batch of windows is no faster than one at a time (2 cores: ratio 0.90-1.06,
+        # benchmarks/mert_throughput.py) and each window in a batch holds ~200 MB more, so one;
         # an accelerator fills up with several.
         self.path, self.device = Path(path), device
         self.batch_windows = batch_windows or (1 if str(device).startswith("cpu") else 8)
