@@ -12,6 +12,7 @@ import io
 import json
 import math
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,12 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     huge[40:44] = (10 * 2**30).to_bytes(4, "little")[:4] if 10 * 2**30 < 2**32 else (2**32 - 2).to_bytes(4, "little")
     huge[4:8] = (2**32 - 2).to_bytes(4, "little")
     (rec / "claims10gb.wav").write_bytes(bytes(huge))   # a header promising ~4 GB: the 1 s it holds is read
+    rf64 = io.BytesIO()
+    soundfile.write(rf64, _tone(1.0), RATE, subtype="PCM_16", format="RF64")    # 64-bit sizes: a real 10 GB claim
+    rf64 = bytearray(rf64.getvalue())
+    at = rf64.find(b"ds64") + 8                          # riff size, data size, sample count
+    rf64[at:at + 24] = struct.pack("<QQQ", 10 * 2**30 + 36, 10 * 2**30, 5 * 2**30)
+    (rec / "rf64claims10gb.wav").write_bytes(bytes(rf64))
     ogg = io.BytesIO()
     soundfile.write(ogg, _tone(3.0), RATE, format="OGG", subtype="VORBIS")
     broken = bytearray(ogg.getvalue())
@@ -132,7 +139,8 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     (rec / "brokenpage.ogg").write_bytes(bytes(broken))  # decoding stops at the broken page: 0.2 s, too short
     proc = run(["embed", rec, "--jsonl"], env, check=1)
     assert sorted(json.loads(x)["path"].rsplit("/", 1)[1] for x in proc.stdout.splitlines()) == [
-        "claims10gb.wav", "clipped.wav", "high.flac", "hot.wav", "long8bit.wav", "low.ogg", "quiet.wav", "tone.wav"]
+        "claims10gb.wav", "clipped.wav", "high.flac", "hot.wav", "long8bit.wav", "low.ogg", "quiet.wav",
+        "rf64claims10gb.wav", "tone.wav"]
     errors = error_lines(proc.stderr)
     for name in ("short.wav", "text.wav", "empty.mp3", "cut.mp3", "brokenpage.ogg"):
         assert sum(f"/{name}: " in line for line in errors) == 1, (name, errors)
@@ -141,7 +149,7 @@ def test_recordings_through_embed_search_and_convert(env, tmp_path, tiny_mert):
     assert {json.loads(x)["status"] for x in again.stdout.splitlines()} == {"cached"}
     # text -> audio search, and a recording's MERT features as the authors' .npy give the same vector
     ranked = run(["search", "-t", "a high tone", rec, "-f"], env, check=1).stdout.split()
-    assert len(ranked) == 8
+    assert len(ranked) == 9
     run(["convert", rec / "tone.wav", "--to", "mert", "-o", tmp_path / "tone.npy"], env, check=0)
     feats = np.load(tmp_path / "tone.npy")
     assert feats.shape == (1, 2, 64) and feats.dtype == np.float32
