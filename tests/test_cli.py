@@ -766,6 +766,9 @@ def test_what_a_user_notices_in_an_hour(env, library, tmp_path):
         str(tmp_path / "linked" / "loop" / p) for p in ("b.abc", "feat.npy", "m.mtf", "notes.txt"))
     proc = run(["search", "-t", "x", library, "-f"], e, check=0)
     assert "skipped 1 file(s) with other extensions" in proc.stderr       # cover.png
+    from clamp_cli.formats import SUFFIX_FORMAT
+    note = next(line for line in proc.stderr.lower().splitlines() if "skipped" in line)
+    assert all(s.strip(".") in note for s, f in SUFFIX_FORMAT.items() if f == "recording"), note   # names what it reads
     assert "skipped 1 file(s)" in run(["classify", library, "-l", "a", "-l", "b"], e, check=0).stderr
     # embed on a pipe prints JSON records; an empty result is []
     piped = json.loads(run(["embed", library / "b.abc"], e, check=0).stdout)

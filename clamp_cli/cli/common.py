@@ -399,7 +399,8 @@ def note_skipped(reporter: Reporter, walk) -> None:
     """Search and classify say what they left out, as embed's summary does."""
     if walk is not None and walk.skipped:
         reporter.note(f"skipped {walk.skipped} file(s) with other extensions "
-                      "(clamp reads ABC, MTF, MusicXML, MIDI, Humdrum, MEI, .txt and .npy)")
+                      "(clamp reads ABC, MTF, MusicXML, MIDI, Humdrum, MEI, .txt, recordings "
+                      "(WAV, MP3, FLAC, OGG, Opus, M4A) and .npy)")
 
 
 def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
