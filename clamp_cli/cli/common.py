@@ -11,7 +11,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -318,17 +318,14 @@ def open_store(common: Common, reporter: Reporter):
 
 
 def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None,
-                  walk=None, queries: Sequence[str] = ()):
+                  inputs: Iterable[Path] = ()):
     """The model, the cache and the embedder over both: what embed, search and classify share.
-    Given the inputs (`walk`, and query pieces), recordings or MERT features among them make the
-    default model the audio one."""
+    Recordings or MERT features among `inputs` (the files the command will read, query pieces
+    included) make the default model the audio one."""
     from ..formats import kind_of
     from ..index.embedder import Embedder
 
-    files = list(walk.files) if walk is not None else []
-    files += [Path(q.rsplit("#", 1)[0] if "#" in Path(q).name else q) for q in queries]
-    kinds = frozenset(kind_of(f) for f in files)
-    encoder = open_encoder(common, reporter, kinds)
+    encoder = open_encoder(common, reporter, frozenset(kind_of(f) for f in inputs))
     store = open_store(common, reporter)
     return Embedder(encoder, store, common.batch_size, whole_file=whole_file, jobs=jobs)
 

@@ -65,7 +65,7 @@ def embed(
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk)
+                             whole_file, jobs, walk.files)
     results = embed_files(embedder, walk, reporter, quiet)
     if out is not None:
         for target, reason in write_npy(results, out, walk.relative):

@@ -50,28 +50,39 @@ UnmatchedOpt = Annotated[bool, typer.Option(
     "--allow-unmatched", help="Drop queries without a reference (counted on stderr) instead of failing.")]
 
 
+def gather_item_sets(args: list[str], reporter: Reporter) -> list:
+    """Each item set read once, before the model is chosen: a JSONL of texts stays its path, anything
+    else is walked (its problems reported)."""
+    return [Path(a) if Path(a).suffix.lower() == ".jsonl" and Path(a).is_file() else gather_inputs([a], reporter)
+            for a in args]
+
+
+def one_item_set(items: list[str] | None, why: str = "") -> list[str]:
+    if len(items or []) != 1:
+        raise UsageError(f"give one folder (or file, glob) of pieces{why}")
+    return items
+
+
 def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, reporter,
-                       inputs: tuple[str, ...] = ()):
-    """The embedder for the item sets in `inputs`: recordings among them make the default model the
-    audio one, as for embed and search (problems are left for the sets' own reading to report)."""
-    from ..formats.walk import expand
-
-    paths = [a for a in inputs if a != "-" and not a.lower().endswith(".jsonl")]
+                       item_sets: list = ()):
+    """The embedder for `item_sets` (from gather_item_sets): recordings among them make the default
+    model the audio one, as for embed and search."""
+    files = [f for s in item_sets if not isinstance(s, Path) for f in s.files]
     return open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                         whole_file, jobs, walk=expand(paths) if paths else None)
+                         whole_file, jobs, files)
 
 
-def load_items(arg: str, embedder, reporter: Reporter, quiet: bool):
-    """One side of an evaluation as an ItemSet: ids from paths (or the JSONL's ids), vectors from the cache."""
+def load_items(item_set, embedder, reporter: Reporter, quiet: bool):
+    """One side of an evaluation (from gather_item_sets) as an ItemSet: ids from paths (or the JSONL's
+    ids), vectors from the cache."""
     import numpy as np
 
     from ..retrieval.evaluate import ItemSet, item_id
 
-    path = Path(arg)
-    if path.suffix.lower() == ".jsonl" and path.is_file():
-        ids, texts = _jsonl_texts(path)
+    if isinstance(item_set, Path):
+        ids, texts = _jsonl_texts(item_set)
         return ItemSet(ids, embedder.embed_strings(texts))
-    walk = gather_inputs([arg], reporter)
+    walk = item_set
     results = [r for r in embed_files(embedder, walk, reporter, quiet) if r.vector is not None]
     ids = [item_id(walk.relative(r.path), r.item) for r in results]
     vectors = np.stack([r.vector for r in results]) if results else np.zeros((0, embedder.encoder.dim), np.float32)
@@ -174,10 +185,11 @@ def retrieval(
     if ties not in ("pessimistic", "optimistic"):
         raise UsageError(f"--ties must be pessimistic or optimistic, not '{ties}'")
     reporter = Reporter(quiet)
+    sets = gather_item_sets([queries, references], reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter, (queries, references))
-    q = load_items(queries, embedder, reporter, quiet)
-    r = load_items(references, embedder, reporter, quiet)
+                                  reporter, sets)
+    q = load_items(sets[0], embedder, reporter, quiet)
+    r = load_items(sets[1], embedder, reporter, quiet)
     qs, rs = _matched(q, r, pairs, allow_unmatched, reporter)
     report = evaluate_retrieval(q, r, qs, rs, ties, sorted(set(hits)) if hits else (1, 10, 100))
     if ranks_file is not None:
@@ -225,10 +237,11 @@ def score(
     if sum((group, fmd, outliers)) > 1:
         raise UsageError("choose one of --group, --fmd and --outliers")
     reporter = Reporter(quiet)
+    sets = gather_item_sets([queries, references], reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter, (queries, references))
-    q = load_items(queries, embedder, reporter, quiet)
-    r = load_items(references, embedder, reporter, quiet)
+                                  reporter, sets)
+    q = load_items(sets[0], embedder, reporter, quiet)
+    r = load_items(sets[1], embedder, reporter, quiet)
     model_id = embedder.encoder.model_id
     if outliers:
         import numpy as np
@@ -267,7 +280,7 @@ def score(
     return reporter.exit_code
 
 
-def labelled_items(items: list[str] | None, labels_from: str, allow_unmatched: bool, embedder, reporter: Reporter,
+def labelled_items(item_set, labels_from: str, allow_unmatched: bool, embedder, reporter: Reporter,
                    quiet: bool):
     """(ItemSet of one folder, rows that have a true label, those labels): shared by eval classify and probe."""
     from ..retrieval.evaluate import some_of
@@ -278,9 +291,7 @@ def labelled_items(items: list[str] | None, labels_from: str, allow_unmatched: b
     if labels_from not in PATH_SOURCES:
         source = Path(labels_from)
         table = labels_from_table("\n".join(read_lines(source)), str(source))
-    if len(items or []) != 1:
-        raise UsageError("give one folder (or file, glob) of pieces: ids are paths below it")
-    pieces = load_items(items[0], embedder, reporter, quiet)
+    pieces = load_items(item_set, embedder, reporter, quiet)
     truth = labels_from_paths(pieces.ids, labels_from) if table is None else table
     rows, true_labels, missing = attach(pieces.ids, truth)
     if missing and not allow_unmatched:
@@ -333,9 +344,10 @@ def classify_eval(
     png_size = parse_size(size)
     candidates = read_lines(label_set) if label_set else None
     reporter = Reporter(quiet)
+    sets = gather_item_sets(one_item_set(items, ": ids are paths below it"), reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter, tuple(items or ()))
-    pieces, rows, true_labels = labelled_items(items, labels_from, allow_unmatched, embedder, reporter, quiet)
+                                  reporter, sets)
+    pieces, rows, true_labels = labelled_items(sets[0], labels_from, allow_unmatched, embedder, reporter, quiet)
     labels = list(dict.fromkeys(candidates if candidates else sorted(set(true_labels))))
     outside = sorted(set(true_labels) - set(labels))
     if outside:

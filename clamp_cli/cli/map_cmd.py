@@ -90,7 +90,7 @@ def map_cmd(
     reporter = Reporter(quiet)
     walk = gather_inputs(paths or [], reporter, "input", null)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk)
+                             whole_file, jobs, walk.files)
     results = [r for r in embed_files(embedder, walk, reporter, quiet) if r.vector is not None]
     if len(results) < 3:
         raise InputError(f"a map needs at least 3 items, {len(results)} could be embedded")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError, UsageError
+from ..errors import InputError
 from .common import (
     DEFAULT_MODEL,
     RECORD_FORMATS,
@@ -27,7 +27,7 @@ from .common import (
     output_format,
     values,
 )
-from .evaluate import emit_summary, item_sets_embedder, labelled_items, load_items
+from .evaluate import emit_summary, gather_item_sets, item_sets_embedder, labelled_items, load_items, one_item_set
 
 app = typer.Typer(help="A linear probe on frozen features: fit on labelled pieces, predict new ones.",
                   no_args_is_help=True)
@@ -66,9 +66,10 @@ def fit(
 
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
     reporter = Reporter(quiet)
+    sets = gather_item_sets(one_item_set(items, ": ids are paths below it"), reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter, tuple(items or ()))
-    pieces, rows, labels = labelled_items(items, labels_from, allow_unmatched, embedder, reporter, quiet)
+                                  reporter, sets)
+    pieces, rows, labels = labelled_items(sets[0], labels_from, allow_unmatched, embedder, reporter, quiet)
     probe, val, predicted = fit_probe(pieces.vectors[rows], labels, embedder.encoder.model_id, val_share=val_share,
                                       seed=seed, balanced=balanced)
     try:
@@ -107,14 +108,13 @@ def predict(
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
     probe = Probe.load(probe_path)
     reporter = Reporter(quiet)
+    sets = gather_item_sets(one_item_set(items), reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter, tuple(items or ()))
+                                  reporter, sets)
     if embedder.encoder.model_id != probe.model_id:
         raise InputError(f"{probe_path}: fitted on features of {probe.model_id}, not {embedder.encoder.model_id}; "
                          f"pass --model for that model")
-    if len(items or []) != 1:
-        raise UsageError("give one folder (or file, glob) of pieces")
-    pieces = load_items(items[0], embedder, reporter, quiet)
+    pieces = load_items(sets[0], embedder, reporter, quiet)
     if not pieces.ids:
         raise InputError("no piece could be embedded")
     probs = probe.probabilities(pieces.vectors)

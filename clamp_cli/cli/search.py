@@ -99,6 +99,7 @@ def search(
     quiet: QuietOpt = False,
 ) -> int:
     """Rank keys by cosine similarity to the query (text and/or music, with arithmetic)."""
+    from ..formats.walk import split_piece_ref
     from ..retrieval import parse_query
     from ..retrieval.search import is_piece_ref, query_vector, rank_pieces, rank_texts
 
@@ -117,8 +118,9 @@ def search(
         keep_one_kind(walk, keys_kind, reporter)
     key_lines = read_lines(keys_text) if keys_text else None
 
+    inputs = [*(walk.files if walk is not None else ()), *(split_piece_ref(p.value)[0] for p in query.music)]
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk, [p.value for p in query.parts if p.kind == "music"])
+                             whole_file, jobs, inputs)
     qvec = query_vector(query, embedder)
     if key_lines is not None:
         hits = rank_texts(qvec, key_lines, embedder, top)
