@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from ..formats import format_of
 from ..fsutil import os_reason
 
 STATE_NAME = "train_state.pt"
@@ -42,9 +43,10 @@ class Record:
 
 
 def _format_of(music: Path) -> str:
-    """The record formats `prepare` writes ("abc", "midi", "score"), for records that leave it out."""
-    suffix = music.name.split("#")[0].rsplit(".", 1)[-1].lower()
-    return {"abc": "abc", "mid": "midi", "midi": "midi", "mtf": "midi"}.get(suffix, "score")
+    """The record formats `prepare` writes ("abc", "midi", "score"), for records that leave it out;
+    `music` may name one tune, FILE#X."""
+    fmt = format_of(music) or format_of(music.name.rsplit("#", 1)[0])
+    return {"abc": "abc", "midi": "midi", "mtf": "midi"}.get(fmt, "score")
 
 
 def read_jsonl(path: str | Path) -> list[Record]:
