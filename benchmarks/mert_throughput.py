@@ -8,7 +8,6 @@ same vectors either way; and the peak memory of a 10-minute recording (decode, r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -35,13 +34,12 @@ def main() -> None:
     from transformers import HubertConfig, HubertModel
 
     from clamp_cli.models.mert import MertExtractor
+    from tests.reference_impl import save_mert
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
         cfg = HubertConfig()                 # the base size MERT-v1-95M has
         torch.manual_seed(0)
-        torch.save(HubertModel(cfg).state_dict(), root / "pytorch_model.bin")
-        (root / "config.json").write_text(json.dumps({**cfg.to_dict(), "model_type": "mert_model"}))
+        root = save_mert(Path(tmp), HubertModel(cfg), cfg)
         rng = np.random.default_rng(0)
         x = (0.1 * rng.normal(size=int(args.seconds * 24_000))).astype(np.float32)
         windows = int(np.ceil(len(x) / 120_000))

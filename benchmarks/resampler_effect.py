@@ -14,7 +14,6 @@ the mean feature vectors (what CLaMP 3 pools) against (a).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -53,7 +52,7 @@ def main() -> None:
 
     from clamp_cli.formats.audio import resample
     from clamp_cli.models.mert import MertExtractor
-    from tests.reference_impl import ref_resample
+    from tests.reference_impl import ref_resample, save_mert
 
     x = chorale(args.seconds)
     ways = {"torchaudio formula (float64)": ref_resample(x, RATE, 24_000), "clamp": resample(x, RATE)}
@@ -66,9 +65,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = HubertConfig()
         torch.manual_seed(0)
-        torch.save(HubertModel(cfg).state_dict(), Path(tmp) / "pytorch_model.bin")
-        (Path(tmp) / "config.json").write_text(json.dumps({**cfg.to_dict(), "model_type": "mert_model"}))
-        mert = MertExtractor(Path(tmp))
+        mert = MertExtractor(save_mert(Path(tmp), HubertModel(cfg), cfg))
         feats = {name: mert.features(y[:len(ways["clamp"])]) for name, y in ways.items()}
     ref = feats["torchaudio formula (float64)"]
     for name, f in feats.items():

@@ -9,7 +9,9 @@ the extraction scripts do. Tests and the benchmark compare clamp against it.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -316,6 +318,17 @@ def ref_music_hubert(config):
             return states
 
     return RefMusicHubertModel(config)
+
+
+def save_mert(folder: Path, model, config) -> Path:
+    """A MERT model folder as m-a-p/MERT-v1-95M lays it out on the hub (pytorch_model.bin and a
+    config.json of model_type mert_model, its extras off), for clamp to load."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps({
+        **config.to_dict(), "model_type": "mert_model", "architectures": ["MERTModel"],
+        "feature_extractor_cqt": False, "deepnorm": False, "attention_relax": -1.0}))
+    return folder
 
 
 def ref_resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:

@@ -33,17 +33,12 @@ def tiny_mert(tmp_path_factory):
     import torch
     from transformers import HubertConfig, HubertModel
 
-    root = tmp_path_factory.mktemp("mert")
+    from .reference_impl import save_mert
+
     cfg = HubertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
                        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
     torch.manual_seed(0)
-    model = HubertModel(cfg)
-    torch.save(model.state_dict(), root / "pytorch_model.bin")
-    config = cfg.to_dict()
-    config.update(model_type="mert_model", architectures=["MERTModel"], feature_extractor_cqt=False,
-                  deepnorm=False, attention_relax=-1.0)
-    (root / "config.json").write_text(json.dumps(config))
-    return root
+    return save_mert(tmp_path_factory.mktemp("mert"), HubertModel(cfg), cfg)
 
 
 def _tone(seconds: float, rate: int = RATE, freq: float = 440.0, channels: int = 1) -> np.ndarray:
@@ -322,7 +317,7 @@ def test_mert_features_match_the_authors_classes_and_script(env, tmp_path):
 
     from clamp_cli.models.mert import MertExtractor
 
-    from .reference_impl import ref_mert_features, ref_music_hubert, ref_resample
+    from .reference_impl import ref_mert_features, ref_music_hubert, ref_resample, save_mert
 
     cfg = HubertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
                        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
@@ -330,11 +325,7 @@ def test_mert_features_match_the_authors_classes_and_script(env, tmp_path):
     torch.manual_seed(7)
     ref = ref_music_hubert(cfg).eval()
     assert sorted(ref.state_dict()) == sorted(HubertModel(cfg).state_dict())      # key by key
-    folder = tmp_path / "mert"
-    folder.mkdir()
-    torch.save(ref.state_dict(), folder / "pytorch_model.bin")
-    (folder / "config.json").write_text(json.dumps({**cfg.to_dict(), "model_type": "mert_model",
-                                                    "architectures": ["MERTModel"]}))
+    folder = save_mert(tmp_path / "mert", ref, cfg)
     x = resample(_tone(11.2)[:, 0], RATE)
     ours = MertExtractor(folder).features(x)
     theirs = ref_mert_features(ref, x)
