@@ -74,9 +74,7 @@ class RssPeak:
         import threading
 
         self.top = self.now()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._watch, daemon=True).start()     # until the process ends
 
     @staticmethod
     def now() -> float:
@@ -84,7 +82,8 @@ class RssPeak:
             return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
 
     def _watch(self) -> None:
-        while not self._stop.wait(0.005):
+        while True:
+            time.sleep(0.005)
             self.top = max(self.top, self.now())
 
     def reset(self) -> float:
