@@ -20,19 +20,10 @@ from ..errors import InputError
 from .architectures import ClampModel, ModelSpec
 from .files import FileEmbedding
 from .patching import clamp1_patches, m3_patches
+from .sequences import segment_plan, text_file_lines
 
 KINDS = ("music", "text", "audio")
 DEFAULT_BATCH_SIZE = {"music": 16, "text": 64, "audio": 32}
-
-
-def segment_plan(n: int, length: int) -> list[tuple[int, int, int]]:
-    """(start, end, weight) of each segment of a sequence of n items (section 4)."""
-    if n <= 0:
-        raise InputError("nothing to encode (empty sequence)")
-    bounds = [(s, min(s + length, n)) for s in range(0, n, length)]
-    bounds[-1] = (max(n - length, 0), n)
-    weights = [length] * (n // length) + ([n % length] if n % length else [])
-    return [(s, e, w) for (s, e), w in zip(bounds, weights)]
 
 
 @dataclass
@@ -112,12 +103,7 @@ class Encoder(FileEmbedding):
             if not content.strip():
                 raise InputError("empty text")
             return self.text_ids(content)
-        # The authors deduplicate with an unordered set; first-occurrence order
-        # is the deterministic equivalent.
-        lines = [line for line in dict.fromkeys(content.split("\n")) if line]
-        if not lines:
-            raise InputError("empty text (no non-empty line)")
-        return self.text_ids(self.tokenizer.sep_token.join(lines))
+        return self.text_ids(text_file_lines(content, self.tokenizer.sep_token))
 
     def audio_frames(self, features: np.ndarray) -> np.ndarray:
         """MERT features (any shape ending in the feature size) -> frames with zero ends."""
