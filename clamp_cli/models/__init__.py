@@ -4,7 +4,9 @@ Public API: `load_model(name_or_path, text_backbone=..., device=...)` returns an
 `Encoder` (see `MusicTextEncoder` for what it offers). With `lazy=True` it
 returns a `LazyEncoder` when the model's family, size and id can be read
 without its weights: the weights (and torch) are loaded on first use, so work
-answered from a cache never pays for them.
+answered from a cache never pays for them. For clamp-mini (family "mini", a frozen e5
+text side) text is answered before that by a numpy copy of the text branch
+(`text_numpy`): a text query never imports torch.
 Nothing here imports the CLI, the cache or retrieval.
 """
 
@@ -78,6 +80,8 @@ class LazyEncoder(FileEmbedding):
         self.text_id = f"{self.model_id}+{self.text_backbone}"
         self.logit_scale = facts.get("logit_scale", FAMILIES[self.family].logit_scale)
         self._load, self._encoder = load, None
+        self._weights, self._spec = facts.get("weights"), facts.get("spec")
+        self._text: Any = None
 
     @property
     def layout(self) -> FamilyLayout:
@@ -97,30 +101,57 @@ class LazyEncoder(FileEmbedding):
             self._encoder = encoder
         return self._encoder
 
+    def _text_side(self):
+        """The numpy text branch (`text_numpy.NumpyTextSide`) while the encoder is not loaded and the
+        family's text side is e5 + a projection; None otherwise (the loaded encoder answers)."""
+        if self._encoder is not None or self.layout.text_encoder != "e5" or not (self._weights and self._spec):
+            return None
+        if self._text is None:
+            from .text_numpy import NumpyTextBranch, NumpyTextSide
+
+            branch = NumpyTextBranch.open(self._weights, self._spec, self.source)
+            if branch.dim != self.dim:
+                raise CheckpointFormatError(f"{self.source}: its text projection gives {branch.dim}-d vectors; "
+                                            f"its config says dim {self.dim}")
+            self._text = NumpyTextSide(branch, self.text_backbone)
+        return self._text
+
     def music_ids(self, text: str) -> np.ndarray:
         return self._get().music_ids(text)
 
     def text_ids(self, text: str) -> np.ndarray:
-        return self._get().text_ids(text)
+        side = self._text_side()
+        return side.text_ids(text) if side else self._get().text_ids(text)
 
     def text_file_ids(self, content: str) -> np.ndarray:
-        return self._get().text_file_ids(content)
+        side = self._text_side()
+        return side.text_file_ids(content) if side else self._get().text_file_ids(content)
 
     def audio_frames(self, features: np.ndarray) -> np.ndarray:
         return self._get().audio_frames(features)
 
     def embed_prepared(self, kind: str, seqs: Sequence[np.ndarray], batch_size: int | None = None,
                        on_progress: Callable[[int], None] | None = None) -> np.ndarray:
-        return self._get().embed_prepared(kind, seqs, batch_size, on_progress)
+        side = self._text_side() if kind == "text" else None
+        if side is None:
+            return self._get().embed_prepared(kind, seqs, batch_size, on_progress)
+        out = side.embed_prepared(seqs, batch_size)
+        if on_progress and len(seqs):
+            on_progress(len(seqs))
+        return out
 
     def embed_music(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._get().embed_music(texts, batch_size)
 
     def embed_text(self, strings: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return self._get().embed_text(strings, batch_size)
+        if self._text_side() is None:
+            return self._get().embed_text(strings, batch_size)
+        return self.embed_prepared("text", [self.text_ids(s) for s in strings], batch_size)
 
     def embed_text_files(self, contents: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return self._get().embed_text_files(contents, batch_size)
+        if self._text_side() is None:
+            return self._get().embed_text_files(contents, batch_size)
+        return self.embed_prepared("text", [self.text_file_ids(c) for c in contents], batch_size)
 
     def embed_audio(self, arrays: Sequence[np.ndarray], batch_size: int | None = None) -> np.ndarray:
         return self._get().embed_audio(arrays, batch_size)

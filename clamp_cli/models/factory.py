@@ -227,10 +227,13 @@ def peek(name_or_path: str, text_backbone: str | None = None) -> dict[str, Any] 
     if loc is None or loc.family not in FAMILIES or not isinstance(loc.dim, int):
         return None
     backbone = text_backbone or loc.default_backbone or FAMILIES[loc.family].default_text_backbone
-    scale = (loc.our_config or {}).get("spec", {}).get("logit_scale")
+    spec = (loc.our_config or {}).get("spec") or {}
+    scale = spec.get("logit_scale")
     return {"family": loc.family, "dim": loc.dim, "model_id": model_id_of(loc, loc.family),
             "text_backbone": backbone, "source": loc.source,
-            "logit_scale": float(scale) if scale is not None else FAMILIES[loc.family].logit_scale}
+            "logit_scale": float(scale) if scale is not None else FAMILIES[loc.family].logit_scale,
+            # where a frozen-text-encoder family's projection is read from without torch (text_numpy)
+            "weights": str(loc.weights_path), "spec": spec or None}
 
 
 # ---------------------------------------------------------------------------
