@@ -1,0 +1,170 @@
+"""Features computed elsewhere, into a library.
+
+Two layouts:
+- the CLaMP authors' (and `clamp embed -O`'s): one `.npy` per piece, shape (1, D) or (D,), in a
+  tree mirroring the scores' (`folk/a.npy` for `folk/a.mxl`, `tunes#3.npy` for tune 3 of
+  `tunes.abc`). With the scores' folder given, each vector is filed under its score (so a later
+  update of that folder finds it unchanged); without it, under the `.npy` itself.
+- Parquet shards with columns `key` (content key: sha256 of the file, `#X` for tune X), `path`,
+  `model`, `prep`, `vector` (`fixed_size_list<float32>[D]`): what the cluster engine writes.
+A vector of another model or dimension is refused with one line; importing the same data twice
+changes nothing (contents already held keep their rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..formats import SUFFIX_FORMAT
+from ..fsutil import os_reason
+from .library import Library
+
+PARQUET_COLUMNS = ("key", "path", "model", "prep", "vector")
+BATCH = 100_000
+
+
+@dataclass
+class ImportReport:
+    files: int = 0
+    rows_added: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)   # (where, reason)
+
+
+class _Missing:
+    """The stat of a path that is not on this machine: a later update re-reads it if it appears."""
+
+    st_size = -1
+    st_mtime_ns = -1
+
+
+def _stat(path: str):
+    try:
+        return os.stat(os.fsencode(path))
+    except OSError:
+        return _Missing()
+
+
+def import_parquet(lib: Library, shards: list[Path], on_progress: Callable[[int], None] | None = None) -> ImportReport:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    report = ImportReport()
+    for shard in shards:
+        try:
+            pf = pq.ParquetFile(str(shard))
+        except (OSError, pa.ArrowException) as exc:
+            report.problems.append((str(shard), f"not a Parquet file ({exc})"))
+            continue
+        names = pf.schema_arrow.names
+        missing = [c for c in PARQUET_COLUMNS if c not in names]
+        if missing:
+            report.problems.append((str(shard), f"no column {', '.join(missing)} (needs {', '.join(PARQUET_COLUMNS)})"))
+            continue
+        vtype = pf.schema_arrow.field("vector").type
+        size = getattr(vtype, "list_size", None)
+        if size != lib.dim or not pa.types.is_float32(vtype.value_type):
+            report.problems.append((str(shard), f"vectors are {vtype}, the library's model needs "
+                                                f"fixed_size_list<float32>[{lib.dim}]"))
+            continue
+        models = set(pq.read_table(str(shard), columns=["model"]).column("model").unique().to_pylist())
+        if models != {lib.model_id}:
+            other = ", ".join(sorted(str(m) for m in models - {lib.model_id})) or "none"
+            report.problems.append((str(shard), f"vectors of model {other}; the library holds {lib.model_id}"))
+            continue
+        for batch in pf.iter_batches(batch_size=BATCH, columns=list(PARQUET_COLUMNS)):
+            keys = batch.column("key").to_pylist()
+            paths = batch.column("path").to_pylist()
+            preps = batch.column("prep").to_pylist()
+            vectors = batch.column("vector").values.to_numpy(zero_copy_only=False).reshape(len(keys), lib.dim)
+            if not np.isfinite(vectors).all():
+                report.problems.append((str(shard), "vectors that are not finite; batch skipped"))
+                continue
+            pieces: dict[str, list] = {}
+            files: dict[str, str] = {}
+            for key, path, prep, vec in zip(keys, paths, preps, vectors):
+                h, _, item = key.partition("#")
+                pieces.setdefault(h, []).append((item, (prep or "music").split("/")[0], vec))
+                if path:
+                    files[path] = h
+            report.rows_added += lib.add([(Path(p), _stat(p), h) for p, h in files.items()], pieces)
+            report.files += len(files)
+            if on_progress:
+                on_progress(len(keys))
+    return report
+
+
+def _npy_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.lower().endswith(".npy") and not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _source_of(npy: Path, root: Path, scores: Path) -> tuple[Path | None, str]:
+    """The score a feature file stands for (same path below the folders, any readable suffix), and
+    the tune id from a `name#X.npy` name."""
+    rel = npy.relative_to(root)
+    stem, item = rel.stem, ""
+    base = scores / rel.parent
+    if "#" in stem:
+        head, _, tail = stem.rpartition("#")
+        if head and tail:
+            stem, item = head, tail
+    for suffix in SUFFIX_FORMAT:
+        candidate = base / (stem + suffix)
+        if candidate.is_file():
+            return candidate, item
+    return None, item
+
+
+def import_npy_tree(lib: Library, root: Path, scores: Path | None = None, kind: str = "music",
+                    on_progress: Callable[[int], None] | None = None) -> ImportReport:
+    from ..errors import InputError
+    from ..formats import load_npy
+
+    report = ImportReport()
+    files, pieces = [], {}
+    for npy in _npy_files(root):
+        try:
+            data = npy.read_bytes()
+            vec = np.asarray(load_npy(data), dtype=np.float32)
+        except OSError as exc:
+            report.problems.append((str(npy), os_reason(exc)))
+            continue
+        except InputError as exc:
+            report.problems.append((str(npy), str(exc)))
+            continue
+        if vec.ndim > 2 or (vec.ndim == 2 and vec.shape[0] != 1) or vec.size != lib.dim:
+            report.problems.append((str(npy), f"shape {tuple(vec.shape)} is not a global vector (1, {lib.dim}) "
+                                              f"of the library's model"))
+            continue
+        if not np.isfinite(vec).all():
+            report.problems.append((str(npy), "vector is not finite"))
+            continue
+        source, item = _source_of(npy, root, scores) if scores is not None else (None, "")
+        if source is not None:
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            path = source
+        else:
+            digest, path, item = hashlib.sha256(data).hexdigest(), npy, ""
+        pieces.setdefault(digest, []).append((item, kind, vec.reshape(-1)))
+        files.append((path, _stat(str(path)), digest))
+        if len(files) >= 4096:
+            report.rows_added += lib.add(files, pieces)
+            report.files += len(files)
+            if on_progress:
+                on_progress(len(files))
+            files, pieces = [], {}
+    if files:
+        report.rows_added += lib.add(files, pieces)
+        report.files += len(files)
+        if on_progress:
+            on_progress(len(files))
+    return report
