@@ -1,16 +1,23 @@
-"""Search over 100,000 cached keys: clamp's functions vs a plain numpy baseline, same process.
+"""Whole `clamp search` processes over big libraries, against baselines run in the same script.
 
-- ranking: `retrieval.rank` over an `ExactIndex` (what `clamp search` calls) vs the bare
-  product + partial sort over the same unit matrix in memory;
-- full key resolution: `Embedder.embed_files` on 100,000 unchanged files (stat cache, cached
-  vectors read back) + `rank_pieces`, the whole of a warm `clamp search` but the printing.
+1. a warm search over 100,000 unchanged files (walk + reconciliation + ranking + printing);
+2. `--no-update` over a library of 1,000,000 pieces (the approximate index);
+3. a new text question with the bundled model over a warm folder of real tunes (music21's
+   ryansMammoth, 1,000+ files), and whether torch was imported.
 
-    python benchmarks/search_100k.py [--keys 100000] [--queries 20]
+Baselines: a bare `python3 -c "import numpy"` process (the floor of any Python tool) and, for 1,
+the numpy product + top-k over the same vectors in this process.
+
+    python benchmarks/search_100k.py [--files 100000] [--big 1000000] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,81 +27,123 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+# runs the CLI in this process, then says on stderr whether torch was imported
+WRAPPER = ("import sys\nfrom clamp_cli.cli.main import app\n"
+           "try:\n    app(sys.argv[1:], standalone_mode=False)\n"
+           "finally:\n    print('torch imported: %s' % ('torch' in sys.modules), file=sys.stderr)\n")
 
-class _FactsOnly:
-    """The facts the embedder needs; every vector comes from the cache, so nothing is encoded."""
 
-    family, dim, model_id, text_id = "clamp3", 768, "bench-model", "bench-model+text"
+def wall(argv: list[str], env: dict, runs: int) -> tuple[float, subprocess.CompletedProcess]:
+    times, proc = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{argv}: exit {proc.returncode}\n{proc.stderr}")
+    return float(np.median(times)), proc
 
-    @property
-    def layout(self):
-        from clamp_cli.models.families import FAMILIES
 
-        return FAMILIES["clamp3"]
+def mini_facts() -> tuple[str, int]:
+    """The bundled model's id and dimension, read from its clamp.json (nothing loaded)."""
+    from clamp_cli.models import load_model
+
+    enc = load_model("clamp-mini", lazy=True, download=False)
+    return enc.model_id, enc.dim
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--keys", type=int, default=100_000)
-    ap.add_argument("--queries", type=int, default=20)
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--big", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--corpus-cache", type=Path, default=None,
+                    help="a cache where music21's ryansMammoth is already embedded with clamp-mini (step 3)")
     args = ap.parse_args()
 
-    from clamp_cli.index.embedder import Embedder
-    from clamp_cli.index.store import FeatureStore
-    from clamp_cli.index.vectors import ExactIndex
-    from clamp_cli.retrieval import normalize, rank
-    from clamp_cli.retrieval.search import QueryVector, rank_pieces
+    from clamp_cli import app
+    from clamp_cli.index.library import Library
 
-    rng = np.random.default_rng(0)
-    n, dim = args.keys, _FactsOnly.dim
-    vectors = rng.normal(size=(n, dim)).astype(np.float32)
-    queries = rng.normal(size=(args.queries, dim)).astype(np.float32)
-    keys = [f"{i:064x}" for i in range(n)]
+    model_id, dim = mini_facts()
+    work = Path(tempfile.mkdtemp(prefix="clamp-search100k-", dir=args.workdir))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", CLAMP_CACHE_DIR=str(work / "cache"), CLAMP_MODEL="clamp-mini",
+               NO_COLOR="1")
+    clamp = [sys.executable, "-c", WRAPPER]
+    try:
+        floor, _ = wall([sys.executable, "-c", "import numpy"], env, args.runs)
+        print(f"baseline: a bare `python3 -c 'import numpy'` process {floor * 1000:.0f} ms")
 
-    # ranking: the same unit matrix, our function vs the bare numpy lines
-    index = ExactIndex.from_vectors(keys, vectors)
-    plain = normalize(vectors)
-    for q in queries[:2]:  # warm up both
-        rank(q, index, 10)
-        np.argpartition(-(plain @ normalize(q)), 9)[:10]
-    t0 = time.perf_counter()
-    for q in queries:
-        rank(q, index, 10)
-    ours = (time.perf_counter() - t0) / len(queries)
-    t0 = time.perf_counter()
-    for q in queries:
-        scores = plain @ normalize(q)
-        best = np.argpartition(-scores, 9)[:10]
-        best[np.argsort(-scores[best])]
-    base = (time.perf_counter() - t0) / len(queries)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        files_dir = Path(tmp) / "files"
-        files_dir.mkdir()
-        paths = []
-        for i in range(n):
-            p = files_dir / f"{i:06d}.mtf"
+        # 1. 100,000 unchanged files
+        files = work / "files"
+        files.mkdir()
+        rng = np.random.default_rng(0)
+        vectors = rng.normal(size=(args.files, dim)).astype(np.float32)
+        lib = Library.create(app.default_library_dir(app.Settings(cache_dir=work / "cache"), model_id, False),
+                             model_id, dim)
+        batch = []
+        for i in range(args.files):
+            p = files / f"{i:06d}.mtf"
             p.write_bytes(b"ticks_per_beat %d\n" % i)
-            paths.append(p)
-        store = FeatureStore(Path(tmp) / "cache")
-        embedder = Embedder(_FactsOnly(), store)
-        prep = embedder.prep("music")
-        store.remember_hashes((p, p.stat(), h) for p, h in zip(paths, keys))
-        store.put_pieces(prep, {h: [None] for h in keys})
-        for start in range(0, n, 10_000):
-            store.put(_FactsOnly.model_id, prep, dict(zip(keys[start:start + 10_000], vectors[start:start + 10_000])))
+            batch.append((p, p.stat(), f"{i:064x}"))
+        lib.add(batch, {h: [("", "music", v)] for (_, _, h), v in zip(batch, vectors)})
+        lib.close()
+        query = ["search", "-t", "a lively jig", str(files), "-n", "10", "--json"]
+        wall(clamp + query, env, 1)                                     # the query's vector is cached now
+        warm, proc = wall(clamp + query, env, args.runs)
+        assert len(json.loads(proc.stdout)) == 10, proc.stdout
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        q = unit[0]
         t0 = time.perf_counter()
-        for q in queries[:5]:
-            results = embedder.embed_files(paths)
-            rank_pieces(QueryVector(q, frozenset()), results, 10)
-        full = (time.perf_counter() - t0) / 5
-        assert all(r.status == "cached" for r in results)
-        store.close()
+        for _ in range(20):
+            scores = unit @ q
+            np.argpartition(-scores, 9)[:10]
+        product = (time.perf_counter() - t0) / 20
+        print(f"1. warm `clamp search` over {args.files} unchanged files: {warm * 1000:.0f} ms wall "
+              f"(median of {args.runs}; {warm / floor:.1f}x the bare Python process; the numpy product alone "
+              f"{product * 1000:.1f} ms)  [{proc.stderr.strip().splitlines()[-1]}]")
 
-    print(f"{n} keys of dim {dim}; {len(queries)} queries")
-    print(f"numpy baseline (product + top-k):        {base * 1000:8.1f} ms/query")
-    print(f"clamp rank() over an ExactIndex:         {ours * 1000:8.1f} ms/query ({ours / base:.2f}x baseline)")
-    print(f"clamp full key resolution + ranking:     {full * 1000:8.1f} ms/query ({full / base:.2f}x baseline)")
+        # 2. --no-update over a library of a million pieces
+        big = Library.create(app.library_dir(app.Settings(cache_dir=work / "cache"), "big"), model_id, dim,
+                             model_name="clamp-mini")
+        centres = rng.normal(size=(1000, dim)).astype(np.float32)
+
+        class Stat:
+            st_size = st_mtime_ns = 1
+
+        t0 = time.perf_counter()
+        for lo in range(0, args.big, 100_000):
+            hi = min(lo + 100_000, args.big)
+            block = centres[rng.integers(0, 1000, hi - lo)] + 0.6 * rng.normal(size=(hi - lo, dim)).astype(np.float32)
+            hashes = [f"{10 ** 8 + i:064x}" for i in range(lo, hi)]
+            big.add([(Path(f"/archive/{h[-10:]}.abc"), Stat, h) for h in hashes],
+                    {h: [("", "music", v)] for h, v in zip(hashes, block)})
+        big.update_ann()
+        print(f"   (a {args.big}-piece library filled and indexed in {time.perf_counter() - t0:.0f} s)")
+        big.close()
+        query = ["search", "-L", "big", "--no-update", "-t", "a lively jig", "-n", "10", "--json"]
+        wall(clamp + query, env, 1)
+        stale, proc = wall(clamp + query, env, args.runs)
+        print(f"2. `clamp search --no-update` over {args.big} pieces: {stale * 1000:.0f} ms wall "
+              f"({stale / floor:.1f}x the bare Python process)  [{proc.stderr.strip().splitlines()[-1]}]")
+
+        # 3. a new question over real tunes, bundled model
+        if args.corpus_cache:
+            import music21
+
+            tunes = Path(music21.__file__).parent / "corpus" / "ryansMammoth"
+            real_env = dict(env, CLAMP_CACHE_DIR=str(args.corpus_cache))
+            times = []
+            for n in range(args.runs):
+                question = ["search", "-t", f"a fiddle tune for dancing, number {time.time_ns()}-{n}", str(tunes),
+                            "-n", "5", "--json"]
+                t, proc = wall(clamp + question, real_env, 1)
+                times.append(t)
+            print(f"3. a new text question over {len(list(tunes.glob('*.abc')))} warm tunes (bundled model): "
+                  f"{np.median(times) * 1000:.0f} ms wall ({np.median(times) / floor:.1f}x the bare Python "
+                  f"process)  [{proc.stderr.strip().splitlines()[-1]}]")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 _clamp() {
     local cur="${COMP_WORDS[COMP_CWORD]}" opts=""
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "embed search classify convert score map eval probe models train --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "embed search classify convert score map eval probe models library train --help --version" -- "$cur"))
         return
     fi
     local cmd="${COMP_WORDS[1]}"
@@ -21,6 +21,11 @@ _clamp() {
         return
     fi
     [[ "$cmd" == "models" ]] && cmd="models ${COMP_WORDS[2]}"
+    if [[ "$cmd" == "library" && $COMP_CWORD -eq 2 ]]; then
+        COMPREPLY=($(compgen -W "create update info list check tune import remove --help" -- "$cur"))
+        return
+    fi
+    [[ "$cmd" == "library" ]] && cmd="library ${COMP_WORDS[2]}"
     if [[ "$cmd" == "train" && $COMP_CWORD -eq 2 ]]; then
         COMPREPLY=($(compgen -W "prepare fit mini export eval --help" -- "$cur"))
         return
@@ -68,12 +73,17 @@ _clamp() {
         "models list --format") COMPREPLY=($(compgen -W "table json jsonl paths" -- "$cur")); return ;;
         "models info --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "models random --family") COMPREPLY=($(compgen -W "clamp1 clamp2 clamp3" -- "$cur")); return ;;
+        "library create --model"|"library create -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "library create --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "library update --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "library info --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
+        "library list --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "train fit --arch") COMPREPLY=($(compgen -W "clamp3-symbolic mini tiny" -- "$cur")); return ;;
         "train export --split") COMPREPLY=($(compgen -W "heldout train" -- "$cur")); return ;;
     esac
     case "$cmd" in
-        "embed") opts="--out-dir -O --out --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --keys-kind --include-query --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "embed") opts="--out-dir -O --out --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --library -L --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --keys-kind --include-query --library -L --no-update -N --unique -u --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "classify") opts="--labels --label -l --prompt -p --top-k -n --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "score") opts="--queries -Q --references -R --pairs --group --fmd --outliers --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
@@ -86,6 +96,14 @@ _clamp() {
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;
         "models random") opts="--family --seed --quiet -q --help" ;;
+        "library create") opts="--ann-threshold --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "library update") opts="--add --no-ann --jobs -j --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "library info") opts="--json --format --cache-dir --help" ;;
+        "library list") opts="--json --format --cache-dir --help" ;;
+        "library check") opts="--cache-dir --quiet -q --help" ;;
+        "library tune") opts="--target --queries --cache-dir --quiet -q --help" ;;
+        "library import") opts="--scores --kind --cache-dir --quiet -q --help" ;;
+        "library remove") opts="--cache-dir --quiet -q --help" ;;
         "train prepare") opts="--seed --limit --jobs -j --quiet -q --help" ;;
         "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --max-steps --jobs -j --quiet -q --help" ;;
         "train mini") opts="--seed --device --resume --jobs -j --quiet -q --help" ;;

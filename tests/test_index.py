@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from clamp_cli.errors import UsageError
 from clamp_cli.formats.pool import map_files
 from clamp_cli.index.store import MIGRATIONS, SCHEMA_VERSION, CacheError, FeatureStore
-from clamp_cli.index.vectors import ExactIndex, StoreIndex, VectorIndex
+from clamp_cli.index.vectors import ExactIndex
 from clamp_cli.retrieval import Hit, classify, normalize, parse_query, rank, split_weight
 
 # -- the feature store -------------------------------------------------------------------
@@ -41,34 +40,6 @@ def test_newer_schema_is_refused_not_overwritten(tmp_path):
     with pytest.raises(CacheError, match="newer clamp"):
         FeatureStore(tmp_path)
     assert (tmp_path / "clamp.sqlite3").exists()
-
-
-def test_snapshot_is_rebuilt_when_features_change(tmp_path):
-    store = FeatureStore(tmp_path)
-    rng = np.random.default_rng(0)
-    vecs = {f"k{i}": rng.normal(size=8).astype(np.float32) for i in range(5)}
-    store.put("m", "p", vecs)
-    index = store.index("m", "p", 8)
-    assert isinstance(index, StoreIndex) and isinstance(index, VectorIndex)
-    best = index.search(normalize(vecs["k3"]), 1)
-    assert best[0][0] == "k3" and best[0][1] == pytest.approx(1.0, abs=1e-6)
-    first = json.loads((tmp_path / "matrices" / "m" / "p.json").read_text())["stamp"]
-    new = rng.normal(size=8).astype(np.float32)
-    index.add(["k9"], new[None])
-    assert index.search(normalize(new), 1)[0][0] == "k9"
-    second = json.loads((tmp_path / "matrices" / "m" / "p.json").read_text())["stamp"]
-    assert first != second and len(index) == 6 and set(index.keys()) == set(vecs) | {"k9"}
-    assert len(list((tmp_path / "matrices" / "m").glob("p-*.npy"))) == 1  # the old snapshot is gone
-
-
-def test_restricted_store_search_never_builds_a_snapshot(tmp_path):
-    store = FeatureStore(tmp_path)
-    rng = np.random.default_rng(1)
-    vecs = {f"k{i}": rng.normal(size=8).astype(np.float32) for i in range(50)}
-    store.put("m", "p", vecs)
-    got = store.index("m", "p", 8).search(normalize(vecs["k7"]), 3, restrict=["k7", "k8", "missing"])
-    assert [k for k, _ in got][0] == "k7" and {k for k, _ in got} == {"k7", "k8"}
-    assert not (tmp_path / "matrices").exists()
 
 
 # -- the exact index -----------------------------------------------------------------------

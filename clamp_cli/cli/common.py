@@ -12,27 +12,26 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from ..app import AUDIO_KINDS, BEST_MODEL, BUNDLED_MODEL, Settings  # noqa: F401  (re-exported)
 from ..errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
     ClampError,
     InputError,
-    ModelUnavailableError,
     Reported,
     UsageError,
 )
+from ..formats.walk import piece_name
 from ..fsutil import os_reason
 
-DEFAULT_MODEL = None  # resolved by default_model(): clamp3-c2 when cached, else the bundled clamp-mini
-BEST_MODEL, BUNDLED_MODEL, AUDIO_MODEL = "clamp3-c2", "clamp-mini", "clamp3-saas"
-AUDIO_KINDS = frozenset({"recording", "audio"})     # recordings and MERT feature files (.npy)
+DEFAULT_MODEL = None  # resolved by app.default_model(): clamp3-c2 when cached, else the bundled clamp-mini
 
 
 def model_names() -> list[str]:
@@ -77,19 +76,20 @@ StdinScoreOpt = Annotated[Optional[str], typer.Option(
     "--stdin-score", metavar="FORMAT", autocompletion=values("abc", "musicxml", "mxl", "midi", "mtf", "krn", "mei"),
     help="Read one score from stdin, in FORMAT (abc, musicxml, mxl, midi, mtf, krn or mei); it is named - in "
          "the output. Without it, - means a list of paths on stdin.", show_default=False)]
+LibraryOpt = Annotated[Optional[str], typer.Option(
+    "--library", "-L", envvar="CLAMP_LIBRARY", show_default=False,
+    help="The library to read and fill: a name (in the cache's libraries/ folder) or a folder "
+         "[default: one library per model in the cache].")]
+NoUpdateOpt = Annotated[bool, typer.Option(
+    "--no-update", "-N", help="Search the library as it stands: no walk, no file read; new files are not added.")]
+UniqueOpt = Annotated[bool, typer.Option(
+    "--unique", "-u", help="One result per content: identical files collapse into one, with a count of copies.")]
 NullOpt = Annotated[bool, typer.Option(
     "--null", "-0", help="The list of paths read from - is NUL-separated (find -print0), "
                          "and printed paths end in NUL (xargs -0).")]
 
 
-@dataclass
-class Common:
-    model: str | None = DEFAULT_MODEL
-    text_backbone: str | None = None
-    device: str = "auto"
-    batch_size: int | None = None
-    cache_dir: Path | None = None
-    quiet: bool = False
+Common = Settings      # the options every model-using command takes (app.Settings)
 
 
 class Reporter:
@@ -259,75 +259,42 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
     return progress, advance
 
 
+def _loading(model: str) -> None:
+    if sys.stderr.isatty():
+        print(f"clamp: loading model {model}", file=sys.stderr, flush=True)
+
+
 def open_encoder(common: Common, reporter: Reporter, kinds: frozenset[str] = frozenset()):
-    """The model, loaded only when something is not in the cache (see LazyEncoder)."""
-    from ..models import load_model
+    """The model, loaded only when something is not in the cache (see app.open_encoder)."""
+    from .. import app
 
-    check_device(common.device)
-    model = common.model or default_model(reporter, kinds)
-
-    def notice() -> None:
-        if not common.quiet and sys.stderr.isatty():
-            print(f"clamp: loading model {model}", file=sys.stderr, flush=True)
-
-    return load_model(model, text_backbone=common.text_backbone, device=common.device, lazy=True, on_load=notice,
-                      download=False)
+    return app.open_encoder(_with_library_model(common), kinds, reporter.note, None if common.quiet else _loading)
 
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+def _with_library_model(common: Common) -> Common:
+    """A command given --library and no --model uses the library's own model."""
+    from .. import app
 
-
-def check_device(device: str) -> None:
-    """A device name is checked before anything runs, even when the model is never loaded (all cached)."""
-    kind, _, index = device.partition(":")
-    if kind not in DEVICES or (index and (kind in ("auto", "cpu") or not index.isdigit())):
-        raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, not '{device}'")
-
-
-def default_model(reporter: Reporter, kinds: frozenset[str] = frozenset()) -> str:
-    """clamp3-saas for recordings or MERT features and clamp3-c2 for the rest when they are in the
-    Hugging Face cache (the authors' choices), else the bundled clamp-mini (with a notice), which
-    reads no audio: given audio alone (`kinds` of the inputs), that is an error naming what to fetch."""
-    from ..models.pretrained import cached_size, registry
-
-    if kinds & AUDIO_KINDS and cached_size(registry()[AUDIO_MODEL]) is not None:
-        return AUDIO_MODEL
-    if kinds and kinds <= AUDIO_KINDS:
-        from ..models.mert import MERT_REPO, mert_cached
-
-        missing = (f"neither {AUDIO_MODEL} nor MERT ({MERT_REPO}, its audio front end) is downloaded"
-                   if "recording" in kinds and not mert_cached() else f"{AUDIO_MODEL} is not downloaded")
-        raise ModelUnavailableError(
-            f"audio needs a CLaMP 3 model and {missing} (the bundled {BUNDLED_MODEL} reads no audio): "
-            f"`clamp models pull {AUDIO_MODEL}` fetches what is missing where the Hugging Face Hub is reachable")
-    if cached_size(registry()[BEST_MODEL]) is not None:
-        return BEST_MODEL
-    reporter.note(f"using the bundled {BUNDLED_MODEL} (small; knows folk, early and classical scores); "
-                  f"`clamp models pull {BEST_MODEL}` fetches the better model, used from then on")
-    return BUNDLED_MODEL
+    if common.model is None and common.library is not None:
+        model = app.library_model(common)
+        if model:
+            return replace(common, model=model)
+    return common
 
 
 def open_store(common: Common, reporter: Reporter):
-    from ..index.store import FeatureStore
+    from .. import app
 
-    store = FeatureStore(common.cache_dir)
-    for notice in store.notices:
-        reporter.warn(notice)
-    store.notices.clear()
-    return store
+    return app.open_store(common, reporter.warn)
 
 
 def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None,
                   inputs: Iterable[Path] = ()):
-    """The model, the cache and the embedder over both: what embed, search and classify share.
-    Recordings or MERT features among `inputs` (the files the command will read, query pieces
-    included) make the default model the audio one."""
-    from ..formats import kind_of
-    from ..index.embedder import Embedder
+    """The model, the cache and the embedder over both: what embed, search and classify share."""
+    from .. import app
 
-    encoder = open_encoder(common, reporter, frozenset(kind_of(f) for f in inputs))
-    store = open_store(common, reporter)
-    return Embedder(encoder, store, common.batch_size, whole_file=whole_file, jobs=jobs)
+    return app.open_embedder(_with_library_model(common), inputs, whole_file, jobs, reporter.note, reporter.warn,
+                             None if common.quiet else _loading)
 
 
 def read_lines(path: Path) -> list[str]:
@@ -422,7 +389,7 @@ def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
         for item in walk.items[path]:
             if item not in have:
                 hint = " (the file is read as one piece: name it without #)" if have == {None} else ""
-                reporter.error(f"{path}#{item}", f"no tune X:{item} in the file{hint}")
+                reporter.error(piece_name(path, item), f"no tune X:{item} in the file{hint}")
     return kept
 
 

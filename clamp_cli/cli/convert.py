@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError, UsageError
+from ..formats.walk import piece_name
 from ..fsutil import os_reason
 from ..models.families import FAMILIES
 from .common import JobsOpt, NullOpt, QuietOpt, Reporter, StdinScoreOpt, gather_inputs, handle_errors, progress_bar, values, wanted_pieces
@@ -85,7 +86,7 @@ def convert(
                     sink.write(Path(path), item, data)
                     converted += 1
                 except OSError as exc:
-                    reporter.error(f"{shown}#{item}" if item else shown, f"cannot write ({os_reason(exc)})")
+                    reporter.error(piece_name(shown, item), f"cannot write ({os_reason(exc)})")
     reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.problems)}")
     return reporter.exit_code
 
@@ -143,7 +144,7 @@ def report_pieces(reporter: Reporter, path: Path, pieces) -> int:
     """Warnings and errors of one input's pieces on stderr; returns how many failed."""
     failed = 0
     for p in pieces:
-        name = f"{path}#{p.item}" if p.item else str(path)
+        name = piece_name(path, p.item)
         for w in p.warnings:
             reporter.warn(f"{name}: {w}")
         if p.error:

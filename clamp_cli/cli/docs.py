@@ -23,6 +23,7 @@ ENVIRONMENT = [
                     "been downloaded, else the bundled clamp-mini."),
     ("CLAMP_TEXT_BACKBONE", "Default for --text-backbone."),
     ("CLAMP_CACHE_DIR", "Default for --cache-dir; else the platform's user cache directory."),
+    ("CLAMP_LIBRARY", "Default for --library (a name in the cache's libraries/ folder, or a folder)."),
     ("HF_HOME, HF_HUB_CACHE", "Where downloaded models live (the Hugging Face cache)."),
     ("HF_HUB_OFFLINE", "Set to 1 and `clamp models pull` does not touch the network either (no other command "
                        "ever does: a model not in the cache exits with 3)."),
@@ -140,8 +141,9 @@ def render_man() -> str:
         "\\fI$CLAMP_CACHE_DIR/clamp.sqlite3\\fR",
         "Feature cache: vectors keyed by file content hash, model id and preprocessing version.",
         ".TP",
-        "\\fI$CLAMP_CACHE_DIR/matrices/\\fR",
-        "Consolidated, memory\\-mapped feature matrices used by search.",
+        "\\fI$CLAMP_CACHE_DIR/libraries/NAME/\\fR",
+        "A library: its tables (library.sqlite3), its memory\\-mapped vectors (vectors.f32) and, above "
+        "200,000 pieces, its approximate index (ann\\-*.faiss).",
         ".SH EXAMPLES",
         ".nf",
         'clamp search \\-\\-text "a happy jazz song" ./scores \\-n 5',

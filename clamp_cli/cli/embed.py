@@ -18,6 +18,7 @@ from .common import (
     JobsOpt,
     JsonlOpt,
     JsonOpt,
+    LibraryOpt,
     ModelOpt,
     NullOpt,
     QuietOpt,
@@ -47,6 +48,7 @@ def embed(
     null: NullOpt = False,
     stdin_format: StdinScoreOpt = None,
     jobs: JobsOpt = None,
+    library: LibraryOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
@@ -64,9 +66,17 @@ def embed(
     walk = gather_inputs(paths or [], reporter, null=null, stdin_format=stdin_format)
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative)
-    embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk.files)
+    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
+    embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files)
     results = embed_files(embedder, walk, reporter, quiet)
+    from .. import app
+    from ..index.collection import Collection, record
+
+    with app.open_collection(settings, embedder, whole_file).library as lib:
+        if lib.writable:
+            record(Collection(lib, embedder), [r for r in results if r.path != walk.stdin_file], walk.dirs)
+        else:
+            reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
     if out is not None:
         for target, reason in write_npy(results, out, walk.relative):
             reporter.error(target, reason)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import classify, convert, embed, evaluate, map_cmd, models_cmd, probe_cmd, search, train
+from . import classify, convert, embed, evaluate, library_cmd, map_cmd, models_cmd, probe_cmd, search, train
 
 app = typer.Typer(
     name="clamp",
@@ -47,6 +47,7 @@ app.command("map")(map_cmd.map_cmd)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(probe_cmd.app, name="probe")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(library_cmd.app, name="library")
 app.add_typer(train.app, name="train")
 
 

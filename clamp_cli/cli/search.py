@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError, UsageError
+from ..formats.walk import piece_name
 from .common import (
     DEFAULT_MODEL,
     BackboneOpt,
@@ -19,19 +20,22 @@ from .common import (
     JobsOpt,
     JsonlOpt,
     JsonOpt,
+    LibraryOpt,
     ModelOpt,
+    NoUpdateOpt,
     NullOpt,
     QuietOpt,
     Reporter,
     StdinScoreOpt,
+    UniqueOpt,
     WholeFileOpt,
-    embed_files,
     emit_records,
     gather_inputs,
     handle_errors,
     note_skipped,
     open_embedder,
     output_format,
+    progress_bar,
     read_lines,
     values,
 )
@@ -59,6 +63,62 @@ def keep_one_kind(walk, wanted: str | None, reporter: Reporter) -> None:
         walk.files = kinds[chosen]
 
 
+def library_kinds(lib, wanted: str | None) -> tuple[str, ...]:
+    """Which kind of piece to rank in a whole library: as keep_one_kind, from what it holds."""
+    if wanted == "all":
+        return tuple(k for members in KEY_KINDS.values() for k in members)
+    if wanted is not None:
+        return KEY_KINDS[wanted]
+    held = set(lib.kinds)
+    return next((members for members in KEY_KINDS.values() if held & set(members)), KEY_KINDS["scores"])
+
+
+def stored_walk(args: list[str]):
+    """--no-update with paths: the library's files under them, read from its table (nothing walked)."""
+    from ..formats.walk import Walk
+
+    return Walk(dirs=[Path(a).expanduser() for a in args])
+
+
+def sync_walk(collection, walk, reporter: Reporter, quiet: bool, no_update: bool) -> dict:
+    """Bring the library up to date with the walked files (or, with --no-update, read what it holds
+    of them) and return row -> files for the ranking; failures are one line each."""
+    from ..index.library import path_of
+
+    lib = collection.library
+    if no_update:
+        table = lib.file_table(walk.dirs)
+        hashes = {path_of(p): h for p, (_, _, h) in table.items()}
+        return collection.pieces_for(hashes)
+    progress, advance = progress_bar(len(walk.files), "embedding", quiet, before="checking the library")
+    with progress:
+        report = collection.sync(walk.files, walk.dirs, on_progress=advance)
+    for r in report.warned:
+        for warning in r.warnings:
+            reporter.warn(f"{piece_name(walk.shown(r.path), r.item)}: {warning}")
+    for r in report.failed:
+        reporter.error(piece_name(walk.shown(r.path), r.item), r.error or "failed")
+    if report.skipped_readonly:
+        reporter.note(f"{lib.dir}: library is read-only; {report.skipped_readonly} new, changed or deleted "
+                      "file(s) not taken in (searching what it holds)")
+    for notice in collection.embedder.store.notices:
+        reporter.warn(notice)
+    collection.embedder.store.notices.clear()
+    hashes = {p: report.hashes[p] for p in walk.files if p in report.hashes}
+    rows = collection.pieces_for(hashes, walk.items or None)
+    if walk.items:
+        held = lib.pieces_of({hashes[p] for p in walk.items if p in hashes})
+        for path, items in walk.items.items():
+            if path not in hashes:
+                continue
+            have = {piece.item for piece in held.get(hashes[path], [])}
+            for item in items:
+                if item not in have:
+                    hint = " (the file is read as one piece: name it without #)" if have == {""} else ""
+                    reporter.error(piece_name(walk.shown(path), item), f"no tune X:{item} in the file{hint}")
+    return rows
+
+
 @handle_errors
 def search(
     paths: Annotated[Optional[list[str]], typer.Argument(
@@ -84,6 +144,9 @@ def search(
              "when there are any, else recordings, else texts].")] = None,
     include_query: Annotated[bool, typer.Option(
         "--include-query", help="Keep the --music query's own pieces in the results (left out by default).")] = False,
+    library: LibraryOpt = None,
+    no_update: NoUpdateOpt = False,
+    unique: UniqueOpt = False,
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt: FormatOpt = None,
@@ -101,7 +164,7 @@ def search(
     """Rank keys by cosine similarity to the query (text and/or music, with arithmetic)."""
     from ..formats.walk import split_piece_ref
     from ..retrieval import parse_query
-    from ..retrieval.search import is_piece_ref, query_vector, rank_pieces, rank_texts
+    from ..retrieval.search import is_piece_ref, query_vector, rank_texts
 
     fmt = output_format(fmt, as_json, as_jsonl, paths_only)
     reporter = Reporter(quiet)
@@ -111,28 +174,58 @@ def search(
         raise UsageError("--format files lists music files; the lines of --keys-text print with --format paths")
     if (key_args or stdin_format) and keys_text:
         raise UsageError("rank either music (--keys/paths) or texts (--keys-text), not both")
-    if not key_args and not keys_text and not stdin_format:
-        raise UsageError("nothing to rank: give music paths (or --keys) or --keys-text FILE")
-    walk = gather_inputs(key_args, reporter, "music", null, stdin_format) if key_args or stdin_format else None
-    if walk is not None:
+    if not key_args and not keys_text and not stdin_format and library is None:
+        raise UsageError("nothing to rank: give music paths (or --keys), --library NAME or --keys-text FILE")
+    if no_update and (stdin_format or keys_text):
+        raise UsageError("--no-update searches a library; it cannot take --stdin-score or --keys-text")
+    walk = None
+    if (key_args and not no_update) or stdin_format:
+        walk = gather_inputs(key_args, reporter, "music", null, stdin_format)
         keep_one_kind(walk, keys_kind, reporter)
+    elif key_args:
+        walk = stored_walk(key_args)
     key_lines = read_lines(keys_text) if keys_text else None
 
+    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
     inputs = [*(walk.files if walk is not None else ()), *(split_piece_ref(p.value)[0] for p in query.music)]
-    embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, inputs)
+    embedder = open_embedder(settings, reporter, whole_file, jobs, inputs)
     qvec = query_vector(query, embedder)
+    model_id = embedder.encoder.model_id
     if key_lines is not None:
         hits = rank_texts(qvec, key_lines, embedder, top)
-        records = [{"rank": h.rank, "score": round(h.score, 6), "text": key_lines[int(h.key)],
-                    "model": embedder.encoder.model_id} for h in hits]
+        records = [{"rank": h.rank, "score": round(h.score, 6), "text": key_lines[int(h.key)], "model": model_id}
+                   for h in hits]
         emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("text", "text")], path_key="text",
                      null=null)
-    else:
-        results = embed_files(embedder, walk, reporter, quiet)
-        hits = rank_pieces(qvec, results, top, include_query)
-        records = [{"rank": h.rank, "score": round(h.score, 6), "path": h.key, "model": embedder.encoder.model_id}
-                   for h, _ in hits]
-        emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path")], null=null)
+        note_skipped(reporter, walk)
+        return reporter.exit_code
+    from .. import app
+
+    collection = app.open_collection(settings, embedder, whole_file)
+    try:
+        exclude = frozenset() if include_query else qvec.own_keys
+        if walk is None and not no_update and collection.library.roots:
+            walk = gather_inputs([str(r) for r in collection.library.roots], reporter, "music")
+            keep_one_kind(walk, keys_kind, reporter)
+        if walk is None:       # the library as it stands, every piece of one kind
+            kinds = library_kinds(collection.library, keys_kind)
+            matches = collection.similar(qvec.vector, top, kinds=kinds, exclude=exclude, unique=unique,
+                                         check_paths=True)
+            shown = str
+        else:
+            rows = sync_walk(collection, walk, reporter, quiet, no_update)
+            matches = collection.similar(qvec.vector, top, rows, exclude=exclude, unique=unique)
+            shown = lambda p: str(walk.shown(p))  # noqa: E731
+    finally:
+        collection.library.close()
+    records = []
+    for m in matches:
+        name = piece_name(shown(m.paths[0]), m.item)
+        rec = {"rank": m.rank, "score": round(m.score, 6), "path": name, "model": model_id}
+        if unique:
+            rec["copies"] = len(m.paths)
+        records.append(rec)
+    columns = [("rank", "rank"), ("score", "score"), ("path", "path")] + ([("copies", "copies")] if unique else [])
+    emit_records(records, fmt, columns, null=null)
     note_skipped(reporter, walk)
     return reporter.exit_code

@@ -24,6 +24,7 @@ class Walk:
     roots: dict[Path, Path] = field(default_factory=dict)   # file -> the directory it was found under
     items: dict[Path, list[str]] = field(default_factory=dict)  # file -> the tunes asked for as FILE#X (else all)
     stdin_file: Path | None = None         # a private copy of a score read from stdin (--stdin-score)
+    dirs: list[Path] = field(default_factory=list)          # the directories walked (a library's scope)
 
     def relative(self, path: Path) -> Path:
         """The file's path below the directory argument it came from (its name for a file argument)."""
@@ -107,6 +108,27 @@ def names_file(path: Path) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class PieceRef:
+    """A piece as the user names it: a file, or tune X of a multi-tune ABC file as FILE#X.
+
+    The one place that name is built (`str`) and read back (`parse`)."""
+
+    path: Path
+    item: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}#{self.item}" if self.item else str(self.path)
+
+    @classmethod
+    def parse(cls, ref: str) -> PieceRef:
+        return cls(*split_piece_ref(ref))
+
+
+def piece_name(path: str | Path, item: str | None) -> str:
+    return str(PieceRef(Path(path), item or None))
+
+
 def split_piece_ref(ref: str) -> tuple[Path, str | None]:
     """"tunes.abc#3" -> (tunes.abc, "3") when tunes.abc exists and "tunes.abc#3" does not.
 
@@ -177,6 +199,7 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
             walk.problems.append((arg, os_reason(exc)))
             return True
         if stat.S_ISDIR(mode):
+            walk.dirs.append(path)
             for f in _walk_dir(path, walk.problems):
                 add(f, path)
         else:

@@ -9,7 +9,7 @@ they finish: an interrupted run keeps its work and leaves nothing half-written.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..formats import decode_text, kind_of, load_npy, prep_key
 from ..formats.convert import Piece, conversion_crashed, music_pieces
 from ..formats.pool import map_files
+from ..formats.walk import piece_name
 from ..fsutil import os_reason
 from ..pause import pause_point
 from .store import FeatureStore, sha256_bytes
@@ -71,7 +72,7 @@ class Result:
 
     @property
     def name(self) -> str:
-        return f"{self.path}#{self.item}" if self.item else str(self.path)
+        return piece_name(self.path, self.item)
 
     @property
     def key(self) -> str:
@@ -116,18 +117,28 @@ class Embedder:
             self._mert = MertExtractor(mert_dir(), device=getattr(self.encoder, "device", "cpu"))
         return self._mert
 
-    def embed_files(self, paths: Sequence[Path],
-                    on_progress: Callable[[int], None] | None = None) -> list[Result]:
+    def embed_files(self, paths: Sequence[Path], on_progress: Callable[[int], None] | None = None,
+                    known: dict[Path, str] | None = None) -> list[Result]:
         """One Result per piece (a multi-tune ABC file gives several), in input order.
 
+        `known` gives content hashes already computed (a library's reconciliation), so those
+        files are not read twice. Copies of one content are converted and embedded once.
         `on_progress(k)` counts files: k more files are done (cached, embedded or failed).
         """
         files = [Result(p if isinstance(p, Path) else Path(p), kind_of(p) or "unknown") for p in paths]
-        self._hash(files)
+        self._hash(files, known or {})
         by_file: list[list[Result]] = [[f] for f in files]
+        # identical files (same bytes, same kind) are read, converted and embedded once
+        first: dict[tuple[str, str], int] = {}
+        copies: dict[int, int] = {}
+        for i, f in enumerate(files):
+            if f.status == "pending":
+                j = first.setdefault((f.kind, f.hash), i)
+                if j != i:
+                    copies[i] = j
         todo: dict[str, list[int]] = {kind: [] for kind in MODALITIES}
         for kind in todo:
-            idx = [i for i, f in enumerate(files) if f.kind == kind and f.status == "pending"]
+            idx = [i for i, f in enumerate(files) if f.kind == kind and f.status == "pending" and i not in copies]
             if not idx:
                 continue
             if kind == "recording" and not self.encoder.layout.audio:   # before MERT is looked for
@@ -157,10 +168,15 @@ class Embedder:
                 self._embed_music(todo[kind], files, by_file, on_progress)
             else:
                 self._embed_simple(kind, todo[kind], files, on_progress)
+        for i, j in copies.items():
+            by_file[i] = [replace(r, path=files[i].path, warnings=list(r.warnings)) for r in by_file[j]]
+        if on_progress and copies:
+            on_progress(len(copies))
         return [r for rs in by_file for r in rs]
 
-    def _hash(self, files: list[Result]) -> None:
-        known = self.store.known_hashes(f.path for f in files)
+    def _hash(self, files: list[Result], given: dict[Path, str]) -> None:
+        known = dict(given)
+        known.update(self.store.known_hashes(f.path for f in files if f.path not in given))
         fresh = []
         for f in files:
             if f.path in known:

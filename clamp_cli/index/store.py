@@ -1,4 +1,4 @@
-"""The feature cache: one SQLite database per cache directory, plus search matrices.
+"""The feature cache: one SQLite database per cache directory, keyed by content.
 
 Layout of a cache directory (`--cache-dir`, else $CLAMP_CACHE_DIR, else the
 platform's user cache dir):
@@ -8,15 +8,14 @@ platform's user cache dir):
       features(model, prep, hash, dim, vector) float32 bytes of one global vector; hash is the
                                                file's sha256, or "sha256#X" for tune X of a file
       pieces(prep, hash, items)                 the pieces a file holds (JSON list; [null] = one)
-    matrices/<model>/<prep>.json              consolidated snapshot (hashes, stamp)
-    matrices/<model>/<prep>-<stamp>.npy       L2-normalised rows, memory-mapped
+    libraries/<name>/                         libraries (index.library): what search ranks
 
 A feature is keyed by the sha256 of the file's bytes, the model id and the
 preprocessing key: an edited file is re-embedded, a renamed one is not, two
 models never mix. Writes are SQLite transactions (atomic, safe with several
 processes); a row whose vector is the wrong length or not finite is dropped and
-recomputed. Snapshots are rebuilt when the features of a model change and are
-written to new names, then published by replacing the small JSON.
+recomputed. The cache is content-addressed and shared by every library: a file
+already embedded for one library is never embedded again for another.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -33,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EXIT_USAGE, ClampError
-from ..fsutil import atomic_write, os_reason
+from ..fsutil import os_reason
 
 DB_NAME = "clamp.sqlite3"
 
@@ -67,10 +65,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:120]
-
-
 class CacheError(ClampError):
     """The cache directory or database cannot be used (exit 2: fix the setup or pass --cache-dir)."""
 
@@ -95,7 +89,6 @@ class FeatureStore:
             raise CacheError(f"{self.dir}: cache directory not writable (permission denied); "
                              "pass --cache-dir or set CLAMP_CACHE_DIR")
         self.notices: list[str] = []
-        self._matrices: dict[tuple[str, str], tuple] = {}  # in-process memo of loaded snapshots
         self.db = self._open()
 
     # -- schema ---------------------------------------------------------------
@@ -260,62 +253,6 @@ class FeatureStore:
     def keys(self, model: str, prep: str) -> list[str]:
         return [h for (h,) in self.db.execute("SELECT hash FROM features WHERE model = ? AND prep = ? ORDER BY rowid",
                                               (model, prep))]
-
-    def index(self, model: str, prep: str, dim: int):
-        """The cached vectors of (model, prep) as a `VectorIndex`."""
-        from .vectors import StoreIndex
-
-        return StoreIndex(self, model, prep, dim)
-
-    # -- consolidated matrices for search -----------------------------------------
-    def matrix(self, model: str, prep: str, dim: int) -> tuple[dict[str, int], np.ndarray]:
-        """(hash -> row, L2-normalised float32 rows) of every cached vector of (model, prep).
-
-        Memory-mapped from a snapshot that is rebuilt only when the features changed.
-        """
-        count, top = self.db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM features"
-                                     " WHERE model = ? AND prep = ?", (model, prep)).fetchone()
-        stamp = f"{count}-{top}"
-        memo = self._matrices.get((model, prep))
-        if memo and memo[0] == (stamp, dim):
-            return memo[1], memo[2]
-        index, rows = self._load_matrix(model, prep, dim, stamp)
-        self._matrices[(model, prep)] = ((stamp, dim), index, rows)
-        return index, rows
-
-    def _load_matrix(self, model: str, prep: str, dim: int, stamp: str):
-        folder = self.dir / "matrices" / _safe_name(model)
-        meta_path = folder / f"{_safe_name(prep)}.json"
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("stamp") == stamp and meta.get("dim") == dim:
-                rows = np.load(folder / meta["file"], mmap_mode="r")
-                if rows.shape == (len(meta["hashes"]), dim):
-                    return {h: i for i, h in enumerate(meta["hashes"])}, rows
-        except (OSError, ValueError, KeyError):
-            pass
-        return self._rebuild_matrix(model, prep, dim, stamp, folder, meta_path)
-
-    def _rebuild_matrix(self, model, prep, dim, stamp, folder: Path, meta_path: Path):
-        hashes, vecs = [], []
-        for h, d, blob in self.db.execute("SELECT hash, dim, vector FROM features WHERE model = ? AND prep = ?"
-                                          " ORDER BY rowid", (model, prep)):
-            vec = _decode(blob, d, dim)
-            if vec is not None:
-                hashes.append(h)
-                vecs.append(vec)
-        rows = np.stack(vecs) if vecs else np.zeros((0, dim), dtype=np.float32)
-        norms = np.linalg.norm(rows, axis=1, keepdims=True)
-        rows = (rows / np.maximum(norms, 1e-12)).astype(np.float32)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{_safe_name(prep)}-{stamp}-{os.getpid()}.npy"
-        atomic_write(folder / name, lambda f: np.save(f, rows))
-        atomic_write(meta_path, lambda f: f.write(json.dumps(
-            {"stamp": stamp, "dim": dim, "file": name, "hashes": hashes}).encode("utf-8")))
-        for old in folder.glob(f"{_safe_name(prep)}-*.npy"):
-            if old.name != name:
-                old.unlink(missing_ok=True)  # a reader that has it mapped keeps its copy
-        return {h: i for i, h in enumerate(hashes)}, rows
 
     # -- helpers --------------------------------------------------------------
     def _transaction(self):

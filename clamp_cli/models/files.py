@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats.walk import piece_name
 
 
 class FileEmbedding:
@@ -57,7 +58,7 @@ class FileEmbedding:
                         if p.error:
                             raise InputError(p.error)
                         parts["music"].append((len(names), p.text))
-                        names.append(f"{path}#{p.item}" if p.item else str(path))
+                        names.append(piece_name(path, p.item))
                     continue
                 payload = decode_text(data) if kind == "text" else load_npy(data)
             except InputError as exc:

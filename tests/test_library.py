@@ -1,0 +1,295 @@
+"""Libraries: the persistent index search reads (reconciliation, copies, the approximate index,
+imports, read-only use, interrupted and concurrent writers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clamp_cli.index.library import DB_NAME, VECTORS_NAME, Library, LibraryError
+from clamp_cli.train.prepare import corpus_root
+
+from .test_cli import run
+
+TUNES = ["MaggieBrownsFavoriteJig.abc", "MaloneysFancyJig.abc", "ButchersMarchJig.abc", "GarryOwenJig.abc",
+         "LordMcDonaldsReel.abc", "MissMcLeodsReel.abc", "SpeedThePloughReel.abc", "DrowsyMaggieReel.abc"]
+
+
+@pytest.fixture
+def lib_env(tmp_path):
+    e = dict(os.environ)
+    e.pop("CLAMP_MODEL", None)
+    e.pop("CLAMP_LIBRARY", None)
+    e.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), CLAMP_CACHE_DIR=str(tmp_path / "cache"),
+             NO_COLOR="1", CLAMP_MODEL="clamp-mini")
+    return e
+
+
+@pytest.fixture
+def tunes(tmp_path) -> Path:
+    root = tmp_path / "tunes"
+    root.mkdir()
+    source = corpus_root() / "ryansMammoth"
+    names = [n for n in TUNES if (source / n).is_file()] or sorted(p.name for p in source.glob("*Jig.abc"))[:8]
+    for name in names:
+        shutil.copy(source / name, root / name)
+    return root
+
+
+def _search(args, env, check=0):
+    return json.loads(run(["search", "--json", *args], env, check=check).stdout)
+
+
+def _library(env) -> Library:
+    root = Path(env["CLAMP_CACHE_DIR"]) / "libraries"
+    (directory,) = [p for p in root.iterdir() if (p / DB_NAME).is_file()]
+    return Library(directory)
+
+
+def test_search_fills_the_default_library_and_follows_renames_edits_and_deletions(lib_env, tunes):
+    first = _search(["-t", "a jig", tunes, "-n", "20"], lib_env)
+    assert len(first) == len(list(tunes.glob("*.abc")))
+    lib = _library(lib_env)
+    rows = lib.rows
+    assert rows >= len(first) and lib.counts()["files"] == len(first)
+    lib.close()
+    # a rename keeps the content's rows: nothing embedded, same score under the new name
+    old = tunes / sorted(p.name for p in tunes.glob("*.abc"))[0]
+    score_before = next(r["score"] for r in first if r["path"] == str(old))
+    moved = tunes / "renamed.abc"
+    old.rename(moved)
+    second = _search(["-t", "a jig", tunes, "-n", "20"], lib_env)
+    assert str(old) not in {r["path"] for r in second}
+    assert next(r["score"] for r in second if r["path"] == str(moved)) == score_before
+    with _library(lib_env) as lib:
+        assert lib.rows == rows and lib.counts()["files"] == len(first)
+    # an edit is a new content; a deletion drops the file and retires its piece
+    victim = tunes / sorted(p.name for p in tunes.glob("*.abc") if p != moved)[0]
+    victim.unlink()
+    moved.write_text(moved.read_text() + "\n|:cdef gabc':|\n")
+    third = _search(["-t", "a jig", tunes, "-n", "20"], lib_env)
+    assert str(victim) not in {r["path"] for r in third} and len(third) == len(first) - 1
+    with _library(lib_env) as lib:
+        counts = lib.counts()
+        assert lib.rows == rows + 1 and counts["files"] == len(first) - 1 and counts["dead"] == 2
+
+
+def test_copies_are_converted_once_and_unique_collapses_them(lib_env, tunes, tmp_path):
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    one = next(iter(sorted(tunes.glob("*.abc"))))
+    for i in range(5):
+        shutil.copy(one, copies / f"copy{i}.abc")
+    proc = run(["embed", copies, "--json"], lib_env, check=0)
+    statuses = [r["status"] for r in json.loads(proc.stdout)]
+    assert statuses.count("embedded") == 5 and "embedded 5" in proc.stderr     # five files, one conversion
+    with _library(lib_env) as lib:
+        assert lib.rows == 1 and lib.counts()["files"] == 5
+    plain = _search(["-t", "a jig", copies], lib_env)
+    assert len(plain) == 5 and len({r["score"] for r in plain}) == 1
+    unique = _search(["-t", "a jig", copies, "--unique"], lib_env)
+    assert len(unique) == 1 and unique[0]["copies"] == 5
+
+
+def test_named_library_no_update_reads_no_file(lib_env, tunes):
+    run(["library", "create", "folk", tunes], lib_env, check=0)
+    info = json.loads(run(["library", "info", "folk", "--json"], lib_env, check=0).stdout)[0]
+    assert info["files"] == len(list(tunes.glob("*.abc"))) and info["model_name"] == "clamp-mini"
+    assert info["search"] == "exact" and info["schema"] == 1
+    full = _search(["-L", "folk", "-t", "a reel"], lib_env)
+    # a file made unreadable is not read by --no-update (the table answers); a deleted one is left out
+    for p in tunes.glob("*.abc"):
+        p.chmod(0)
+    gone = tunes / Path(full[0]["path"]).name
+    gone.unlink()
+    stale = _search(["-L", "folk", "-t", "a reel", "--no-update"], lib_env)
+    assert [r["path"] for r in stale] == [r["path"] for r in full if r["path"] != str(gone)]
+    restricted = _search(["-t", "a reel", "--no-update", tunes], lib_env | {"CLAMP_LIBRARY": "folk"})
+    assert {r["path"] for r in restricted} == {r["path"] for r in full}    # the table, not the disk
+    for p in tunes.glob("*.abc"):
+        p.chmod(0o644)
+
+
+def _make_read_only(directory: Path) -> Callable[[], None]:
+    """A read-only disk under `directory` (a tmpfs remounted read-only) where the user may mount,
+    else (not root) plain permissions. Returns how to undo it."""
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-o", "remount,ro", str(directory.parent)], check=True)
+        return lambda: subprocess.run(["mount", "-o", "remount,rw", str(directory.parent)], check=True)
+    for p in [directory, *directory.iterdir()]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    return lambda: [p.chmod(0o755 if p.is_dir() else 0o644) for p in [directory, *directory.iterdir()]]
+
+
+def test_read_only_library_serves_searches(lib_env, tunes, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)]).returncode == 0
+    if os.geteuid() == 0 and not mounted:
+        pytest.skip("root without mount rights: cannot make a read-only disk here")
+    try:
+        directory = disk / "shared-lib"
+        run(["library", "create", directory, tunes], lib_env, check=0)
+        expected = _search(["-L", directory, "-t", "a jig"], lib_env)
+        undo = _make_read_only(directory)
+        try:
+            assert not os.access(directory / DB_NAME, os.W_OK)
+            shutil.copy(tunes / sorted(p.name for p in tunes.iterdir())[0], tunes / "new.abc")
+            proc = run(["search", "--json", "-L", directory, "-t", "a jig"], lib_env, check=0)
+            assert json.loads(proc.stdout) == expected
+            assert "library is read-only; 1 new, changed or deleted file(s) not taken in" in proc.stderr
+            assert json.loads(run(["library", "info", directory, "--json"], lib_env, check=0).stdout)[0][
+                "writable"] is False
+        finally:
+            undo()
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_import_npy_tree_and_parquet_shards(lib_env, tunes, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    features = tmp_path / "features"
+    run(["embed", tunes, "-O", features, "-q"], lib_env, check=0)
+    run(["library", "create", "imported"], lib_env, check=0)
+    proc = run(["library", "import", "imported", features, "--scores", tunes], lib_env, check=0)
+    n = len(list(tunes.glob("*.abc")))
+    assert f"imported {n} file(s), {n} new row(s)" in proc.stderr
+    # the imported vectors answer as the embedded ones do, under the scores' names
+    ours = _search(["-t", "a jig", tunes], lib_env)
+    theirs = _search(["-L", "imported", "--no-update", "-t", "a jig"], lib_env)
+    assert [r["path"] for r in theirs] == [r["path"] for r in ours]
+    assert np.allclose([r["score"] for r in theirs], [r["score"] for r in ours], atol=1e-5)
+    again = run(["library", "import", "imported", features, "--scores", tunes], lib_env, check=0)
+    assert f"imported {n} file(s), 0 new row(s)" in again.stderr
+
+    with _open_named(lib_env, "imported") as lib:
+        model, dim = lib.model_id, lib.dim
+        vectors = np.array(lib.vectors())
+    rng = np.random.default_rng(0)
+    table = pa.table({"key": [f"{i:064x}" for i in range(50)], "path": [f"/elsewhere/{i}.mid" for i in range(50)],
+                      "model": [model] * 50, "prep": ["music/mini/v3"] * 50,
+                      "vector": pa.FixedSizeListArray.from_arrays(
+                          pa.array(rng.normal(size=50 * dim).astype(np.float32)), dim)})
+    pq.write_table(table, tmp_path / "shard-0.parquet")
+    proc = run(["library", "import", "imported", tmp_path / "shard-0.parquet"], lib_env, check=0)
+    assert "imported 50 file(s), 50 new row(s)" in proc.stderr
+    assert "0 new row(s)" in run(["library", "import", "imported", tmp_path / "shard-0.parquet"], lib_env,
+                                 check=0).stderr
+    wrong = table.set_column(2, "model", pa.array(["another-model"] * 50))
+    pq.write_table(wrong, tmp_path / "wrong-model.parquet")
+    proc = run(["library", "import", "imported", tmp_path / "wrong-model.parquet"], lib_env, check=1)
+    assert proc.stderr.count("clamp: error:") == 1 and "vectors of model another-model" in proc.stderr
+    short = pa.table({c: table.column(c) for c in ("key", "path", "model", "prep")} |
+                     {"vector": pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(50 * 8, np.float32)), 8)})
+    pq.write_table(short, tmp_path / "wrong-dim.parquet")
+    proc = run(["library", "import", "imported", tmp_path / "wrong-dim.parquet"], lib_env, check=1)
+    assert proc.stderr.count("clamp: error:") == 1 and f"fixed_size_list<float32>[{dim}]" in proc.stderr
+    with _open_named(lib_env, "imported") as lib:
+        assert lib.rows == n + 50 and np.array_equal(np.array(lib.vectors())[:n], vectors)
+
+
+def _open_named(env, name) -> Library:
+    return Library(Path(env["CLAMP_CACHE_DIR"]) / "libraries" / name)
+
+
+# -- the library as a unit: the approximate index, interrupted and concurrent writers ----------
+
+def _clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(64, dim)).astype(np.float32)
+    return (centres[rng.integers(0, 64, n)] + 0.3 * rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def _fill(lib: Library, vectors: np.ndarray, start: int = 0) -> None:
+    st = os.stat(lib.db_path)
+    pieces = {f"{start + i:064x}": [("", "music", v)] for i, v in enumerate(vectors)}
+    lib.add([(Path(f"/x/{h}.abc"), st, h) for h in pieces], pieces)
+
+
+def test_approximate_index_builds_merges_tunes_and_forgets_deleted_rows(tmp_path):
+    dim = 32
+    lib = Library.create(tmp_path / "lib", "m", dim, ann_threshold=2000)
+    data = _clustered(3000, dim)
+    _fill(lib, data)
+    assert lib.needs_ann_work() == "build" and lib.update_ann() == "build"
+    query = data[7] + 0.01
+    exact = [h.row for h in lib.search(query, 10, exact=True)]
+    assert [h.row for h in lib.search(query, 10)][:3] == exact[:3]
+    tried = lib.tune(0.95, queries=50)
+    assert tried[-1][1] >= 0.95 and lib.ann_state["nprobe"] == tried[-1][0]
+    # rows added later are found before the index takes them in, and after (no retraining)
+    _fill(lib, data[:1] * 3 + 5, start=3000)
+    assert lib.search(data[0] * 3 + 5, 1)[0].row == 3000
+    trained = lib.ann_state["trained"]
+    assert lib.update_ann(force="merge") == "merge" and lib.ann_state["trained"] == trained
+    assert lib.ann_state["rows"] == 3001 and lib.search(data[0] * 3 + 5, 1)[0].row == 3000
+    # a deleted file's piece is never returned
+    lib.remove_files([os.fsencode(f"/x/{3000:064x}.abc")])
+    assert 3000 not in {h.row for h in lib.search(data[0] * 3 + 5, 10)}
+    # doubling the collection retrains
+    _fill(lib, _clustered(3100, dim, seed=1), start=4000)
+    assert lib.needs_ann_work() == "build"
+    lib.close()
+
+
+def test_an_interrupted_append_is_cut_off_by_the_next_writer(tmp_path):
+    lib = Library.create(tmp_path / "lib", "m", 8)
+    _fill(lib, np.ones((3, 8), np.float32))
+    with open(lib.dir / VECTORS_NAME, "ab") as f:      # a writer killed after its vectors, before its commit
+        f.write(np.full((5, 8), 7, np.float32).tobytes())
+    assert lib.rows == 3 and lib.check() == []
+    _fill(lib, np.full((2, 8), 2, np.float32), start=10)
+    assert lib.rows == 5 and (lib.dir / VECTORS_NAME).stat().st_size == 5 * 8 * 4
+    assert np.allclose(lib.vectors()[3:], 2 / np.sqrt(8 * 4)) and lib.check() == []
+    lib.close()
+
+
+def test_two_processes_updating_one_library_lose_nothing(tmp_path):
+    Library.create(tmp_path / "lib", "m", 8).close()
+    code = (
+        "import os, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from clamp_cli.index.library import Library\n"
+        "lib = Library(sys.argv[1]); base = int(sys.argv[2]); st = os.stat(sys.argv[1])\n"
+        "for b in range(20):\n"
+        "    pieces = {f'{base + b * 10 + i:064x}': [('', 'music', np.random.rand(8).astype('float32'))]"
+        " for i in range(10)}\n"
+        "    lib.add([(Path(f'/x/{h}'), st, h) for h in pieces], pieces)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "lib"), str(base)])
+             for base in (0, 100_000)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    with Library(tmp_path / "lib") as lib:
+        assert lib.rows == 400 and lib.counts()["files"] == 400 and lib.check() == []
+
+
+def test_a_library_of_another_model_is_refused(lib_env, tunes, tmp_path):
+    Library.create(tmp_path / "other", "some-other-model", 256).close()
+    proc = run(["search", "-L", tmp_path / "other", "-m", "clamp-mini", "-t", "a jig", tunes], lib_env, check=2)
+    assert "library of model some-other-model" in proc.stderr and proc.stderr.count("\n") == 1
+    with pytest.raises(LibraryError, match="no library here"):
+        Library(tmp_path / "nothing")
+
+
+def test_library_tables_are_versioned(tmp_path):
+    lib = Library.create(tmp_path / "lib", "m", 8)
+    lib.close()
+    db = sqlite3.connect(tmp_path / "lib" / DB_NAME)
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(LibraryError, match="newer clamp"):
+        Library(tmp_path / "lib")
