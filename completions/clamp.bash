@@ -86,10 +86,10 @@ _clamp() {
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;
         "models random") opts="--family --seed --force --quiet -q --help" ;;
-        "train prepare") opts="--seed --limit --jobs -j --quiet -q --help" ;;
-        "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --max-steps --jobs -j --quiet -q --help" ;;
-        "train mini") opts="--seed --device --resume --jobs -j --quiet -q --help" ;;
-        "train export") opts="--split --quiet -q --help" ;;
+        "train prepare") opts="--seed --limit --force --jobs -j --quiet -q --help" ;;
+        "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --force --max-steps --jobs -j --quiet -q --help" ;;
+        "train mini") opts="--seed --device --resume --force --jobs -j --quiet -q --help" ;;
+        "train export") opts="--split --force --quiet -q --help" ;;
         "train eval") opts="--baseline --quiet -q --help" ;;
     esac
     if [[ "$cur" == -* ]]; then

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clamp_cli import __version__
 
-from .test_cli import REPO, error_lines, fresh_cache, run
+from .test_cli import ABC_A, ABC_B, REPO, error_lines, fresh_cache, run
 
 PLAIN = {"NO_COLOR": "1", "HF_HUB_OFFLINE": "1"}
+TINY_FIT = ["--arch", "tiny", "--epochs", "1", "--batch-size", "2", "-j", "1", "-q"]
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -86,6 +89,147 @@ def test_probe_fit_never_replaces_a_probe_without_force_nor_an_input_at_all(env,
             "is an input; clamp never overwrites its inputs")
     refused(["probe", "fit", root, "-o", tmp_path / "no" / "p.safetensors"], other_cache, tmp_path / "no" / "p.safetensors",
             "its folder does not exist")
+
+
+# -- clamp train fit / mini --------------------------------------------------------
+
+def _training_set(folder: Path) -> Path:
+    """Six tunes, two held out: enough for one step of the tiny architecture."""
+    folder.mkdir()
+    tunes = [ABC_A, ABC_B, ABC_A.replace("GABc", "BcdB"), ABC_B.replace("dfa", "fed"), ABC_A.replace("c2e2", "c2B2"),
+             ABC_B.replace("gbg", "gag")]
+    lines = []
+    for n, tune in enumerate(tunes):
+        (folder / f"{n}.abc").write_text(tune)
+        kind = "march" if n % 2 == 0 else "jig"
+        lines.append(json.dumps({"music": f"{n}.abc", "texts": [f"a {kind}", f"tune {n}"], "piece": str(n),
+                                 "split": "heldout" if n >= 4 else "train", "labels": {"tune_type": kind}}))
+    (folder / "data.jsonl").write_text("\n".join(lines) + "\n")
+    return folder / "data.jsonl"
+
+
+def _history(model: Path) -> list[dict]:
+    return json.loads((model / "clamp.json").read_text())["training"]["history"]
+
+
+def test_train_fit_refuses_a_trained_model_unless_force_or_resume(tmp_path):
+    data = _training_set(tmp_path / "data")
+    out = tmp_path / "model"
+    run(["train", "fit", data, "-o", out, *TINY_FIT], PLAIN, check=0)
+    first = snapshot(tmp_path)
+    refused(["train", "fit", data, "-o", out, *TINY_FIT], PLAIN, out,
+            "a trained model exists here (1 of 1 epochs); --force replaces it, --resume continues its training")
+    assert snapshot(tmp_path) == first
+    # --resume keeps working: it continues after the last finished epoch
+    run(["train", "fit", data, "-o", out, *TINY_FIT, "--epochs", "2", "--resume"], PLAIN, check=0)
+    assert [h["epoch"] for h in _history(out)] == [1, 2]
+    proc = run(["train", "fit", data, "-o", out, *TINY_FIT, "--resume", "--force"], PLAIN, check=2)
+    assert error_lines(proc.stderr) == ["clamp: error: give --force (train again from scratch) or --resume "
+                                        "(continue the training), not both"]
+    # --force trains again from scratch, over the earlier model
+    run(["train", "fit", data, "-o", out, *TINY_FIT, "--seed", "1", "--force"], PLAIN, check=0)
+    config = json.loads((out / "clamp.json").read_text())
+    assert [h["epoch"] for h in _history(out)] == [1] and config["training"]["seed"] == 1
+    no_leftovers(tmp_path)
+
+
+def test_train_fit_never_writes_over_its_data_or_a_folder_that_is_not_a_model(tmp_path):
+    data = _training_set(tmp_path / "data")
+    refused(["train", "fit", data, "-o", data.parent, *TINY_FIT, "--force"], PLAIN, data.parent,
+            f"holds an input ({data}); clamp never overwrites its inputs")
+    refused(["train", "fit", data, "-o", data, *TINY_FIT, "--force"], PLAIN, data,
+            "is an input; clamp never overwrites its inputs")
+    # a folder elsewhere holding one of the records' scores
+    music = tmp_path / "music"
+    music.mkdir()
+    (music / "x.abc").write_text(ABC_A)
+    moved = tmp_path / "moved.jsonl"
+    moved.write_text(json.dumps({"music": str(music / "x.abc"), "texts": ["a march"]}) + "\n")
+    refused(["train", "fit", moved, "-o", music, *TINY_FIT], PLAIN, music,
+            f"holds an input ({music / 'x.abc'}); clamp never overwrites its inputs")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("not a model")
+    refused(["train", "fit", data, "-o", mine, *TINY_FIT], PLAIN, mine,
+            "exists and is not empty (and holds no clamp model); --force replaces it")
+    refused(["train", "fit", data, "-o", mine / "notes.txt", *TINY_FIT, "--force"], PLAIN, mine / "notes.txt",
+            "exists and is a file, not a model folder")
+
+
+@pytest.fixture()
+def small_mini(monkeypatch):
+    """`clamp train mini` as it is, on 3 pieces of the corpus and for one epoch."""
+    import clamp_cli.cli.train as train_cli
+    import clamp_cli.train.prepare as prepare_module
+
+    real = prepare_module.prepare
+    monkeypatch.setattr(prepare_module, "prepare", lambda out, **kw: real(out, **{**kw, "limit": 3}))
+    monkeypatch.setattr(train_cli, "MINI_EPOCHS", 1)
+
+
+def test_train_mini_refuses_an_earlier_run_unless_force_or_resume(tmp_path, small_mini):
+    work = tmp_path / "work"
+    run(["train", "mini", work, "-j", "1", "-q"], PLAIN, check=0)
+    first = snapshot(work)
+    refused(["train", "mini", work, "-j", "1"], PLAIN, work / "clamp-mini",
+            "a trained model exists here (1 of 1 epochs); --force replaces it, --resume continues its training")
+    assert run(["train", "mini", work, "-j", "1", "-q", "--resume"], PLAIN, check=0).stdout == f"{work / 'clamp-mini'}\n"
+    assert snapshot(work) == first       # every epoch done: nothing to continue
+    run(["train", "mini", work, "-j", "1", "-q", "--force", "--seed", "1"], PLAIN, check=0)
+    assert json.loads((work / "clamp-mini" / "clamp.json").read_text())["training"]["seed"] == 1
+    assert snapshot(work)["data/data.jsonl"] != first["data/data.jsonl"]       # seed 1 samples other pieces
+    no_leftovers(tmp_path)
+    # data of an earlier run, no model: named as well (--resume would train on it)
+    data_only = tmp_path / "data-only"
+    (data_only / "data").mkdir(parents=True)
+    (data_only / "data" / "data.jsonl").write_text("{}\n")
+    refused(["train", "mini", data_only], PLAIN, data_only / "data" / "data.jsonl",
+            "exists; --force replaces it, --resume continues with it")
+
+
+# -- clamp train prepare DIR / export DATA OUT ------------------------------------------
+
+def test_train_prepare_replaces_its_data_only_with_force(tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "README.txt").write_text("my notes")           # not prepare's: never touched
+    run(["train", "prepare", out, "--limit", "3", "-j", "1", "-q"], PLAIN, check=0)
+    first = snapshot(out)
+    beside = ", ".join(f"{n}/" for n in ("abc", "scores", "midi") if (out / n).exists())
+    refused(["train", "prepare", out, "--limit", "2", "-j", "1"], PLAIN, out / "data.jsonl",
+            f"exists, with {beside} beside it; --force replaces it")
+    assert snapshot(out) == first
+    assert run(["train", "prepare", out, "--limit", "2", "-j", "1", "-q", "--force"], PLAIN,
+               check=0).stdout == f"{out / 'data.jsonl'}\n"
+    records = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    assert len({r["piece"] for r in records}) == 2       # a tune may have a MIDI rendering too
+    # replaced whole: the files of the earlier data are gone, only those data.jsonl names remain
+    written = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} - {"data.jsonl", "README.txt"}
+    assert written == {r["music"] for r in records}
+    assert (out / "README.txt").read_text() == "my notes"
+    no_leftovers(tmp_path)
+
+
+def test_train_export_replaces_an_earlier_export_only_with_force(tmp_path):
+    data = _training_set(tmp_path / "data")
+    out = tmp_path / "heldout"
+    run(["train", "export", data, out, "-q"], PLAIN, check=0)
+    first = snapshot(out)
+    assert sorted(p.name for p in (out / "scores").iterdir()) == ["4.abc", "5.abc"]
+    refused(["train", "export", data, out, "--split", "train"], PLAIN, out / "scores",
+            "exists, with text/, labels/ beside it; --force replaces it")
+    assert snapshot(out) == first
+    run(["train", "export", data, out, "--split", "train", "--force", "-q"], PLAIN, check=0)
+    # the train split only: no held-out score of the earlier export is left among them
+    assert sorted(p.name for p in (out / "scores").iterdir()) == ["0.abc", "1.abc", "2.abc", "3.abc"]
+    assert sorted(p.name for p in (out / "text").iterdir()) == ["0.txt", "1.txt", "2.txt", "3.txt"]
+    no_leftovers(tmp_path)
+    # into the data's own folder: its scores/ would hold the inputs
+    (data.parent / "scores").mkdir()
+    (data.parent / "0.abc").rename(data.parent / "scores" / "0.abc")
+    data.write_text(data.read_text().replace('"0.abc"', '"scores/0.abc"'))
+    refused(["train", "export", data, data.parent, "--split", "train", "--force"], PLAIN, data.parent / "scores",
+            f"holds an input ({data.parent / 'scores' / '0.abc'}); clamp never overwrites its inputs")
 
 
 # -- python -m clamp_cli ------------------------------------------------------------
