@@ -90,12 +90,12 @@ _clamp() {
         "map") opts="--output -o --labels-from --annotate -a --size --title --json --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval retrieval") opts="--queries -Q --references -R --pairs --hits --ties --ranks --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "probe fit") opts="--labels-from --output -o --val-share --balanced --seed --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "probe fit") opts="--labels-from --output -o --force --val-share --balanced --seed --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "probe predict") opts="--probe --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;
         "models pull") opts="--quiet -q --help" ;;
         "models info") opts="--json --format --help" ;;
-        "models random") opts="--family --seed --quiet -q --help" ;;
+        "models random") opts="--family --seed --force --quiet -q --help" ;;
         "library create") opts="--ann-threshold --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "library update") opts="--add --no-ann --jobs -j --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "library info") opts="--json --format --cache-dir --help" ;;
@@ -104,10 +104,10 @@ _clamp() {
         "library tune") opts="--target --queries --cache-dir --quiet -q --help" ;;
         "library import") opts="--scores --kind --cache-dir --quiet -q --help" ;;
         "library remove") opts="--cache-dir --quiet -q --help" ;;
-        "train prepare") opts="--seed --limit --jobs -j --quiet -q --help" ;;
-        "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --max-steps --jobs -j --quiet -q --help" ;;
-        "train mini") opts="--seed --device --resume --jobs -j --quiet -q --help" ;;
-        "train export") opts="--split --quiet -q --help" ;;
+        "train prepare") opts="--seed --limit --force --jobs -j --quiet -q --help" ;;
+        "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --force --max-steps --jobs -j --quiet -q --help" ;;
+        "train mini") opts="--seed --device --resume --force --jobs -j --quiet -q --help" ;;
+        "train export") opts="--split --force --quiet -q --help" ;;
         "train eval") opts="--baseline --quiet -q --help" ;;
     esac
     if [[ "$cur" == -* ]]; then

@@ -109,6 +109,7 @@ def random_model(
     family: Annotated[str, typer.Option(help="clamp1, clamp2 or clamp3.",
                                                   autocompletion=values("clamp1", "clamp2", "clamp3"))] = "clamp3",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace DIR if it exists and is not empty.")] = False,
     quiet: QuietOpt = False,
 ) -> int:
     """Write a tiny random model (self-contained, offline) for trying clamp out.
@@ -118,13 +119,14 @@ def random_model(
     import tempfile
 
     from ..errors import UsageError
-    from ..models.families import FAMILIES
-    from ..models.random_init import build_text_backbone, make_random_checkpoint
+    from .outputs import check_folder
 
     if family not in ("clamp1", "clamp2", "clamp3"):
         raise UsageError("--family must be clamp1, clamp2 or clamp3")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise UsageError(f"{out_dir}: exists and is not empty")
+    check_folder(out_dir, force=force, what="model folder")      # before torch is loaded: a refusal is quick
+
+    from ..models.families import FAMILIES
+    from ..models.random_init import build_text_backbone, make_random_checkpoint
     with tempfile.TemporaryDirectory() as tmp:
         model_type = FAMILIES[family].text_model_type
         backbone = build_text_backbone(Path(tmp) / "backbone", model_type=model_type)

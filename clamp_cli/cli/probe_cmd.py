@@ -42,6 +42,7 @@ def fit(
         "--labels-from", autocompletion=values("dirs", "prefix"),
         help="The labels: a CSV/TSV (id, label) or JSON file, dirs or prefix (as in clamp eval classify).")] = "dirs",
     output: Annotated[Path, typer.Option("--output", "-o", help="The probe to write (.safetensors).")] = Path("probe.safetensors"),
+    force: Annotated[bool, typer.Option("--force", help="Replace the probe file if it exists (never an input).")] = False,
     val_share: Annotated[float, typer.Option("--val-share", min=0.05, max=0.5,
                                              help="Share of each class held out for validation.")] = 0.2,
     balanced: Annotated[bool, typer.Option("--balanced", help="Weigh classes inversely to their size.")] = False,
@@ -61,12 +62,16 @@ def fit(
 ) -> int:
     """Train a softmax-regression probe (early stopping on the validation loss); print validation
     accuracy and macro-F1."""
+    from ..retrieval.labels import PATH_SOURCES
     from ..retrieval.metrics import classification_metrics
     from ..retrieval.probe import fit_probe
+    from .outputs import check_file
 
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
     reporter = Reporter(quiet)
     sets = gather_item_sets(one_item_set(items, ": ids are paths below it"), reporter)
+    inputs = [f for s in sets for f in ([s] if isinstance(s, Path) else s.files)]    # a JSONL of texts, or files
+    check_file(output, force=force, inputs=inputs + ([] if labels_from in PATH_SOURCES else [Path(labels_from)]))
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
                                   reporter, sets)
     pieces, rows, labels = labelled_items(sets[0], labels_from, allow_unmatched, embedder, reporter, quiet)

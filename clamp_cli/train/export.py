@@ -43,11 +43,19 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def export_split(data: str | Path, out: str | Path, split: str = "heldout") -> dict[str, int]:
-    data, out = Path(data), Path(out)
+ENTRIES = ("scores", "midi", "text", "labels")   # what export_split writes into OUT, and nothing else
+
+
+def split_records(data: str | Path, split: str) -> list[Record]:
     records = [r for r in read_jsonl(data) if r.split == split]
     if not records:
         raise UsageError(f"{data}: no records in the '{split}' split")
+    return records
+
+
+def export_split(data: str | Path, out: str | Path, split: str = "heldout") -> dict[str, int]:
+    data, out = Path(data), Path(out)
+    records = split_records(data, split)
     base = data.parent
     labels: dict[str, dict[str, str]] = defaultdict(dict)
     counts = {"scores": 0, "midi": 0, "text": 0}

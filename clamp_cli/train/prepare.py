@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import describe
 
+ENTRIES = ("abc", "scores", "midi", "data.jsonl")   # what prepare writes into its folder (the index last)
 HELDOUT_SHARE = 0.10
 MIDI_SHARE_TUNES = 0.25
 KEEP_HEADER = set("MLKQVP")  # ABC header fields the music keeps: metre, unit length, key, tempo, voices, parts
@@ -316,5 +317,5 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
     atomic_write(target, lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n"
                                                     for r in records).encode("utf-8")))
     n_held = sum(r["split"] == "heldout" for r in records)
-    log(f"wrote {len(records)} records ({n_held} held out, {failed} works music21 could not read) to {target}")
+    log(f"wrote {len(records)} records ({n_held} held out, {failed} works music21 could not read)")
     return target
