@@ -176,6 +176,42 @@ def synthetic(args, work: Path) -> None:
     print("  on disk: " + ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in sorted(sizes.items()) if v > 2**20))
 
 
+def parquet_import(args, work: Path) -> None:
+    """Write N vectors as Parquet shards (the cluster engine's interchange), import, import again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from clamp_cli.index.imports import import_parquet
+
+    shards = work / "shards"
+    shards.mkdir()
+    rng = np.random.default_rng(3)
+    t0 = time.perf_counter()
+    per = 100_000
+    for s, lo in enumerate(range(0, args.rows, per)):
+        m = min(per, args.rows - lo)
+        table = pa.table({"key": [f"{lo + i:064x}" for i in range(m)], "path": [f"/far/{lo + i}.mxl" for i in range(m)],
+                          "model": ["bench-model"] * m, "prep": ["music/clamp3/v3"] * m,
+                          "vector": pa.FixedSizeListArray.from_arrays(
+                              pa.array(rng.normal(size=m * args.dim).astype(np.float32)), args.dim)})
+        pq.write_table(table, shards / f"part-{s:04d}.parquet")
+    print(f"parquet: {args.rows} vectors in {len(list(shards.iterdir()))} shards written in "
+          f"{time.perf_counter() - t0:.0f} s")
+    lib = Library.create(work / "imported", "bench-model", args.dim, ann_threshold=args.threshold)
+    paths = sorted(shards.iterdir())
+    t0 = time.perf_counter()
+    first = import_parquet(lib, paths)
+    took = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = import_parquet(lib, paths)
+    took_again = time.perf_counter() - t0
+    print(f"  import: {first.rows_added} rows in {took:.1f} s ({first.rows_added / took:.0f} rows/s); "
+          f"again: {again.rows_added} new rows in {took_again:.1f} s; library rows {lib.rows}, "
+          f"check {lib.check() or 'ok'}")
+    lib.close()
+    shutil.rmtree(shards)
+
+
 def real(args, work: Path) -> None:
     source = Library(args.real, readonly=True)
     vectors = np.array(source.vectors())
@@ -213,11 +249,14 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--real", type=Path, default=None, help="a library of real vectors (clamp library create ...)")
     ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--parquet", action="store_true", help="also time importing N vectors from Parquet shards")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="clamp-lib1m-", dir=args.workdir))
     try:
         if not args.skip_synthetic:
             synthetic(args, work)
+        if args.parquet:
+            parquet_import(args, work)
         if args.real is not None:
             real(args, work)
     finally:

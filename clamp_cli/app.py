@@ -170,3 +170,14 @@ def open_collection(settings: Settings, embedder, whole_file: bool = False, crea
         lib.close()
         raise UsageError(f"{directory}: library built {'with' if lib.whole_file else 'without'} --whole-file")
     return Collection(lib, embedder)
+
+
+def collection(library: str | None = None, model: str | None = None, cache_dir: str | Path | None = None,
+               whole_file: bool = False, device: str = "auto"):
+    """For the Python API: a library (a name, a folder, or the model's default one) with its embedder.
+
+    `collection("folk").similar(vector, 5)`; `collection().sync(paths)` fills the default library."""
+    settings = Settings(model=model, cache_dir=Path(cache_dir) if cache_dir else None, library=library, device=device)
+    if settings.model is None and library is not None:
+        settings.model = library_model(settings)
+    return open_collection(settings, open_embedder(settings, whole_file=whole_file), whole_file)

@@ -297,6 +297,24 @@ def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, 
                              None if common.quiet else _loading)
 
 
+def _library_results(embedder, walk, advance, reporter: Reporter) -> list:
+    from .. import app
+
+    files = [f for f in walk.files if f != walk.stdin_file]     # a score from stdin is not a library's file
+    collection = app.open_collection(Settings(cache_dir=embedder.store.dir), embedder, embedder.whole_file)
+    with collection.library as lib:
+        if not lib.writable:
+            reporter.note(f"{lib.dir}: library is read-only; files not in it are embedded without it")
+            return embedder.embed_files(walk.files, on_progress=advance)
+        results = collection.results(files, walk.dirs, on_progress=advance)
+    by_path: dict[Path, list] = {}
+    for r in results:
+        by_path.setdefault(r.path, []).append(r)
+    if walk.stdin_file is not None:
+        by_path[walk.stdin_file] = embedder.embed_files([walk.stdin_file])
+    return [r for f in walk.files for r in by_path.get(f, ())]
+
+
 def read_lines(path: Path) -> list[str]:
     """Non-empty, stripped lines of a UTF-8 text file given to an option (labels, text keys).
 
@@ -393,11 +411,17 @@ def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
     return kept
 
 
-def embed_files(embedder, walk, reporter: Reporter, quiet: bool, label: str = "embedding"):
-    """Embed (or fetch from the cache) with a progress bar; report each failure on its own line."""
+def embed_files(embedder, walk, reporter: Reporter, quiet: bool, label: str = "embedding", library: bool = True):
+    """The vectors of the walked files with a progress bar; each failure on its own line.
+
+    With `library` they come through the model's default library (synced first: only new or
+    changed files are read), as search's do; else straight from the embedder and its cache."""
     progress, advance = progress_bar(len(walk.files), label, quiet, before="checking the cache")
     with progress:
-        results = embedder.embed_files(walk.files, on_progress=advance)
+        if library:
+            results = _library_results(embedder, walk, advance, reporter)
+        else:
+            results = embedder.embed_files(walk.files, on_progress=advance)
     results = wanted_pieces(walk, results, lambda r: r.path, reporter)
     for r in results:
         r.path = walk.shown(r.path)

@@ -68,7 +68,7 @@ def embed(
         check_npy_targets(walk.files, out, walk.relative)
     settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
     embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files)
-    results = embed_files(embedder, walk, reporter, quiet)
+    results = embed_files(embedder, walk, reporter, quiet, library=False)    # -O writes the model's own vectors
     from .. import app
     from ..index.collection import Collection, record
 

@@ -200,6 +200,7 @@ def search(
         note_skipped(reporter, walk)
         return reporter.exit_code
     from .. import app
+    from ..index.library import path_key
 
     collection = app.open_collection(settings, embedder, whole_file)
     try:
@@ -215,6 +216,8 @@ def search(
         else:
             rows = sync_walk(collection, walk, reporter, quiet, no_update)
             matches = collection.similar(qvec.vector, top, rows, exclude=exclude, unique=unique)
+            if walk.stdin_file is not None and collection.library.writable:   # a private copy: not kept
+                collection.library.remove_files([path_key(walk.stdin_file)])
             shown = lambda p: str(walk.shown(p))  # noqa: E731
     finally:
         collection.library.close()

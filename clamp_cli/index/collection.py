@@ -46,6 +46,11 @@ class SyncReport:
     warned: list[Result] = field(default_factory=list)
     skipped_readonly: int = 0
     hashes: dict[Path, str] = field(default_factory=dict)      # every file in hand -> its content hash
+    embedded_contents: set[str] = field(default_factory=set)   # contents that went through the model now
+    not_taken: set[Path] = field(default_factory=set)          # new or changed files a read-only library left out
+
+    def readonly_skipped(self, path: Path) -> bool:
+        return path in self.not_taken
 
 
 @dataclass
@@ -89,6 +94,7 @@ class Collection:
             return report
         if not lib.writable:
             report.skipped_readonly = len(plan.fresh) + len(plan.gone)
+            report.not_taken = set(plan.fresh)
             return report
         if plan.gone:
             lib.remove_files(plan.gone)
@@ -129,6 +135,7 @@ class Collection:
             good_files[r.path] = True
             if r.status == "embedded":
                 report.embedded += 1
+                report.embedded_contents.add(r.hash)
             if r.path == first_path[r.hash]:
                 by_hash.setdefault(r.hash, []).append(r)
         pieces = {h: [(r.item or "", r.kind, r.vector) for r in rs] for h, rs in by_hash.items()}
@@ -141,7 +148,47 @@ class Collection:
             if p in set(known) or good_files.get(p):
                 report.hashes[p] = st_hash[1]
 
+    def results(self, files: Sequence[Path], scope: Sequence[Path] | None = None,
+                on_progress: Callable[[int], None] | None = None) -> list[Result]:
+        """Sync, then one Result per piece of `files` (input order, tunes in order) with the vector
+        the model gave (raw, not unit length), as `Embedder.embed_files` returns them; a file that
+        failed is one failed Result."""
+        report = self.sync(files, scope, on_progress)
+        failed = {}
+        for r in report.failed:
+            failed.setdefault(r.path, []).append(r)
+        contents = self.library.pieces_of(set(report.hashes.values()))
+        out: list[Result] = []
+        rows: list[int] = []
+        for path in files:
+            if path in failed and path not in report.hashes:
+                out += failed[path]
+                continue
+            h = report.hashes.get(path)
+            for piece in contents.get(h, ()) if h else ():
+                status = "embedded" if h in report.embedded_contents else "cached"
+                out.append(Result(path, piece.kind, piece.item or None, h, status=status))
+                rows.append(piece.row)
+            out += [r for r in failed.get(path, ()) if r.item is not None]     # a bad tune of a good file
+            if report.readonly_skipped(path):
+                r = Result(path, "unknown")
+                r.fail("not in the library, which is read-only")
+                out.append(r)
+        if rows:
+            vectors = self.library.raw_vectors(rows)
+            for r, v in zip((r for r in out if r.status != "failed"), vectors):
+                r.vector = v
+        for r in report.warned:
+            for o in out:
+                if o.path == r.path and o.item == r.item:
+                    o.warnings = list(r.warnings)
+        return out
+
     # -- ranking -----------------------------------------------------------------
+    def similar_to_text(self, words: str, k: int = 10, unique: bool = False) -> list[Match]:
+        """The whole library ranked against a text (the query's vector is cached)."""
+        return self.similar(self.embedder.embed_strings([words])[0], k, kinds=("music",), unique=unique)
+
     def pieces_for(self, hashes: dict[Path, str], items: dict[Path, list[str]] | None = None
                    ) -> dict[int, list[Path]]:
         """row -> the given files holding it; `items` keeps only the tunes asked for as FILE#X."""

@@ -87,12 +87,19 @@ def import_parquet(lib: Library, shards: list[Path], on_progress: Callable[[int]
                 continue
             pieces: dict[str, list] = {}
             files: dict[str, str] = {}
+            kinds = {prep: (prep or "music").split("/")[0] for prep in set(preps)}
             for key, path, prep, vec in zip(keys, paths, preps, vectors):
                 h, _, item = key.partition("#")
-                pieces.setdefault(h, []).append((item, (prep or "music").split("/")[0], vec))
+                if h in pieces:
+                    pieces[h].append((item, kinds[prep], vec))
+                else:
+                    pieces[h] = [(item, kinds[prep], vec)]
                 if path:
                     files[path] = h
-            report.rows_added += lib.add([(Path(p), _stat(p), h) for p, h in files.items()], pieces)
+            folders = {d: os.path.isdir(d) for d in {os.path.dirname(p) for p in files}}
+            missing = _Missing()        # paths of folders this machine lacks are not stat'ed one by one
+            report.rows_added += lib.add([(p, _stat(p) if folders[os.path.dirname(p)] else missing, h)
+                                          for p, h in files.items()], pieces)
             report.files += len(files)
             if on_progress:
                 on_progress(len(keys))

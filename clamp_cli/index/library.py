@@ -7,6 +7,7 @@ A library is a folder:
       files(path, size, mtime_ns, hash)    path (bytes) -> what was read; hash = sha256 of the bytes
       pieces(row, hash, item, kind, live)  content -> its pieces; row = position in vectors.f32
     vectors.f32            unit float32 rows, append-only, memory-mapped (row i at byte i*dim*4)
+    norms.f32              each row's length before it was normalised (raw vector = row * norm)
     ann-<stamp>.faiss      the approximate index over rows [0, ann.rows), opened memory-mapped
     lock                   writers hold an exclusive flock on it; readers never wait
 
@@ -37,7 +38,7 @@ import numpy as np
 from ..errors import EXIT_USAGE, ClampError
 from ..fsutil import os_reason
 
-DB_NAME, VECTORS_NAME, LOCK_NAME = "library.sqlite3", "vectors.f32", "lock"
+DB_NAME, VECTORS_NAME, NORMS_NAME, LOCK_NAME = "library.sqlite3", "vectors.f32", "norms.f32", "lock"
 ANN_THRESHOLD = 200_000          # live rows above which search goes through the approximate index
 ANN_RECALL_TARGET = 0.95
 DEFAULT_NPROBE = 32
@@ -64,9 +65,9 @@ class LibraryError(ClampError):
     exit_code = EXIT_USAGE
 
 
-def path_key(path: str | os.PathLike) -> bytes:
+def path_key(path: str | bytes | os.PathLike) -> bytes:
     """A file's absolute path as the bytes the file system holds (any name, even not UTF-8)."""
-    return os.fsencode(os.path.abspath(path))
+    return os.path.abspath(os.fsencode(path))
 
 
 def path_of(key: bytes) -> Path:
@@ -155,6 +156,7 @@ class Library:
             db.execute("COMMIT")
             db.close()
             (directory / VECTORS_NAME).touch()
+            (directory / NORMS_NAME).touch()
             os.replace(tmp, db_path)        # the library exists once its tables are complete
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -183,6 +185,8 @@ class Library:
         try:
             db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout = 60000")
+            db.execute("PRAGMA cache_size = -131072")      # 128 MB of pages: big batches touch many
+            db.execute("PRAGMA temp_store = MEMORY")
             if self.writable:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")
@@ -290,8 +294,11 @@ class Library:
         out: dict[str, list[Piece]] = {}
         if hashes is None:
             rows = self.db.execute(f"SELECT row, hash, item, kind FROM pieces{cond} ORDER BY row")
+        elif len(hashes := set(hashes)) > 5000:      # one pass over the table beats thousands of lookups
+            rows = (r for r in self.db.execute(f"SELECT row, hash, item, kind FROM pieces{cond} ORDER BY row")
+                    if r[1] in hashes)
         else:
-            wanted = sorted(set(hashes))
+            wanted = sorted(hashes)
             rows = (r for chunk in _chunks(wanted, 500) for r in self.db.execute(
                 f"SELECT row, hash, item, kind FROM pieces WHERE hash IN ({','.join('?' * len(chunk))})"
                 + (" AND live = 1" if live_only else "") + " ORDER BY row", chunk))
@@ -377,43 +384,59 @@ class Library:
         files that have gone, in one commit. Returns the number of rows appended.
 
         A content already stored keeps its rows (revived if dead); pieces of contents whose last
-        file is gone are marked dead. Vectors are normalised here.
+        file is gone are marked dead. Vectors are normalised here. Lookups go through temporary
+        tables joined on the indexes, so a batch costs the same in a library of any size.
         """
         pieces = pieces or {}
         with self.writing():
-            have = self.pieces_of(pieces.keys(), live_only=False)
-            held = {(p.hash, p.item) for ps in have.values() for p in ps}
+            db = self.db
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_hash (hash TEXT PRIMARY KEY)")
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_path (path BLOB PRIMARY KEY, hash TEXT)")
+            db.execute("DELETE FROM incoming_hash")
+            db.execute("DELETE FROM incoming_path")
+            db.executemany("INSERT OR IGNORE INTO incoming_hash VALUES (?)", ((h,) for h in sorted(pieces)))
+            held, dead_held = set(), set()
+            for h, item, live in db.execute("SELECT p.hash, p.item, p.live FROM pieces p JOIN incoming_hash i"
+                                            " ON p.hash = i.hash"):
+                held.add((h, item))
+                if not live:
+                    dead_held.add(h)
             new, fresh = [], set()
             for h, ps in pieces.items():
                 for item, kind, vec in ps:
-                    if (h, item or "") not in held and (h, item or "") not in fresh:
-                        fresh.add((h, item or ""))
+                    key = (h, item or "")
+                    if key not in held and key not in fresh:
+                        fresh.add(key)
                         new.append((h, item or "", kind, vec))
             start = self.rows
             if new:
                 block = np.stack([np.asarray(v, dtype=np.float32).reshape(self.dim) for *_, v in new])
                 norms = np.linalg.norm(block, axis=1, keepdims=True)
                 block = (block / np.maximum(norms, 1e-12)).astype(np.float32)
-                self._append_vectors(start, block)
-            with _transaction(self.db) as db:
+                self._append_vectors(start, block, norms.reshape(-1).astype(np.float32))
+            file_rows = sorted((path_key(p), st.st_size, st.st_mtime_ns, h) for p, st, h in files)   # B-tree order
+            with _transaction(db):
+                # contents that may lose their last file (a changed or deleted path's old content),
+                # or come back to life (a dead content seen again)
+                db.executemany("INSERT OR REPLACE INTO incoming_path VALUES (?, ?)",
+                               [(k, h) for k, _, _, h in file_rows] + [(k, None) for k in gone])
+                touched = {old for old, now in db.execute(
+                    "SELECT f.hash, i.hash FROM files f JOIN incoming_path i ON f.path = i.path")
+                    if old != now} | dead_held
+                touched |= {h for (h,) in db.execute(           # a dead content one of these files holds again
+                    "SELECT DISTINCT p.hash FROM pieces p JOIN incoming_path i ON p.hash = i.hash WHERE p.live = 0")}
                 db.executemany("INSERT INTO pieces (row, hash, item, kind) VALUES (?, ?, ?, ?)",
-                               [(start + i, h, item or "", kind) for i, (h, item, kind, _) in enumerate(new)])
-                touched = {h for _, _, h in files} | set(have)
-                keys = [path_key(p) for p, _, _ in files]
-                for chunk in _chunks(keys, 500):     # a changed file's old content may now be held by none
-                    touched |= {h for (h,) in db.execute(
-                        f"SELECT hash FROM files WHERE path IN ({','.join('?' * len(chunk))})", chunk)}
-                db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                               [(path_key(p), st.st_size, st.st_mtime_ns, h) for p, st, h in files])
+                               sorted(((start + i, h, item, kind) for i, (h, item, kind, _) in enumerate(new)),
+                                      key=lambda r: (r[1], r[2])))
+                db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", file_rows)
                 if gone:
-                    for chunk in _chunks(list(gone), 500):
-                        marks = ",".join("?" * len(chunk))
-                        touched |= {h for (h,) in db.execute(f"SELECT hash FROM files WHERE path IN ({marks})", chunk)}
-                        db.execute(f"DELETE FROM files WHERE path IN ({marks})", chunk)
-                self._set_liveness(db, touched)
+                    db.execute("DELETE FROM files WHERE path IN (SELECT path FROM incoming_path WHERE hash IS NULL)")
+                if touched:
+                    self._set_liveness(db, touched)
                 db.execute("UPDATE meta SET value = ? WHERE key = 'rows'", (str(start + len(new)),))
                 kinds = sorted(set(self.kinds) | {kind for _, _, kind, _ in new})
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(kinds),))
+                if kinds != self.kinds:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(kinds),))
             self.refresh()
             return len(new)
 
@@ -428,20 +451,28 @@ class Library:
             db.executemany("UPDATE pieces SET live = ? WHERE hash = ? AND live != ?",
                            [(int(h in held), h, int(h in held)) for h in chunk])
 
-    def _append_vectors(self, start: int, block: np.ndarray) -> None:
+    def _append_vectors(self, start: int, block: np.ndarray, norms: np.ndarray) -> None:
         """Write rows [start, start + n) past the committed count (cutting off a dead writer's tail)."""
-        path = self.dir / VECTORS_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            os.ftruncate(fd, start * self.dim * 4)
-            os.lseek(fd, 0, os.SEEK_END)
-            view = memoryview(np.ascontiguousarray(block, dtype=np.float32)).cast("B")
-            while view:
-                written = os.write(fd, view[:1 << 26])
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        for name, data, width in ((VECTORS_NAME, block, self.dim), (NORMS_NAME, norms, 1)):
+            fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                os.ftruncate(fd, start * width * 4)
+                os.lseek(fd, 0, os.SEEK_END)
+                view = memoryview(np.ascontiguousarray(data, dtype=np.float32)).cast("B")
+                while view:
+                    written = os.write(fd, view[:1 << 26])
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def raw_vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """The vectors as the model gave them (unit row x its stored length): what the authors'
+        evaluations (Frechet distance, probes) read."""
+        rows = np.asarray(rows, dtype=np.int64)
+        norms = np.memmap(self.dir / NORMS_NAME, dtype=np.float32, mode="r", shape=(self.rows,)) \
+            if self.rows else np.zeros(0, np.float32)
+        return np.asarray(self.vectors()[rows]) * np.asarray(norms[rows])[:, None]
 
     # -- search -------------------------------------------------------------------
     def search(self, query: np.ndarray, k: int, rows: np.ndarray | None = None, exact: bool = False) -> list[Hit]:
@@ -621,6 +652,9 @@ class Library:
         size = (self.dir / VECTORS_NAME).stat().st_size if (self.dir / VECTORS_NAME).exists() else 0
         if size < self.rows * self.dim * 4:
             problems.append(f"{VECTORS_NAME}: {size} bytes for {self.rows} rows of {self.dim}")
+        norms = (self.dir / NORMS_NAME).stat().st_size if (self.dir / NORMS_NAME).exists() else 0
+        if norms < self.rows * 4:
+            problems.append(f"{NORMS_NAME}: {norms} bytes for {self.rows} rows")
         top = self.db.execute("SELECT coalesce(max(row) + 1, 0), count(*) FROM pieces").fetchone()
         if top[0] != self.rows or top[1] != self.rows:
             problems.append(f"pieces: rows 0..{top[0] - 1} ({top[1]}) for a committed count of {self.rows}")
