@@ -49,7 +49,7 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE files (path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-        " hash TEXT NOT NULL)",
+        " hash TEXT NOT NULL) WITHOUT ROWID",
         "CREATE INDEX files_hash ON files (hash)",
         "CREATE TABLE pieces (row INTEGER PRIMARY KEY, hash TEXT NOT NULL, item TEXT NOT NULL,"
         " kind TEXT NOT NULL, live INTEGER NOT NULL DEFAULT 1, UNIQUE (hash, item))",
@@ -123,8 +123,7 @@ class Library:
         self.model_id, self.dim = self.meta["model"], int(self.meta["dim"])
         self.whole_file = self.meta.get("whole_file") == "1"
         self.ann_threshold = int(self.meta.get("ann_threshold", ANN_THRESHOLD))
-        self._vectors: np.ndarray | None = None
-        self._vectors_rows = -1
+        self._map: np.ndarray | None = None
         self._ann = None
         self._lock_fd: int | None = None
 
@@ -208,7 +207,7 @@ class Library:
 
     def close(self) -> None:
         self._ann = None
-        self._vectors = None
+        self._map = None
         self.db.close()
 
     def __enter__(self) -> Library:
@@ -265,14 +264,26 @@ class Library:
     def vectors(self) -> np.ndarray:
         """The committed rows, memory-mapped read-only ((rows, dim) float32, unit length)."""
         rows = self.rows
-        if self._vectors is None or self._vectors_rows != rows:
-            if rows == 0:
-                self._vectors = np.zeros((0, self.dim), dtype=np.float32)
-            else:
-                self._vectors = np.memmap(self.dir / VECTORS_NAME, dtype=np.float32, mode="r",
-                                          shape=(rows, self.dim))
-            self._vectors_rows = rows
-        return self._vectors
+        if self._map is None or self._map.shape[0] != rows:
+            self._map = np.zeros((0, self.dim), dtype=np.float32) if rows == 0 else \
+                np.memmap(self.dir / VECTORS_NAME, dtype=np.float32, mode="r", shape=(rows, self.dim))
+        return self._map
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """Some rows, in the order given. A few are read with pread: touching a memory map maps
+        the whole page-cache folio around each row (2 MB apiece here: 400 MB for 200 rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size > max(1000, self.rows // 20):
+            return np.asarray(self.vectors()[rows])
+        out = np.empty((rows.size, self.dim), dtype=np.float32)
+        width = self.dim * 4
+        fd = os.open(self.dir / VECTORS_NAME, os.O_RDONLY)
+        try:
+            for i, row in enumerate(rows.tolist()):
+                out[i] = np.frombuffer(os.pread(fd, width, row * width), dtype=np.float32)
+        finally:
+            os.close(fd)
+        return out
 
     # -- reading the tables -------------------------------------------------------
     def file_table(self, scope: Sequence[Path] | None = None) -> dict[bytes, tuple[int, int, str]]:
@@ -390,8 +401,8 @@ class Library:
         pieces = pieces or {}
         with self.writing():
             db = self.db
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_hash (hash TEXT PRIMARY KEY)")
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_path (path BLOB PRIMARY KEY, hash TEXT)")
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_hash (hash TEXT PRIMARY KEY) WITHOUT ROWID")
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_path (path BLOB PRIMARY KEY, hash TEXT) WITHOUT ROWID")
             db.execute("DELETE FROM incoming_hash")
             db.execute("DELETE FROM incoming_path")
             db.executemany("INSERT OR IGNORE INTO incoming_hash VALUES (?)", ((h,) for h in sorted(pieces)))
@@ -411,9 +422,9 @@ class Library:
             start = self.rows
             if new:
                 block = np.stack([np.asarray(v, dtype=np.float32).reshape(self.dim) for *_, v in new])
-                norms = np.linalg.norm(block, axis=1, keepdims=True)
-                block = (block / np.maximum(norms, 1e-12)).astype(np.float32)
-                self._append_vectors(start, block, norms.reshape(-1).astype(np.float32))
+                norms = np.sqrt(np.einsum("ij,ij->i", block, block))        # float32, no temporaries
+                block /= np.maximum(norms, np.float32(1e-12))[:, None]
+                self._append_vectors(start, block, norms)
             file_rows = sorted((path_key(p), st.st_size, st.st_mtime_ns, h) for p, st, h in files)   # B-tree order
             with _transaction(db):
                 # contents that may lose their last file (a changed or deleted path's old content),
@@ -472,7 +483,7 @@ class Library:
         rows = np.asarray(rows, dtype=np.int64)
         norms = np.memmap(self.dir / NORMS_NAME, dtype=np.float32, mode="r", shape=(self.rows,)) \
             if self.rows else np.zeros(0, np.float32)
-        return np.asarray(self.vectors()[rows]) * np.asarray(norms[rows])[:, None]
+        return self.gather(rows) * np.asarray(norms[rows])[:, None]
 
     # -- search -------------------------------------------------------------------
     def search(self, query: np.ndarray, k: int, rows: np.ndarray | None = None, exact: bool = False) -> list[Hit]:
@@ -498,7 +509,7 @@ class Library:
         if rows.size > 0.5 * vectors.shape[0]:
             scores = _product(vectors, q)[rows]
         else:
-            scores = vectors[np.sort(rows)] @ q
+            scores = self.gather(np.sort(rows)) @ q
             rows = np.sort(rows)
         best = _top(scores, k)
         return [Hit(int(rows[i]), float(scores[i])) for i in best]
@@ -535,7 +546,7 @@ class Library:
         if dead.size:
             candidates = candidates[~np.isin(candidates, dead)]
         candidates = np.unique(candidates)
-        scores = vectors[candidates] @ q
+        scores = self.gather(candidates) @ q
         best = _top(scores, k)
         return [Hit(int(candidates[i]), float(scores[i])) for i in best]
 
