@@ -97,7 +97,12 @@ def exact_p50(lib: Library, queries: np.ndarray, k: int, n: int = 7) -> float:
 
 
 CHILD = """
-import resource, sys, time, json
+import sys, time, json
+
+def peak_mb():   # VmHWM: this process's own peak (ru_maxrss would carry the forking parent's over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 t0 = time.perf_counter()
 import numpy as np
 import faiss
@@ -112,10 +117,10 @@ q = rng.normal(size=lib.dim).astype(np.float32)
 t1 = time.perf_counter()
 lib.search(q, 10)
 first = time.perf_counter() - t1
-one = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+one = peak_mb()
 for _ in range(int(sys.argv[2])):
     lib.search(rng.normal(size=lib.dim).astype(np.float32), 10)
-many = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+many = peak_mb()
 print(json.dumps({"import_ms": 1000 * imported, "open_ms": 1000 * opened, "first_ms": 1000 * first,
                   "rss_one_mb": one, "rss_many_mb": many}))
 """

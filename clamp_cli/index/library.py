@@ -431,9 +431,11 @@ class Library:
                 # or come back to life (a dead content seen again)
                 db.executemany("INSERT OR REPLACE INTO incoming_path VALUES (?, ?)",
                                [(k, h) for k, _, _, h in file_rows] + [(k, None) for k in gone])
-                touched = {old for old, now in db.execute(
-                    "SELECT f.hash, i.hash FROM files f JOIN incoming_path i ON f.path = i.path")
-                    if old != now} | dead_held
+                existing = {path: (size, mtime, h) for path, size, mtime, h in db.execute(
+                    "SELECT f.path, f.size, f.mtime_ns, f.hash FROM files f JOIN incoming_path i ON f.path = i.path")}
+                incoming = dict((k, h) for k, _, _, h in file_rows)
+                touched = {old[2] for path, old in existing.items() if incoming.get(path) != old[2]} | dead_held
+                file_rows = [r for r in file_rows if existing.get(r[0]) != r[1:]]     # re-imports write nothing
                 touched |= {h for (h,) in db.execute(           # a dead content one of these files holds again
                     "SELECT DISTINCT p.hash FROM pieces p JOIN incoming_path i ON p.hash = i.hash WHERE p.live = 0")}
                 db.executemany("INSERT INTO pieces (row, hash, item, kind) VALUES (?, ?, ?, ?)",
