@@ -46,13 +46,16 @@ KEY_KINDS = {"scores": ("music",), "recordings": ("recording", "audio"), "texts"
 def keep_one_kind(walk, wanted: str | None, reporter: Reporter) -> None:
     """Rank one kind of file unless told otherwise: a text query scores recordings and scores on
     scales of their own, so one mixed list would favour one kind."""
-    from ..formats import kind_of
-
     if wanted is not None and wanted not in (*KEY_KINDS, "all"):
         raise UsageError(f"--keys-kind must be scores, recordings, texts or all, not '{wanted}'")
     if wanted == "all":
         return
-    kinds = {name: [f for f in walk.files if kind_of(f) in members] for name, members in KEY_KINDS.items()}
+    member_of = {kind: name for name, members in KEY_KINDS.items() for kind in members}
+    kinds: dict[str, list] = {name: [] for name in KEY_KINDS}
+    for f in walk.files:
+        name = member_of.get(walk.kind(f))
+        if name is not None:
+            kinds[name].append(f)
     chosen = wanted or next((name for name, files in kinds.items() if files), "scores")
     left = len(walk.files) - len(kinds[chosen])
     if not kinds[chosen]:
@@ -187,7 +190,9 @@ def search(
     key_lines = read_lines(keys_text) if keys_text else None
 
     settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
-    inputs = [*(walk.files if walk is not None else ()), *(split_piece_ref(p.value)[0] for p in query.music)]
+    inputs = [*(split_piece_ref(p.value)[0] for p in query.music)]
+    if walk is not None:       # one file of each kind stands for them all (the default model follows the kinds)
+        inputs += list({walk.kind(f): f for f in walk.files}.values())
     embedder = open_embedder(settings, reporter, whole_file, jobs, inputs)
     qvec = query_vector(query, embedder)
     model_id = embedder.encoder.model_id

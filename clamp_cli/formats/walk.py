@@ -25,6 +25,10 @@ class Walk:
     items: dict[Path, list[str]] = field(default_factory=dict)  # file -> the tunes asked for as FILE#X (else all)
     stdin_file: Path | None = None         # a private copy of a score read from stdin (--stdin-score)
     dirs: list[Path] = field(default_factory=list)          # the directories walked (a library's scope)
+    kinds: dict[Path, str] = field(default_factory=dict)    # file -> formats.kind_of, computed once
+
+    def kind(self, path: Path) -> str | None:
+        return self.kinds.get(path) or kind_of(path)
 
     def relative(self, path: Path) -> Path:
         """The file's path below the directory argument it came from (its name for a file argument)."""
@@ -184,10 +188,12 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
             return
         seen.add(path)
         walk.roots[path] = root
-        if kind_of(path) is None:
+        kind = kind_of(path)
+        if kind is None:
             walk.skipped += 1
         else:
             walk.files.append(path)
+            walk.kinds[path] = kind
 
     def visit_path(path: Path, arg: str) -> bool:
         """False when the path does not exist; unreadable ones are problems."""
