@@ -215,8 +215,7 @@ def search(
             keep_one_kind(walk, keys_kind, reporter)
         if walk is None:       # the library as it stands, every piece of one kind
             kinds = library_kinds(collection.library, keys_kind)
-            matches = collection.similar(qvec.vector, top, kinds=kinds, exclude=exclude, unique=unique,
-                                         check_paths=True)
+            matches = collection.similar(qvec.vector, top, kinds=kinds, exclude=exclude, unique=unique)
             shown = str
         else:
             rows = sync_walk(collection, walk, reporter, quiet, no_update)

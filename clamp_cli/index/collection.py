@@ -219,6 +219,7 @@ class Collection:
         extra = len(exclude)
         want = k + extra
         out: list[Match] = []
+        rounds = 0
         while True:
             hits = lib.search(query, want, candidates)
             info = lib.piece_at(h.row for h in hits)
@@ -235,7 +236,8 @@ class Collection:
                     continue
                 for chunk in ([files] if unique else [[p] for p in files]):
                     out.append(Match(0, h.score, h.row, piece.key, piece.item, piece.kind, chunk))
-            if len(out) >= k or len(hits) < want:
+            rounds += 1
+            if len(out) >= k or len(hits) < want or rounds >= 3:     # excluded or vanished rows: look further, twice
                 break
             want *= 4
         out = out[:k]
