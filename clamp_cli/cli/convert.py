@@ -97,6 +97,7 @@ def _recordings_to_mert(files, walk, sink, reporter: Reporter, quiet: bool) -> i
     import numpy as np
 
     from ..formats.audio import load_recording
+    from ..formats.reading import read_input
     from ..models.mert import MertExtractor, mert_dir
 
     mert = MertExtractor(mert_dir())
@@ -106,7 +107,7 @@ def _recordings_to_mert(files, walk, sink, reporter: Reporter, quiet: bool) -> i
         for path in files:
             shown = walk.shown(path)
             try:
-                features = mert.features(load_recording(path.read_bytes()))
+                features = mert.features(load_recording(read_input(path, "recording")[1]))
                 buf = io.BytesIO()
                 np.save(buf, features)
                 sink.write(path, None, buf.getvalue())

@@ -190,8 +190,11 @@ def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_
     """Worker entry point: errors come back inside the results, never as exceptions."""
     from pathlib import Path
 
+    from .reading import read_input
+
     try:
-        return convert_bytes(Path(path).read_bytes(), Path(path).suffix, to, flavour, full_mtf, whole_file)
+        _, data = read_input(path, "music")
+        return convert_bytes(data, Path(path).suffix, to, flavour, full_mtf, whole_file)
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:

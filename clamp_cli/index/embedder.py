@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..formats import decode_text, kind_of, load_npy, prep_key
 from ..formats.convert import Piece, conversion_crashed, music_pieces
 from ..formats.pool import map_files
+from ..formats.reading import hash_input, read_input
 from ..fsutil import os_reason
 from ..pause import pause_point
 from .store import FeatureStore, sha256_bytes
@@ -84,7 +85,7 @@ class Result:
 def convert_file(path: str, style: str, whole_file: bool) -> list[Piece]:
     """Worker: one file -> its pieces in the model's text style (errors inside the pieces)."""
     try:
-        data = Path(path).read_bytes()
+        _, data = read_input(path, "music")
         return music_pieces(data, Path(path).suffix, style, whole_file)
     except InputError as exc:
         return [Piece(None, error=str(exc))]
@@ -167,10 +168,9 @@ class Embedder:
                 f.hash = known[f.path]
                 continue
             try:
-                st = f.path.stat()
-                f.hash = sha256_bytes(f.path.read_bytes())
-            except OSError as exc:
-                f.fail(os_reason(exc))
+                st, f.hash = hash_input(f.path, f.kind)
+            except InputError as exc:
+                f.fail(str(exc))
                 continue
             fresh.append((f.path, st, f.hash))
         self.store.remember_hashes(fresh)
@@ -217,7 +217,7 @@ class Embedder:
             for i in idx[start:start + self.chunk]:
                 r = files[i]
                 try:
-                    data = r.path.read_bytes()
+                    _, data = read_input(r.path, kind)
                     seqs.append(MODALITIES[kind].read(self, data))
                     ready.append(r)
                 except InputError as exc:
