@@ -40,7 +40,8 @@ def convert(
     quiet: QuietOpt = False,
 ) -> int:
     """Convert scores between ABC, interleaved ABC, MTF, MusicXML and MIDI (Humdrum, MEI in)."""
-    from ..formats.convert import BINARY_TARGETS, conversion_crashed, convert_path
+    from ..formats.convert import BINARY_TARGETS, conversion_crashed, convert_path, limit_hit
+    from ..formats.limits import conversion_limits
     from ..formats.output import ConvertOutput
     from ..formats.pool import map_files
 
@@ -69,7 +70,8 @@ def convert(
     progress, advance = progress_bar(len(files), "converting", quiet)
     with progress:
         for path, pieces in map_files(convert_path, [str(f) for f in files], jobs, to,
-                                      FAMILIES[family].music_text, full, on_crash=conversion_crashed):
+                                      FAMILIES[family].music_text, full, on_crash=conversion_crashed,
+                                      limits=conversion_limits(), on_limit=limit_hit):
             advance(1)
             shown = walk.shown(Path(path))
             pieces = wanted_pieces(walk, pieces, lambda _, file=Path(path): file, reporter)

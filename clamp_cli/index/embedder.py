@@ -16,8 +16,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats import decode_text, kind_of, load_npy, prep_key
-from ..formats.convert import Piece, conversion_crashed, music_pieces
-from ..formats.pool import map_files
+from ..formats.convert import Piece, conversion_crashed, limit_hit, music_pieces
+from ..formats.limits import conversion_limits, score_limit
+from ..formats.pool import map_files, prestart
 from ..formats.reading import hash_input, read_input
 from ..fsutil import os_reason
 from ..pause import pause_point
@@ -86,7 +87,8 @@ def convert_file(path: str, style: str, whole_file: bool) -> list[Piece]:
     """Worker: one file -> its pieces in the model's text style (errors inside the pieces)."""
     try:
         _, data = read_input(path, "music")
-        return music_pieces(data, Path(path).suffix, style, whole_file)
+        with score_limit():
+            return music_pieces(data, Path(path).suffix, style, whole_file)
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:
@@ -101,6 +103,7 @@ class Embedder:
         self.encoder, self.store, self.batch_size, self.chunk = encoder, store, batch_size, chunk
         self.whole_file, self.jobs = whole_file, jobs
         self._mert = None
+        prestart(conversion_limits())   # a worker forked before the model loads torch (formats.pool)
 
     def prep(self, kind: str) -> str:
         key = prep_key(kind, self.encoder.family)
@@ -181,7 +184,8 @@ class Embedder:
             return
         enc, prep = self.encoder, self.prep("music")
         converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.layout.music_text,
-                              self.whole_file, on_crash=conversion_crashed)
+                              self.whole_file, on_crash=conversion_crashed, limits=conversion_limits(),
+                              on_limit=limit_hit)
         try:
             ready: list[Result] = []
             seqs, manifests, files_in_chunk = [], {}, 0
