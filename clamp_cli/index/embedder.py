@@ -25,6 +25,7 @@ from ..pause import pause_point
 from .store import FeatureStore, sha256_bytes
 
 QUERY_PREP = "query/v1"
+CHANGED = "changed during the run (its bytes are not those hashed a moment before); left out, run again"
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,16 @@ class Result:
         self.status, self.error = "failed", reason
 
 
-def convert_file(path: str, style: str, whole_file: bool) -> list[Piece]:
-    """Worker: one file -> its pieces in the model's text style (errors inside the pieces)."""
+def convert_file(path: str, style: str, whole_file: bool, expected: str | None = None) -> list[Piece]:
+    """Worker: one file -> its pieces in the model's text style (errors inside the pieces).
+
+    `expected` is the content hash the parent read: a file whose bytes differ now changed during
+    the run, and is left out rather than cached under the other content's hash.
+    """
     try:
         _, data = read_input(path, "music")
+        if expected is not None and sha256_bytes(data) != expected:
+            raise InputError(CHANGED)
         with score_limit():
             return music_pieces(data, Path(path).suffix, style, whole_file)
     except InputError as exc:
@@ -185,7 +192,7 @@ class Embedder:
         enc, prep = self.encoder, self.prep("music")
         converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.layout.music_text,
                               self.whole_file, on_crash=conversion_crashed, limits=conversion_limits(),
-                              on_limit=limit_hit)
+                              on_limit=limit_hit, per_file=[files[i].hash for i in idx])
         try:
             ready: list[Result] = []
             seqs, manifests, files_in_chunk = [], {}, 0
