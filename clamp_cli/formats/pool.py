@@ -57,6 +57,13 @@ def _use_settings(settings: dict[str, str]) -> None:
 def _worker_main(conn, limits: Limits | None) -> None:
     """A worker: tasks (i, fn, path, args, settings) in, ("beat" | "done" | "limit" | "error", i, payload) out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle: it kills the workers
+    try:
+        _serve(conn, limits)
+    except BaseException:  # noqa: BLE001 - e.g. no memory left to read a task: the parent reports the file
+        os._exit(1)        # as crashed, in one line; no traceback of ours on the user's terminal
+
+
+def _serve(conn, limits: Limits | None) -> None:
     current = [-1]
 
     def beat() -> None:
@@ -206,7 +213,7 @@ class _Supervisor(threading.Thread):
                     continue
                 self._put(i, kind, payload)
                 w.task, w.deadline, w.leaving = None, None, last
-        except (EOFError, OSError):
+        except Exception:  # noqa: BLE001 - the pipe closed, or a message cut short: the worker is gone
             return False
         return w.proc.is_alive()
 
