@@ -41,7 +41,8 @@ def convert(
     quiet: QuietOpt = False,
 ) -> int:
     """Convert scores between ABC, interleaved ABC, MTF, MusicXML and MIDI (Humdrum, MEI in)."""
-    from ..formats.convert import BINARY_TARGETS, conversion_crashed, convert_path
+    from ..formats.convert import BINARY_TARGETS, conversion_crashed, convert_path, limit_hit
+    from ..formats.limits import conversion_limits
     from ..formats.output import ConvertOutput
     from ..formats.pool import map_files
 
@@ -70,7 +71,8 @@ def convert(
     progress, advance = progress_bar(len(files), "converting", quiet)
     with progress:
         for path, pieces in map_files(convert_path, [str(f) for f in files], jobs, to,
-                                      FAMILIES[family].music_text, full, on_crash=conversion_crashed):
+                                      FAMILIES[family].music_text, full, on_crash=conversion_crashed,
+                                      limits=conversion_limits(), on_limit=limit_hit):
             advance(1)
             shown = walk.shown(Path(path))
             pieces = wanted_pieces(walk, pieces, lambda _, file=Path(path): file, reporter)
@@ -98,6 +100,7 @@ def _recordings_to_mert(files, walk, sink, reporter: Reporter, quiet: bool) -> i
     import numpy as np
 
     from ..formats.audio import load_recording
+    from ..formats.reading import read_input
     from ..models.mert import MertExtractor, mert_dir
 
     mert = MertExtractor(mert_dir())
@@ -107,7 +110,7 @@ def _recordings_to_mert(files, walk, sink, reporter: Reporter, quiet: bool) -> i
         for path in files:
             shown = walk.shown(path)
             try:
-                features = mert.features(load_recording(path.read_bytes()))
+                features = mert.features(load_recording(read_input(path, "recording")[1]))
                 buf = io.BytesIO()
                 np.save(buf, features)
                 sink.write(path, None, buf.getvalue())

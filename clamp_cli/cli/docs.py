@@ -24,6 +24,11 @@ ENVIRONMENT = [
     ("CLAMP_TEXT_BACKBONE", "Default for --text-backbone."),
     ("CLAMP_CACHE_DIR", "Default for --cache-dir; else the platform's user cache directory."),
     ("CLAMP_LIBRARY", "Default for --library (a name in the cache's libraries/ folder, or a folder)."),
+    ("CLAMP_MAX_FILE_MB", "Size limit of an input file, in MB: one number for every kind, or KIND=MB,... "
+                          "(music, text, audio, recording); default 64 for scores and texts, 256 for .npy "
+                          "features, 1024 for recordings."),
+    ("CLAMP_CONVERT_TIMEOUT", "Time limit of one score's conversion, in seconds (default 30; 0: none)."),
+    ("CLAMP_CONVERT_MEMORY_MB", "Memory limit of one score's conversion, in MB (default 2048; 0: none)."),
     ("HF_HOME, HF_HUB_CACHE", "Where downloaded models live (the Hugging Face cache)."),
     ("HF_HUB_OFFLINE", "Set to 1 and `clamp models pull` does not touch the network either (no other command "
                        "ever does: a model not in the cache exits with 3)."),

@@ -121,6 +121,8 @@ def via_music21(data: bytes, fmt: str) -> bytes:
             return GeneralObjectExporter(score).parse()
     except InputError:
         raise
+    except MemoryError:   # past a worker's memory limit (formats.limits): not the file's fault
+        raise
     except Exception as exc:  # noqa: BLE001 - music21 raises many types on bad input
         from .abc import in_words
 

@@ -74,6 +74,8 @@ def xml_to_abc(xml: bytes, flavour: str = "standard") -> str:
         xml2abc.abcOut.outfile = out
         try:
             xml2abc.Parser(opts).parse(io.BytesIO(xml))
+        except MemoryError:   # past a worker's memory limit (formats.limits): not the file's fault
+            raise
         except Exception as exc:  # noqa: BLE001 - a third-party parser failing on user data
             raise InputError(f"xml2abc cannot convert this score: {in_words(exc)}") from None
     text = out.getvalue()
@@ -123,6 +125,8 @@ def abc_to_xml(abc: str) -> str:
         warnings.simplefilter("ignore")  # pyparsing deprecations inside abc2xml
         try:
             docs = abc2xml.getXmlDocs(safe, 0, 1)
+        except MemoryError:   # past a worker's memory limit (formats.limits): not the file's fault
+            raise
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"abc2xml cannot read this ABC: {in_words(exc)}") from None
     if not docs:
@@ -164,6 +168,8 @@ def interleave(abc: str) -> tuple[str, list[str]]:
     try:
         with contextlib.redirect_stdout(printed):
             stripped, _ = strip_empty_bars(lines)
+    except MemoryError:   # past a worker's memory limit (formats.limits): not the file's fault
+        raise
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"interleaving the voices failed: {in_words(exc)} (while stripping empty bars)") from None
     if stripped is None:
@@ -177,11 +183,15 @@ def interleave(abc: str) -> tuple[str, list[str]]:
             notes.append("voices have unequal bar counts")
         if not same_duration:
             notes.append("voices have unequal bar durations (unaligned)")
+    except MemoryError:   # past a worker's memory limit (formats.limits): not the file's fault
+        raise
     except Exception:  # noqa: BLE001 - the check is advisory, as in the authors' script
         notes.append("bar alignment could not be checked")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             rotated = rotate_abc(stripped)
+    except MemoryError:   # past a worker's memory limit (formats.limits): not the file's fault
+        raise
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"interleaving the voices failed: {in_words(exc)} (while rotating)") from None
     if rotated is None:

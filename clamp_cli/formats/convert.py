@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 from ..fsutil import os_reason
 from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_score_text, decode_text, score_to_musicxml, via_music21
+from .limits import Limits, score_limit
 
 TARGETS = {"abc": ".abc", "iabc": ".abc", "mtf": ".mtf", "musicxml": ".musicxml", "midi": ".mid", "mert": ".npy"}
 BINARY_TARGETS = {"midi", "mert"}
@@ -75,6 +76,8 @@ def _musicxml_to_midi(xml: bytes) -> bytes:
     try:
         score = music21.converter.parseData(xml, format="musicxml")
         return music21.midi.translate.streamToMidiFile(score).writestr()
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"music21 could not write MIDI ({type(exc).__name__}: {str(exc)[:100]})") from None
 
@@ -160,13 +163,17 @@ def convert_bytes(data: bytes, suffix: str, to: str, flavour: str | None = None,
     if not tunes:
         raise InputError("no ABC tune in the file")
     if len(tunes) == 1 or (whole_file and to not in BINARY_TARGETS | {"musicxml"}):
-        pieces = [_abc_tune(tune, to, flavour, full_mtf) for _, tune in tunes]
+        pieces = []
+        for _, tune in tunes:
+            with score_limit():     # each tune its own time (in a worker with limits)
+                pieces.append(_abc_tune(tune, to, flavour, full_mtf))
         return [Piece(None, b"".join(p.data for p in pieces),
                       warnings=warnings + [w for p in pieces for w in p.warnings])]
     out = []
     for tune_id, tune in tunes:
         try:
-            piece = _abc_tune(tune, to, flavour, full_mtf)
+            with score_limit():
+                piece = _abc_tune(tune, to, flavour, full_mtf)
             piece.item = tune_id
             piece.warnings[:0] = warnings
             out.append(piece)
@@ -190,12 +197,18 @@ def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_
     """Worker entry point: errors come back inside the results, never as exceptions."""
     from pathlib import Path
 
+    from .reading import read_input
+
     try:
-        return convert_bytes(Path(path).read_bytes(), Path(path).suffix, to, flavour, full_mtf, whole_file)
+        _, data = read_input(path, "music")
+        with score_limit():
+            return convert_bytes(data, Path(path).suffix, to, flavour, full_mtf, whole_file)
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:
         return [Piece(None, error=os_reason(exc))]
+    except MemoryError:
+        return [Piece(None, error=Limits(None, None).memory_message())]
     except Exception as exc:  # noqa: BLE001 - a bug of ours or a library's must cost one file, not the batch
         return [Piece(None, error=f"clamp could not convert it (internal error {type(exc).__name__}: "
                                   f"{str(exc)[:100]}; please report it with the file)")]
@@ -204,3 +217,8 @@ def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_
 def conversion_crashed(path: str) -> list[Piece]:
     """The result of a file whose worker process died (see `pool.map_files`)."""
     return [Piece(None, error="the converter crashed on this file (its worker process died)")]
+
+
+def limit_hit(path: str, message: str) -> list[Piece]:
+    """The result of a file whose conversion hit a time or memory limit (see `formats.limits`)."""
+    return [Piece(None, error=message)]

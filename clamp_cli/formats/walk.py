@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..fsutil import os_reason
 from . import kind_of
+from .reading import check_path
 
 
 @dataclass
@@ -191,6 +192,10 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
         kind = kind_of(path)
         if kind is None:
             walk.skipped += 1
+            return
+        refused = check_path(path, kind)    # a FIFO, a device, too large: never opened
+        if refused:
+            walk.problems.append((str(path), refused))
         else:
             walk.files.append(path)
             walk.kinds[path] = kind

@@ -8,7 +8,6 @@ those of the files given, and says which files hold each.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..formats.walk import piece_name
 from ..fsutil import os_reason
 from .embedder import Result
@@ -25,12 +25,12 @@ COMMIT_FILES = 512          # files per library commit while syncing: an interru
 
 
 def file_hash(path: Path) -> tuple[os.stat_result, str]:
-    """stat and sha256 of a file, read in blocks."""
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        digest = hashlib.file_digest(f, "sha256") if hasattr(hashlib, "file_digest") else \
-            hashlib.sha256(f.read())
-    return st, digest.hexdigest()
+    """stat and sha256 of a regular file, read in blocks up to its kind's size limit
+    (formats.reading: FIFOs, devices and files growing while read are refused, never waited on)."""
+    from ..formats import kind_of
+    from ..formats.reading import hash_input
+
+    return hash_input(path, kind_of(path))
 
 
 @dataclass
@@ -112,6 +112,10 @@ class Collection:
             except OSError as exc:
                 r = Result(path, "unknown")
                 r.fail(os_reason(exc))
+                report.failed.append(r)
+            except InputError as exc:
+                r = Result(path, "unknown")
+                r.fail(str(exc))
                 report.failed.append(r)
         held = lib.pieces_of({h for _, h in stats.values()}, live_only=False)
         known = [p for p, (_, h) in stats.items() if h in held]

@@ -16,14 +16,17 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats import decode_text, kind_of, load_npy, prep_key
-from ..formats.convert import Piece, conversion_crashed, music_pieces
-from ..formats.pool import map_files
+from ..formats.convert import Piece, conversion_crashed, limit_hit, music_pieces
+from ..formats.limits import conversion_limits, score_limit
+from ..formats.pool import map_files, prestart
+from ..formats.reading import hash_input, read_input
 from ..formats.walk import piece_name
 from ..fsutil import os_reason
 from ..pause import pause_point
 from .store import FeatureStore, sha256_bytes
 
 QUERY_PREP = "query/v1"
+CHANGED = "changed during the run (its bytes are not those hashed a moment before); left out, run again"
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,18 @@ class Result:
         self.status, self.error = "failed", reason
 
 
-def convert_file(path: str, style: str, whole_file: bool) -> list[Piece]:
-    """Worker: one file -> its pieces in the model's text style (errors inside the pieces)."""
+def convert_file(path: str, style: str, whole_file: bool, expected: str | None = None) -> list[Piece]:
+    """Worker: one file -> its pieces in the model's text style (errors inside the pieces).
+
+    `expected` is the content hash the parent read: a file whose bytes differ now changed during
+    the run, and is left out rather than cached under the other content's hash.
+    """
     try:
-        data = Path(path).read_bytes()
-        return music_pieces(data, Path(path).suffix, style, whole_file)
+        _, data = read_input(path, "music")
+        if expected is not None and sha256_bytes(data) != expected:
+            raise InputError(CHANGED)
+        with score_limit():
+            return music_pieces(data, Path(path).suffix, style, whole_file)
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:
@@ -101,6 +111,7 @@ class Embedder:
         self.encoder, self.store, self.batch_size, self.chunk = encoder, store, batch_size, chunk
         self.whole_file, self.jobs = whole_file, jobs
         self._mert = None
+        prestart(conversion_limits())   # a worker forked before the model loads torch (formats.pool)
 
     def prep(self, kind: str) -> str:
         key = prep_key(kind, self.encoder.family)
@@ -183,10 +194,9 @@ class Embedder:
                 f.hash = known[f.path]
                 continue
             try:
-                st = f.path.stat()
-                f.hash = sha256_bytes(f.path.read_bytes())
-            except OSError as exc:
-                f.fail(os_reason(exc))
+                st, f.hash = hash_input(f.path, f.kind)
+            except InputError as exc:
+                f.fail(str(exc))
                 continue
             fresh.append((f.path, st, f.hash))
         self.store.remember_hashes(fresh)
@@ -197,7 +207,8 @@ class Embedder:
             return
         enc, prep = self.encoder, self.prep("music")
         converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.layout.music_text,
-                              self.whole_file, on_crash=conversion_crashed)
+                              self.whole_file, on_crash=conversion_crashed, limits=conversion_limits(),
+                              on_limit=limit_hit, per_file=[files[i].hash for i in idx])
         try:
             ready: list[Result] = []
             seqs, manifests, files_in_chunk = [], {}, 0
@@ -233,7 +244,7 @@ class Embedder:
             for i in idx[start:start + self.chunk]:
                 r = files[i]
                 try:
-                    data = r.path.read_bytes()
+                    _, data = read_input(r.path, kind)
                     seqs.append(MODALITIES[kind].read(self, data))
                     ready.append(r)
                 except InputError as exc:

@@ -43,6 +43,7 @@ class FileEmbedding:
         the first file that cannot be read."""
         from ..formats import decode_text, kind_of, load_npy
         from ..formats.convert import music_pieces
+        from ..formats.reading import read_input
 
         names: list[str] = []
         parts: dict[str, list[tuple[int, object]]] = {"music": [], "text": [], "audio": []}
@@ -51,7 +52,7 @@ class FileEmbedding:
             if kind is None:
                 raise InputError(f"{path}: not a file clamp reads ({path.suffix or 'no extension'})")
             try:
-                data = path.read_bytes()
+                data = read_input(path, kind)[1]     # regular files within the size limits only
                 if kind == "music":
                     pieces = music_pieces(data, path.suffix, self.layout.music_text, whole_file)
                     for p in pieces:
