@@ -161,6 +161,7 @@ def handle_errors(func):
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
+            _close_opened()
         raise typer.Exit(code or EXIT_OK)
 
     return wrapper
@@ -282,10 +283,23 @@ def _with_library_model(common: Common) -> Common:
     return common
 
 
+_OPENED: list = []      # databases a command opened: closed when it ends, not whenever the GC runs
+
+
+def _close_opened() -> None:
+    while _OPENED:
+        try:
+            _OPENED.pop().close()
+        except Exception:       # noqa: BLE001 - closing at the end must not turn an answer into an error
+            pass
+
+
 def open_store(common: Common, reporter: Reporter):
     from .. import app
 
-    return app.open_store(common, reporter.warn)
+    store = app.open_store(common, reporter.warn)
+    _OPENED.append(store)
+    return store
 
 
 def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None,
@@ -293,8 +307,10 @@ def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, 
     """The model, the cache and the embedder over both: what embed, search and classify share."""
     from .. import app
 
-    return app.open_embedder(_with_library_model(common), inputs, whole_file, jobs, reporter.note, reporter.warn,
-                             None if common.quiet else _loading)
+    embedder = app.open_embedder(_with_library_model(common), inputs, whole_file, jobs, reporter.note, reporter.warn,
+                                 None if common.quiet else _loading)
+    _OPENED.append(embedder.store)
+    return embedder
 
 
 def _library_results(embedder, walk, advance, reporter: Reporter) -> list:
