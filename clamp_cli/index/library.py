@@ -37,6 +37,8 @@ import numpy as np
 
 from ..errors import EXIT_USAGE, ClampError
 from ..fsutil import os_reason
+from .sqlite import chunks as _chunks
+from .sqlite import transaction as _transaction
 
 DB_NAME, VECTORS_NAME, NORMS_NAME, LOCK_NAME = "library.sqlite3", "vectors.f32", "norms.f32", "lock"
 ANN_THRESHOLD = 200_000          # live rows above which search goes through the approximate index
@@ -698,21 +700,3 @@ def _exact_top(vectors: np.ndarray, q: np.ndarray, k: int, dead: np.ndarray) -> 
     if dead.size:
         scores[dead] = -np.inf
     return [int(i) for i in _top(scores, k)]
-
-
-class _transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False
-
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

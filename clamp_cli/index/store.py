@@ -32,6 +32,8 @@ import numpy as np
 
 from ..errors import EXIT_USAGE, ClampError
 from ..fsutil import os_reason
+from .sqlite import chunks as _chunks
+from .sqlite import transaction
 
 DB_NAME = "clamp.sqlite3"
 
@@ -256,20 +258,7 @@ class FeatureStore:
 
     # -- helpers --------------------------------------------------------------
     def _transaction(self):
-        return _Transaction(self.db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False
+        return transaction(self.db)
 
 
 def _decode(blob: bytes, stored_dim: int, dim: int) -> np.ndarray | None:
@@ -277,8 +266,3 @@ def _decode(blob: bytes, stored_dim: int, dim: int) -> np.ndarray | None:
         return None
     vec = np.frombuffer(blob, dtype=np.float32)
     return vec if np.isfinite(vec).all() else None
-
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
