@@ -296,3 +296,9 @@ def test_library_tables_are_versioned(tmp_path):
     db.close()
     with pytest.raises(LibraryError, match="newer clamp"):
         Library(tmp_path / "lib")
+
+
+def test_no_update_checks_keys_kind_before_ranking(lib_env, tunes):
+    run(["library", "create", "kinds", tunes], lib_env, check=0)
+    proc = run(["search", "-L", "kinds", "-N", "-t", "a jig", "--keys-kind", "foo"], lib_env, check=2)
+    assert "--keys-kind must be scores, recordings, texts or all, not 'foo'" in proc.stderr

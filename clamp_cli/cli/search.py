@@ -68,6 +68,8 @@ def keep_one_kind(walk, wanted: str | None, reporter: Reporter) -> None:
 
 def library_kinds(lib, wanted: str | None) -> tuple[str, ...]:
     """Which kind of piece to rank in a whole library: as keep_one_kind, from what it holds."""
+    if wanted is not None and wanted not in (*KEY_KINDS, "all"):
+        raise UsageError(f"--keys-kind must be scores, recordings, texts or all, not '{wanted}'")
     if wanted == "all":
         return tuple(k for members in KEY_KINDS.values() for k in members)
     if wanted is not None:
