@@ -313,6 +313,26 @@ def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, 
     return embedder
 
 
+def sync_files(collection, walk, reporter: Reporter, quiet: bool):
+    """Bring a library up to date with the walked files, with a progress bar; each failure and
+    warning on its own line (what search and `library update` share). Returns the SyncReport."""
+    progress, advance = progress_bar(len(walk.files), "embedding", quiet, before="checking the library")
+    with progress:
+        report = collection.sync(walk.files, walk.dirs, on_progress=advance)
+    for r in report.warned:
+        for warning in r.warnings:
+            reporter.warn(f"{piece_name(walk.shown(r.path), r.item)}: {warning}")
+    for r in report.failed:
+        reporter.error(piece_name(walk.shown(r.path), r.item), r.error or "failed")
+    if report.skipped_readonly:
+        reporter.note(f"{collection.library.dir}: library is read-only; {report.skipped_readonly} new, changed or "
+                      "deleted file(s) not taken in (searching what it holds)")
+    for notice in collection.embedder.store.notices:
+        reporter.warn(notice)
+    collection.embedder.store.notices.clear()
+    return report
+
+
 def _library_results(embedder, walk, advance, reporter: Reporter) -> list:
     from .. import app
 

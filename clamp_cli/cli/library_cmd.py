@@ -29,7 +29,7 @@ from .common import (
     open_embedder,
     open_encoder,
     output_format,
-    progress_bar,
+    sync_files,
 )
 
 app = typer.Typer(help="Persistent libraries: one collection, one model, answers in milliseconds.",
@@ -79,7 +79,7 @@ def create(
     lib.close()
     if folders:
         return _update(name, [], jobs, Common(model_name, text_backbone, device, batch_size, cache_dir, quiet, name),
-                       reporter, whole_file)
+                       reporter)
     return reporter.exit_code
 
 
@@ -100,10 +100,10 @@ def update(
     """Walk the library's folders: add new and changed files, follow renames, drop deleted ones."""
     reporter = Reporter(quiet)
     settings = Common(None, text_backbone, device, batch_size, cache_dir, quiet, name)
-    return _update(name, add or [], jobs, settings, reporter, None, no_ann)
+    return _update(name, add or [], jobs, settings, reporter, no_ann)
 
 
-def _update(name: str, add: list[str], jobs, settings, reporter: Reporter, whole_file, no_ann: bool = False) -> int:
+def _update(name: str, add: list[str], jobs, settings, reporter: Reporter, no_ann: bool = False) -> int:
     from .. import app as application
 
     lib = _open(name, settings.cache_dir)
@@ -118,14 +118,7 @@ def _update(name: str, add: list[str], jobs, settings, reporter: Reporter, whole
     walk = gather_inputs(roots, reporter, "music")
     embedder = open_embedder(settings, reporter, whole, jobs, walk.files)
     collection = application.open_collection(settings, embedder, whole)
-    progress, advance = progress_bar(len(walk.files), "embedding", settings.quiet, before="checking the library")
-    with progress:
-        report = collection.sync(walk.files, walk.dirs, on_progress=advance)
-    for r in report.warned:
-        for warning in r.warnings:
-            reporter.warn(f"{r.name}: {warning}")
-    for r in report.failed:
-        reporter.error(r.name, r.error or "failed")
+    report = sync_files(collection, walk, reporter, settings.quiet)
     lib = collection.library
     work = None if no_ann else lib.needs_ann_work()
     if work:

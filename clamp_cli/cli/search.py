@@ -35,8 +35,8 @@ from .common import (
     note_skipped,
     open_embedder,
     output_format,
-    progress_bar,
     read_lines,
+    sync_files,
     values,
 )
 
@@ -95,20 +95,7 @@ def sync_walk(collection, walk, reporter: Reporter, quiet: bool, no_update: bool
         table = lib.file_table(walk.dirs)
         hashes = {path_of(p): h for p, (_, _, h) in table.items()}
         return collection.pieces_for(hashes)
-    progress, advance = progress_bar(len(walk.files), "embedding", quiet, before="checking the library")
-    with progress:
-        report = collection.sync(walk.files, walk.dirs, on_progress=advance)
-    for r in report.warned:
-        for warning in r.warnings:
-            reporter.warn(f"{piece_name(walk.shown(r.path), r.item)}: {warning}")
-    for r in report.failed:
-        reporter.error(piece_name(walk.shown(r.path), r.item), r.error or "failed")
-    if report.skipped_readonly:
-        reporter.note(f"{lib.dir}: library is read-only; {report.skipped_readonly} new, changed or deleted "
-                      "file(s) not taken in (searching what it holds)")
-    for notice in collection.embedder.store.notices:
-        reporter.warn(notice)
-    collection.embedder.store.notices.clear()
+    report = sync_files(collection, walk, reporter, quiet)
     hashes = {p: report.hashes[p] for p in walk.files if p in report.hashes}
     rows = collection.pieces_for(hashes, walk.items or None)
     if walk.items:

@@ -119,7 +119,8 @@ class Collection:
                 report.failed.append(r)
         held = lib.pieces_of({h for _, h in stats.values()}, live_only=False)
         known = [p for p, (_, h) in stats.items() if h in held]
-        todo = [p for p in stats if p not in set(known)]
+        known_set = set(known)
+        todo = [p for p in stats if p not in known_set]
         results = self.embedder.embed_files(todo, on_progress=on_progress,
                                             known={p: stats[p][1] for p in todo}) if todo else []
         if on_progress and known:
@@ -149,7 +150,7 @@ class Collection:
         report.renamed += len(known)
         report.added += sum(good_files.values())
         for p, st_hash in stats.items():
-            if p in set(known) or good_files.get(p):
+            if p in known_set or good_files.get(p):
                 report.hashes[p] = st_hash[1]
 
     def results(self, files: Sequence[Path], scope: Sequence[Path] | None = None,
@@ -182,10 +183,10 @@ class Collection:
             vectors = self.library.raw_vectors(rows)
             for r, v in zip((r for r in out if r.status != "failed"), vectors):
                 r.vector = v
-        for r in report.warned:
-            for o in out:
-                if o.path == r.path and o.item == r.item:
-                    o.warnings = list(r.warnings)
+        warned = {(r.path, r.item): r.warnings for r in report.warned}
+        for o in out:
+            if (o.path, o.item) in warned:
+                o.warnings = list(warned[(o.path, o.item)])
         return out
 
     # -- ranking -----------------------------------------------------------------
