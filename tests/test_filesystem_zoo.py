@@ -31,6 +31,7 @@ from clamp_cli.formats.limits import Limits
 from clamp_cli.formats.pool import map_files
 from clamp_cli.formats.reading import hash_input, read_input
 from clamp_cli.formats.walk import expand
+from clamp_cli.fsutil import readable_name
 from clamp_cli.index.embedder import CHANGED, convert_file
 from clamp_cli.index.store import sha256_bytes
 from clamp_cli.train.prepare import corpus_root
@@ -84,8 +85,23 @@ def build_zoo(root: Path) -> Zoo:
     zoo.bad[root / "oneline.abc"] = LIMIT_HIT
     (root / "long.mid").write_bytes(one_track_midi(50 * 2**20))
     zoo.bad[root / "long.mid"] = LIMIT_HIT
+    for name in (b"lat\xe9.abc", b"new\nline.abc"):    # not UTF-8 (an old archive's Latin-1); a newline
+        zoo.good.append(Path(os.fsdecode(os.path.join(os.fsencode(root), name))))
+        shutil.copy(tunes / "AbithaMugginsFavoriteReel.abc", zoo.good[-1])
     zoo.growing = root / "growing.abc"
     return zoo
+
+
+def names_in(jsonl: str) -> set[str]:
+    """The exact names a JSONL output gives (FIELD_bytes, base64, where a name is not UTF-8)."""
+    import base64
+    import json
+
+    out = set()
+    for line in jsonl.splitlines():
+        rec = json.loads(line)
+        out.add(os.fsdecode(base64.b64decode(rec["path_bytes"])) if "path_bytes" in rec else rec["path"])
+    return out
 
 
 @contextlib.contextmanager
@@ -112,11 +128,13 @@ def growing(path: Path):
 def clamp(args: list, env: dict) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "clamp_cli.cli.main", *map(str, args)], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+                          capture_output=True, timeout=COMMAND_TIMEOUT)
+    # stdout is JSON: UTF-8 whatever the file names (strict: a raw Latin-1 byte fails here)
+    proc.stdout, proc.stderr = proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8", "surrogateescape")
     return proc, time.monotonic() - start
 
 
-def check(command: str, proc: subprocess.CompletedProcess, elapsed: float, zoo: Zoo, processed: str) -> None:
+def check(command: str, proc: subprocess.CompletedProcess, elapsed: float, zoo: Zoo, processed: set[str]) -> None:
     """Every bad file named on exactly one stderr line saying why, both good tunes in `processed`,
     exit 1, no traceback."""
     lines = proc.stderr.splitlines()
@@ -129,7 +147,7 @@ def check(command: str, proc: subprocess.CompletedProcess, elapsed: float, zoo: 
         assert named[0].startswith(f"clamp: error: {path}: ") and any(r in named[0] for r in reasons), named
     for path in zoo.good:
         assert str(path) in processed, (command, path, processed, proc.stderr)
-        assert not [line for line in lines if line.startswith(f"clamp: error: {path}")], proc.stderr
+        assert not [line for line in lines if line.startswith(f"clamp: error: {readable_name(path)}")], proc.stderr
     # the growing file: refused with one line (it changed while read), or read whole at some moment
     named = [line for line in lines if str(zoo.growing) in line]
     print(f"  growing.abc: {named[0] if named else 'read consistently and processed'}")
@@ -153,9 +171,10 @@ def test_filesystem_zoo(tmp_path):
     for command, args in commands.items():
         with growing(zoo.growing):
             proc, elapsed = clamp(args, env)
-        processed = proc.stdout
         if command.startswith("convert"):   # what it wrote, named as the inputs are
-            processed = "\n".join(str(zoo.root / p.relative_to(out)) for p in out.rglob("*.abc"))
+            processed = {str(zoo.root / p.relative_to(out)) for p in out.rglob("*.abc")}
+        else:
+            processed = names_in(proc.stdout)
         check(command, proc, elapsed, zoo, processed)
         assert elapsed < COMMAND_TIMEOUT
         zoo.growing.unlink()
@@ -285,3 +304,44 @@ def test_stat_modes_have_words():
     assert not_regular(stat.S_IFREG) is None
     assert not_regular(stat.S_IFBLK) == "a block device, not a regular file"
     assert not_regular(stat.S_IFDIR) == "a directory, not a regular file"
+
+
+def test_any_file_name_is_read_and_given_back_exactly(tmp_path):
+    """Names that are not UTF-8 or hold a newline: read, stored, and printed back as the same bytes
+    (-0 for xargs, path_bytes in JSON), shown readably in messages (\\xNN), never a traceback."""
+    import base64
+    import json
+
+    root = os.fsencode(tmp_path / "names")
+    os.mkdir(root)
+    tune = (corpus_root() / "ryansMammoth" / "AcaciaReel.abc").read_bytes()
+    good = [os.path.join(root, n) for n in (b"lat\xe9.abc", b"new\nline.abc", b"plain.abc")]
+    for name in good:
+        with open(name, "wb") as f:
+            f.write(tune)
+    with open(os.path.join(root, b"bad\xff.mid"), "wb") as f:
+        f.write(b"MThd not really")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", CLAMP_MODEL="clamp-mini", CLAMP_CACHE_DIR=str(tmp_path / "cache"),
+               NO_COLOR="1", PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    folder = os.fsdecode(root)
+    bad_line = f"clamp: error: {folder}/bad\\xff.mid: not a readable MIDI file"
+    for args in (["embed", folder, "--format", "jsonl"], ["classify", "-l", "jig", "-l", "reel", folder, "--format", "jsonl"],
+                 ["search", "-t", "a reel", folder, "--format", "jsonl"]):
+        proc, _ = clamp(args, env)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        named = [line for line in proc.stderr.splitlines() if "bad" in line]
+        assert len(named) == 1 and named[0].startswith(bad_line), proc.stderr      # one line, readable
+        records = [json.loads(line) for line in proc.stdout.splitlines()]
+        exact = {base64.b64decode(r["path_bytes"]) if "path_bytes" in r else os.fsencode(r["path"]) for r in records}
+        assert exact == set(good), (args, records)
+        latin = next(r for r in records if "path_bytes" in r)
+        assert latin["path"] == f"{folder}/lat\\xe9.abc"                    # readable, and valid UTF-8
+    # -0 prints the exact bytes: what xargs -0 needs to open the files
+    run = subprocess.run([sys.executable, "-m", "clamp_cli.cli.main", "search", "-t", "a reel", folder, "-f", "-0"],
+                         env=env, cwd=REPO, capture_output=True, timeout=COMMAND_TIMEOUT)
+    assert set(run.stdout.split(b"\0")[:-1]) == set(good) and run.stdout.endswith(b"\0")
+    # convert writes each output under the input's own name
+    out = tmp_path / "out"
+    proc, _ = clamp(["convert", "--to", "mtf", folder, "-O", out], env)
+    assert proc.returncode == 1
+    assert sorted(os.listdir(os.fsencode(out))) == [b"lat\xe9.mtf", b"new\nline.mtf", b"plain.mtf"]

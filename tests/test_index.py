@@ -32,6 +32,28 @@ def test_migration_from_v1_keeps_rows(tmp_path):
     np.testing.assert_array_equal(store.get("m", "p", ["h"], 2)["h"], [1, 1])
 
 
+def test_migration_to_v3_keeps_the_stat_cache_as_bytes(tmp_path):
+    """v3 stores paths as the file system's bytes; a v2 cache's TEXT paths are carried over."""
+    tune = tmp_path / "tune.abc"
+    tune.write_text("X:1\nK:D\nABc|\n")
+    db = sqlite3.connect(tmp_path / "clamp.sqlite3")
+    for step in MIGRATIONS[:2]:
+        for statement in step:
+            db.execute(statement)
+    st = tune.stat()
+    db.execute("INSERT INTO files VALUES (?, ?, ?, 'h1')", (str(tune), st.st_size, st.st_mtime_ns))
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    store = FeatureStore(tmp_path)
+    assert store.db.execute("SELECT typeof(path) FROM files").fetchall() == [("blob",)]
+    assert store.known_hashes([tune]) == {tune: "h1"}
+    latin = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.abc"))
+    latin.write_text("X:1\nK:D\nABc|\n")
+    store.remember_hashes([(latin, latin.stat(), "h2")])          # a name that is not UTF-8
+    assert store.known_hashes([latin]) == {latin: "h2"}
+
+
 def test_newer_schema_is_refused_not_overwritten(tmp_path):
     db = sqlite3.connect(tmp_path / "clamp.sqlite3")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")

@@ -302,3 +302,54 @@ def test_no_update_checks_keys_kind_before_ranking(lib_env, tunes):
     run(["library", "create", "kinds", tunes], lib_env, check=0)
     proc = run(["search", "-L", "kinds", "-N", "-t", "a jig", "--keys-kind", "foo"], lib_env, check=2)
     assert "--keys-kind must be scores, recordings, texts or all, not 'foo'" in proc.stderr
+
+
+def _as_list(results) -> list[tuple[str, float]]:
+    return sorted((r["path"], r["score"]) for r in results)
+
+
+def test_a_folder_search_ranks_what_the_same_files_named_one_by_one_rank(lib_env, tunes, tmp_path):
+    """Folders go through the scan (no Path per file); the files named one by one through the
+    general walk: the two agree, for a library holding files outside the folder, hidden files,
+    copies and other kinds."""
+    (tunes / "sub").mkdir()
+    first, second = sorted(tunes.glob("*.abc"))[:2]
+    shutil.copy(first, tunes / "sub" / "copy.abc")                   # a copy: same content, two files
+    shutil.copy(second, tunes / ".hidden.abc")                       # left out of the folder walk
+    (tunes / "notes.txt").write_text("a lively jig\n")               # another kind: not ranked with scores
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(second, outside / "same-as-second.abc")
+    shutil.copy(sorted(tunes.glob("*.abc"))[2], outside / "third.abc")
+    # the library holds the folder outside and the hidden file too
+    _search(["-t", "a jig", outside], lib_env)
+    _search(["-t", "a jig", tunes / ".hidden.abc"], lib_env)
+    listed = sorted(str(p) for p in tunes.rglob("*.abc") if not p.name.startswith("."))
+
+    folder = run(["search", "--json", "-t", "a jig", tunes, "-n", "50"], lib_env, check=0)
+    one_by_one = run(["search", "--json", "-t", "a jig", "-", "-n", "50"], lib_env, stdin="\n".join(listed),
+                     check=0)
+    assert _as_list(json.loads(folder.stdout)) == _as_list(json.loads(one_by_one.stdout))
+    assert sorted(r["path"] for r in json.loads(folder.stdout)) == listed     # neither the hidden file nor outside
+    assert "ranking scores only; left out 1 texts" in folder.stderr
+    unique = _search(["-t", "a jig", tunes, "-n", "50", "--unique"], lib_env)
+    assert len(unique) == len(listed) - 1 and max(r["copies"] for r in unique) == 2
+    # a sub-folder of a folder the library holds: only its files (the tables' range, no walk of the rest)
+    assert [r["path"] for r in _search(["-t", "a jig", tunes / "sub"], lib_env)] == [str(tunes / "sub" / "copy.abc")]
+    # changes since: an edit, a new file, a deletion; the folder search sees each as the list does
+    (tunes / "sub" / "copy.abc").write_text(second.read_text())
+    shutil.copy(first, tunes / "new.abc")
+    sorted(tunes.glob("*.abc"))[-1].unlink()
+    listed = sorted(str(p) for p in tunes.rglob("*.abc") if not p.name.startswith("."))
+    folder = _search(["-t", "a jig", tunes, "-n", "50"], lib_env)
+    assert sorted(r["path"] for r in folder) == listed
+    one_by_one = run(["search", "--json", "-t", "a jig", "-", "-n", "50"], lib_env, stdin="\n".join(listed), check=0)
+    assert _as_list(folder) == _as_list(json.loads(one_by_one.stdout))
+
+
+def test_a_folder_search_shows_paths_as_given(lib_env, tunes):
+    """A relative folder argument gives relative result paths, as the walk always has."""
+    relative = _search(["-t", "a jig", "."], lib_env | {"CLAMP_TEST_CWD": str(tunes)})
+    assert sorted(r["path"] for r in relative) == sorted(p.name for p in tunes.glob("*.abc"))    # "x.abc", not "./x.abc"
+    below = _search(["-t", "a jig", "tunes/"], lib_env | {"CLAMP_TEST_CWD": str(tunes.parent)})
+    assert sorted(r["path"] for r in below) == sorted(f"tunes/{p.name}" for p in tunes.glob("*.abc"))

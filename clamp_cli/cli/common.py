@@ -29,7 +29,7 @@ from ..errors import (
     UsageError,
 )
 from ..formats.walk import piece_name
-from ..fsutil import os_reason
+from ..fsutil import os_reason, readable_name
 
 DEFAULT_MODEL = None  # resolved by app.default_model(): clamp3-c2 when cached, else the bundled clamp-mini
 
@@ -92,6 +92,11 @@ NullOpt = Annotated[bool, typer.Option(
 Common = Settings      # the options every model-using command takes (app.Settings)
 
 
+def _readable(message: str) -> str:
+    """A message holding a file name that is not UTF-8: each such byte as \\xNN (one line, any terminal)."""
+    return message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class Reporter:
     """stderr messages; remembers whether any input failed (exit code 1)."""
 
@@ -101,15 +106,15 @@ class Reporter:
 
     def error(self, where: str | Path | None, reason: str) -> None:
         self.failed += 1
-        prefix = f"{where}: " if where is not None else ""
-        print(f"clamp: error: {prefix}{reason}", file=sys.stderr, flush=True)
+        prefix = f"{readable_name(where)}: " if where is not None else ""
+        print(f"clamp: error: {prefix}{_readable(reason)}", file=sys.stderr, flush=True)
 
     def note(self, message: str) -> None:
         if not self.quiet:
-            print(f"clamp: {message}", file=sys.stderr, flush=True)
+            print(f"clamp: {_readable(message)}", file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
-        print(f"clamp: warning: {message}", file=sys.stderr, flush=True)
+        print(f"clamp: warning: {_readable(message)}", file=sys.stderr, flush=True)
 
     @property
     def exit_code(self) -> int:
@@ -195,19 +200,26 @@ def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[st
     """
     out = sys.stdout
     if fmt == "json":
-        out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+        out.write(json.dumps([json_safe(rec) for rec in records], ensure_ascii=False, indent=2) + "\n")
     elif fmt == "jsonl":
         for rec in records:
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.write(json.dumps(json_safe(rec), ensure_ascii=False) + "\n")
     elif fmt in ("paths", "files"):
-        end = "\0" if null else "\n"
+        end = b"\0" if null else b"\n"
         names = [str(rec.get(path_key, rec.get("text", ""))) for rec in records]
         if fmt == "files":
             from ..formats.walk import split_piece_ref
 
             names = list(dict.fromkeys(str(split_piece_ref(n)[0]) for n in names))
-        for name in names:
-            out.write(name + end)
+        out.flush()
+        binary = getattr(out, "buffer", None)
+        for name in names:         # the exact bytes of each name: xargs finds the file whatever its name
+            if binary is not None:
+                binary.write(os.fsencode(name) + end)
+            else:
+                out.write(name + end.decode())
+        if binary is not None:
+            binary.flush()
     else:
         from rich.console import Console
         from rich.table import Table
@@ -224,6 +236,24 @@ def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[st
     out.flush()
 
 
+def json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """A record whose text fields hold a name that is not UTF-8 (bytes decoded with surrogateescape):
+    the field shows it readably (each such byte as \\xNN), and FIELD_bytes gives its exact bytes in
+    base64 (`jq -r .path_bytes | base64 -d`). JSON must be UTF-8; this keeps it so, reversibly."""
+    out = None
+    for key, value in record.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                import base64
+
+                out = dict(record) if out is None else out
+                out[key] = readable_name(value)
+                out[f"{key}_bytes"] = base64.b64encode(os.fsencode(value)).decode("ascii")
+    return record if out is None else out
+
+
 def console_colour(stream=None) -> dict[str, Any]:
     """Styles only on a terminal; NO_COLOR (no-color.org) turns off every escape, bold included."""
     if os.environ.get("NO_COLOR"):
@@ -236,7 +266,7 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 10 or value.is_integer() else f"{value:.4f}"
-    return "" if value is None else str(value)
+    return "" if value is None else readable_name(str(value))
 
 
 def progress_bar(total: int, label: str, quiet: bool, before: str | None = None):
@@ -319,18 +349,34 @@ def sync_files(collection, walk, reporter: Reporter, quiet: bool):
     progress, advance = progress_bar(len(walk.files), "embedding", quiet, before="checking the library")
     with progress:
         report = collection.sync(walk.files, walk.dirs, on_progress=advance)
+    report_sync(collection, report, walk.shown, reporter)
+    return report
+
+
+def sync_scan(collection, scan, kinds, reporter: Reporter, quiet: bool):
+    """sync_files for a folder scan (formats.walk.Scan): returns (report, rows to rank, file keys)."""
+    from ..index.library import path_key
+
+    progress, advance = progress_bar(len(scan.keys), "embedding", quiet, before="checking the library")
+    with progress:
+        report, rows, keys = collection.sync_scan(scan, kinds, on_progress=advance)
+    report_sync(collection, report, lambda p: scan.shown(path_key(p)), reporter)
+    return report, rows, keys
+
+
+def report_sync(collection, report, shown, reporter: Reporter) -> None:
+    """A sync's warnings and failures, each on its own line, and the library's notices."""
     for r in report.warned:
         for warning in r.warnings:
-            reporter.warn(f"{piece_name(walk.shown(r.path), r.item)}: {warning}")
+            reporter.warn(f"{piece_name(shown(r.path), r.item)}: {warning}")
     for r in report.failed:
-        reporter.error(piece_name(walk.shown(r.path), r.item), r.error or "failed")
+        reporter.error(piece_name(shown(r.path), r.item), r.error or "failed")
     if report.skipped_readonly:
         reporter.note(f"{collection.library.dir}: library is read-only; {report.skipped_readonly} new, changed or "
                       "deleted file(s) not taken in (searching what it holds)")
     for notice in collection.embedder.store.notices:
         reporter.warn(notice)
     collection.embedder.store.notices.clear()
-    return report
 
 
 def _library_results(embedder, walk, advance, reporter: Reporter) -> list:
@@ -391,15 +437,33 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null
     walk = expand(args, null=null) if args else Walk()
     if stdin_format is not None:
         stdin_score(walk, suffix, sys.stdin.buffer, private_dir())
-    for where, reason in walk.problems:
+    _check_found(len(walk.files), walk.problems, walk.skipped, args, what, reporter)
+    return walk
+
+
+def gather_folders(args: list[str], reporter: Reporter, what: str = "input"):
+    """`gather_inputs` for arguments that are all folders, as a formats.walk.Scan (no Path object
+    per file: what a search over a large library needs); None when some argument is not a folder."""
+    from ..formats.walk import scan
+
+    found = scan(args)
+    if found is not None:
+        _check_found(len(found.keys), found.problems, found.skipped, args, what, reporter)
+    return found
+
+
+def _check_found(count: int, problems, skipped: int, args, what: str, reporter: Reporter) -> None:
+    """Report the walk's problems; fail when nothing readable is left."""
+    from ..formats import SUFFIX_FORMAT
+
+    for where, reason in problems:
         reporter.error(where, reason)
-    if not walk.files and walk.problems:
+    if not count and problems:
         raise Reported("nothing else to read")     # each problem is already a line; no second, vaguer one
-    if not walk.files:
-        extra = f" ({walk.skipped} file(s) with other extensions skipped)" if walk.skipped else ""
+    if not count:
+        extra = f" ({skipped} file(s) with other extensions skipped)" if skipped else ""
         raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "
                          "readable: " + ", ".join(sorted(SUFFIX_FORMAT)))
-    return walk
 
 
 def private_dir() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,6 +31,7 @@ from .common import (
     UniqueOpt,
     WholeFileOpt,
     emit_records,
+    gather_folders,
     gather_inputs,
     handle_errors,
     note_skipped,
@@ -37,33 +39,42 @@ from .common import (
     output_format,
     read_lines,
     sync_files,
+    sync_scan,
     values,
 )
 
 KEY_KINDS = {"scores": ("music",), "recordings": ("recording", "audio"), "texts": ("text",)}
+ALL_KINDS = tuple(kind for members in KEY_KINDS.values() for kind in members)
 
 
-def keep_one_kind(walk, wanted: str | None, reporter: Reporter) -> None:
+def choose_kind(file_kinds: list, wanted: str | None, reporter: Reporter) -> tuple[str, ...] | None:
     """Rank one kind of file unless told otherwise: a text query scores recordings and scores on
-    scales of their own, so one mixed list would favour one kind."""
+    scales of their own, so one mixed list would favour one kind. `file_kinds`: each file's
+    formats.kind_of. Returns the kinds kept (None: all), after a note on what is left out."""
     if wanted is not None and wanted not in (*KEY_KINDS, "all"):
         raise UsageError(f"--keys-kind must be scores, recordings, texts or all, not '{wanted}'")
     if wanted == "all":
-        return
+        return None
     member_of = {kind: name for name, members in KEY_KINDS.items() for kind in members}
-    kinds: dict[str, list] = {name: [] for name in KEY_KINDS}
-    for f in walk.files:
-        name = member_of.get(walk.kind(f))
+    counts = dict.fromkeys(KEY_KINDS, 0)
+    for kind in file_kinds:
+        name = member_of.get(kind)
         if name is not None:
-            kinds[name].append(f)
-    chosen = wanted or next((name for name, files in kinds.items() if files), "scores")
-    left = len(walk.files) - len(kinds[chosen])
-    if not kinds[chosen]:
+            counts[name] += 1
+    chosen = wanted or next((name for name, n in counts.items() if n), "scores")
+    if not counts[chosen]:
         raise InputError(f"no {chosen} among the keys (--keys-kind all ranks every kind together)")
-    if left:
-        others = ", ".join(f"{len(f)} {n}" for n, f in kinds.items() if n != chosen and f)
+    if len(file_kinds) > counts[chosen]:
+        others = ", ".join(f"{n} {name}" for name, n in counts.items() if name != chosen and n)
         reporter.note(f"ranking {chosen} only; left out {others} (--keys-kind all ranks them together)")
-        walk.files = kinds[chosen]
+    return KEY_KINDS[chosen]
+
+
+def keep_one_kind(walk, wanted: str | None, reporter: Reporter) -> None:
+    """choose_kind over a Walk, keeping its files of that kind."""
+    kinds = choose_kind([walk.kind(f) for f in walk.files], wanted, reporter)
+    if kinds is not None:
+        walk.files = [f for f in walk.files if walk.kind(f) in kinds]
 
 
 def library_kinds(lib, wanted: str | None) -> tuple[str, ...]:
@@ -71,7 +82,7 @@ def library_kinds(lib, wanted: str | None) -> tuple[str, ...]:
     if wanted is not None and wanted not in (*KEY_KINDS, "all"):
         raise UsageError(f"--keys-kind must be scores, recordings, texts or all, not '{wanted}'")
     if wanted == "all":
-        return tuple(k for members in KEY_KINDS.values() for k in members)
+        return ALL_KINDS
     if wanted is not None:
         return KEY_KINDS[wanted]
     held = set(lib.kinds)
@@ -170,8 +181,14 @@ def search(
         raise UsageError("nothing to rank: give music paths (or --keys), --library NAME or --keys-text FILE")
     if no_update and (stdin_format or keys_text):
         raise UsageError("--no-update searches a library; it cannot take --stdin-score or --keys-text")
-    walk = None
-    if (key_args and not no_update) or stdin_format:
+    walk = folders = None
+    scan_kinds: tuple[str, ...] = ()
+    if key_args and not no_update and not stdin_format and not null:
+        folders = gather_folders(key_args, reporter, "music")     # only folders: no Path per file
+    if folders is not None:
+        scan_kinds = choose_kind(folders.kinds, keys_kind, reporter) or ALL_KINDS
+        folders.keep(scan_kinds)
+    elif (key_args and not no_update) or stdin_format:
         walk = gather_inputs(key_args, reporter, "music", null, stdin_format)
         keep_one_kind(walk, keys_kind, reporter)
     elif key_args:
@@ -182,6 +199,8 @@ def search(
     inputs = [*(split_piece_ref(p.value)[0] for p in query.music)]
     if walk is not None:       # one file of each kind stands for them all (the default model follows the kinds)
         inputs += list({walk.kind(f): f for f in walk.files}.values())
+    if folders is not None:
+        inputs += [Path(os.fsdecode(key)) for key in {k: key for k, key in zip(folders.kinds, folders.keys)}.values()]
     embedder = open_embedder(settings, reporter, whole_file, jobs, inputs)
     qvec = query_vector(query, embedder)
     model_id = embedder.encoder.model_id
@@ -199,10 +218,21 @@ def search(
     collection = app.open_collection(settings, embedder, whole_file)
     try:
         exclude = frozenset() if include_query else qvec.own_keys
-        if walk is None and not no_update and collection.library.roots:
-            walk = gather_inputs([str(r) for r in collection.library.roots], reporter, "music")
-            keep_one_kind(walk, keys_kind, reporter)
-        if walk is None:       # the library as it stands, every piece of one kind
+        if walk is None and folders is None and not no_update and collection.library.roots:
+            roots = [str(r) for r in collection.library.roots]
+            folders = gather_folders(roots, reporter, "music")
+            if folders is None:        # a root that is a file, or gone: the general walk says why
+                walk = gather_inputs(roots, reporter, "music")
+                keep_one_kind(walk, keys_kind, reporter)
+            else:
+                scan_kinds = choose_kind(folders.kinds, keys_kind, reporter) or ALL_KINDS
+                folders.keep(scan_kinds)
+        if folders is not None:
+            _, candidates, scanned = sync_scan(collection, folders, scan_kinds, reporter, quiet)
+            matches = collection.similar(qvec.vector, top, candidates=candidates, exclude=exclude, unique=unique,
+                                         within=scanned)
+            shown = lambda p: folders.shown(path_key(p))  # noqa: E731
+        elif walk is None:       # the library as it stands, every piece of one kind
             kinds = library_kinds(collection.library, keys_kind)
             matches = collection.similar(qvec.vector, top, kinds=kinds, exclude=exclude, unique=unique)
             shown = str
@@ -223,5 +253,5 @@ def search(
         records.append(rec)
     columns = [("rank", "rank"), ("score", "score"), ("path", "path")] + ([("copies", "copies")] if unique else [])
     emit_records(records, fmt, columns, null=null)
-    note_skipped(reporter, walk)
+    note_skipped(reporter, walk or folders)
     return reporter.exit_code

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import glob
+import operator
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import os_reason
-from . import kind_of
+from . import SUFFIX_FORMAT, kind_of
 from .reading import check_path
 
 
@@ -66,41 +67,136 @@ def stdin_score(walk: Walk, suffix: str, stream, workdir: Path) -> None:
     walk.stdin_file = path
 
 
-def _hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
 FEATURES_MARKER = ".clamp-features"  # written by `clamp embed --out` (index.export.MARKER)
+FEATURES_MARKER_B = FEATURES_MARKER.encode()
+MB = 2**20
 
 
-def _walk_dir(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
-    """Files below root, sorted, through symlinked folders (each folder once, so links cannot loop);
-    hidden files and folders (.git) left out, and the .npy feature files
-    of folders `clamp embed --out` wrote (they are features, not audio). Folders that cannot be
-    listed go to `problems`."""
-    features: set[str] = set()
+def scan_tree(root: bytes, problems: list[tuple[str, str]]) -> Iterator[tuple[bytes, str | None, int, int, str | None]]:
+    """(path, kind, size, mtime_ns, refusal) of each file below `root`, in the walk's order: a
+    folder's files sorted, then its sub-folders, through symlinked folders (each folder once, so
+    links cannot loop). Hidden files and folders (.git) are left out, and the .npy feature files
+    of folders `clamp embed --out` wrote (they are features, not audio). A file clamp does not
+    read comes with kind None and is not stat'ed; one it reads is stat'ed once (refusal: why it is
+    not opened, from formats.reading). Folders that cannot be listed go to `problems`.
 
-    def unreadable(exc: OSError) -> None:
-        problems.append((exc.filename or str(root), os_reason(exc)))
+    Paths are bytes joined onto `root` as given: any name a file system holds, no Path per file.
+    """
+    from .reading import max_file_mb, refusal
 
+    limits = {kind: int(mb * MB) for kind, mb in max_file_mb().items()}
     visited: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+    features: set[bytes] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
         try:
-            st = os.stat(dirpath)
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in visited:   # a symlink back to a folder already walked (a loop)
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=_name)
         except OSError as exc:
-            unreadable(exc)
-            dirnames[:] = []
+            problems.append((os.fsdecode(exc.filename or folder), os_reason(exc)))
             continue
-        if (st.st_dev, st.st_ino) in visited:      # a symlink back to a folder already walked (a loop)
-            dirnames[:] = []
-            continue
-        visited.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))  # also skips .git
-        if FEATURES_MARKER in filenames or os.path.dirname(dirpath) in features:
-            features.add(dirpath)
-        for name in sorted(filenames):
-            if not _hidden(name) and not (dirpath in features and name.lower().endswith(".npy")):
-                yield Path(dirpath) / name
+        if os.path.dirname(folder) in features or os.path.lexists(os.path.join(folder, FEATURES_MARKER_B)):
+            features.add(folder)
+        subfolders = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith(b"."):
+                continue
+            if entry.is_dir():
+                subfolders.append(entry.path)
+                continue
+            if folder in features and name.lower().endswith(b".npy"):
+                continue
+            dot = name.rfind(b".")
+            suffix = name[dot:].lower() if dot > 0 else b""
+            kind = _KIND_OF_SUFFIX.get(suffix)
+            if kind is None and not suffix.isascii():     # str.lower may still make it one clamp reads
+                kind = kind_of(os.fsdecode(name))
+            if kind is None:
+                yield entry.path, None, 0, 0, None
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                yield entry.path, kind, 0, 0, check_path(Path(os.fsdecode(entry.path)), kind)  # its words
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size <= limits.get(kind, limits["music"]):
+                yield entry.path, kind, st.st_size, st.st_mtime_ns, None
+            else:
+                reason = refusal(st, kind)
+                yield entry.path, kind, 0, 0, f"a symbolic link to {reason}" if entry.is_symlink() else reason
+        stack.extend(reversed(subfolders))
+
+
+_name = operator.attrgetter("name")
+_KIND_OF_SUFFIX = {suffix.encode(): kind_of("x" + suffix) for suffix in SUFFIX_FORMAT}
+
+
+@dataclass
+class Scan:
+    """The files below some folders, listed without a Path object per file: what a search
+    reconciles against a library (absolute path bytes, as the library's table holds them)."""
+
+    roots: list[tuple[bytes, str]] = field(default_factory=list)  # (absolute folder, the folder as given)
+    keys: list[bytes] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    skipped: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def shown(self, key: bytes) -> str:
+        """A file's path as the user would have written it (below the folder argument as given)."""
+        for absolute, given in self.roots:
+            if key.startswith(absolute + b"/"):
+                return str(Path(os.path.expanduser(given)) / os.fsdecode(key[len(absolute) + 1:]))  # as expand
+        return os.fsdecode(key)
+
+    def keep(self, kinds: Iterable[str]) -> None:
+        """Only the files of these kinds."""
+        kinds = set(kinds)
+        picked = [i for i, k in enumerate(self.kinds) if k in kinds]
+        if len(picked) != len(self.kinds):
+            for name in ("keys", "kinds", "sizes", "mtimes"):
+                column = getattr(self, name)
+                setattr(self, name, [column[i] for i in picked])
+
+
+def scan(args: Sequence[str]) -> Scan | None:
+    """The files below `args` when every one is a folder (else None: `expand` handles files,
+    globs, FILE#X and stdin lists)."""
+    if not args or any(a == "-" for a in args):
+        return None
+    out = Scan()
+    for arg in args:
+        path = os.path.expanduser(arg)
+        if not os.path.isdir(path):
+            return None
+        absolute = os.path.abspath(os.fsencode(path))
+        out.roots.append((absolute, arg))
+    seen: set[bytes] = set()
+    several = len(out.roots) > 1        # one folder lists each file once (its folders are walked once)
+    for absolute, _ in out.roots:
+        for key, kind, size, mtime, refused in scan_tree(absolute, out.problems):
+            if several:
+                if key in seen:
+                    continue
+                seen.add(key)
+            if kind is None:
+                out.skipped += 1
+            elif refused:
+                out.problems.append((out.shown(key), refused))
+            else:
+                out.keys.append(key)
+                out.kinds.append(kind)
+                out.sizes.append(size)
+                out.mtimes.append(mtime)
+    return out
 
 
 def names_file(path: Path) -> bool:
@@ -179,7 +275,8 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
     seen: set[Path] = set()
     whole: set[Path] = set()
 
-    def add(path: Path, root: Path, item: str | None = None) -> None:
+    def add(path: Path, root: Path, item: str | None = None, checked: tuple | None = None) -> None:
+        """`checked`: (kind, refusal) when scan_tree has stat'ed the file already."""
         if item is None:
             whole.add(path)
             walk.items.pop(path, None)
@@ -189,11 +286,12 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
             return
         seen.add(path)
         walk.roots[path] = root
-        kind = kind_of(path)
+        kind, refused = checked or (kind_of(path), None)
         if kind is None:
             walk.skipped += 1
             return
-        refused = check_path(path, kind)    # a FIFO, a device, too large: never opened
+        if checked is None:
+            refused = check_path(path, kind)    # a FIFO, a device, too large: never opened
         if refused:
             walk.problems.append((str(path), refused))
         else:
@@ -211,8 +309,8 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
             return True
         if stat.S_ISDIR(mode):
             walk.dirs.append(path)
-            for f in _walk_dir(path, walk.problems):
-                add(f, path)
+            for found, kind, _, _, refused in scan_tree(os.fsencode(path), walk.problems):
+                add(Path(os.fsdecode(found)), path, checked=(kind, refused))
         else:
             add(path, path.parent)
         return True

@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..formats.walk import piece_name
 from ..fsutil import os_reason
 from .embedder import Result
-from .library import Library, path_key
+from .library import Library, path_key, path_of
 
 COMMIT_FILES = 512          # files per library commit while syncing: an interrupt keeps the work done
 
@@ -102,6 +102,44 @@ class Collection:
         for start in range(0, len(plan.fresh), COMMIT_FILES):
             self._add(plan.fresh[start:start + COMMIT_FILES], report, on_progress)
         return report
+
+    def sync_scan(self, scan, kinds: Sequence[str], on_progress: Callable[[int], None] | None = None
+                  ) -> tuple[SyncReport, np.ndarray | None, set[bytes]]:
+        """`sync` for a folder scan (formats.walk.Scan), built for 100,000s of files: an unchanged
+        file costs a dict lookup and no Python object; only new and changed ones become Paths.
+
+        Returns the report, the rows to rank (the live pieces of `kinds` the scanned files hold;
+        None for every live row) and the scanned files' keys (to keep printed rows to them)."""
+        lib = self.library
+        report = SyncReport()
+        scope = [absolute for absolute, _ in scan.roots]
+        table = lib.file_table(scope, hashes=False)
+        get = table.get
+        fresh = [key for key, size, mtime in zip(scan.keys, scan.sizes, scan.mtimes)
+                 if (known := get(key)) is None or known[0] != size or known[1] != mtime]
+        seen = set(scan.keys)
+        gone = [key for key in table if key not in seen and not os.path.lexists(key)]
+        report.unchanged = len(scan.keys) - len(fresh)
+        if on_progress and report.unchanged:
+            on_progress(report.unchanged)
+        fresh_paths = [path_of(key) for key in fresh]
+        if (fresh or gone) and not lib.writable:
+            report.skipped_readonly = len(fresh) + len(gone)
+            report.not_taken = set(fresh_paths)
+        elif fresh or gone:
+            if gone:
+                lib.remove_files(gone)
+                report.removed = len(gone)
+            for start in range(0, len(fresh_paths), COMMIT_FILES):
+                self._add(fresh_paths[start:start + COMMIT_FILES], report, on_progress)
+        others = len(table) - len(gone) - (len(scan.keys) - len(fresh)) - sum(key in table for key in fresh)
+        if others == 0 and not report.failed and not report.not_taken:
+            return report, lib.rows_in_scope(scope, kinds), seen     # the library's files there are the scan's
+        fresh_set = set(fresh)
+        table = lib.file_table(scope)
+        hashes = {table[key][2] for key in scan.keys if key in table and key not in fresh_set}
+        hashes.update(report.hashes.values())
+        return report, lib.rows_of_hashes(hashes, kinds), seen
 
     def _add(self, paths: Sequence[Path], report: SyncReport, on_progress) -> None:
         lib = self.library
@@ -208,18 +246,19 @@ class Collection:
 
     def similar(self, query: np.ndarray, k: int, rows: dict[int, list[Path]] | None = None,
                 kinds: Sequence[str] | None = None, exclude: frozenset[str] = frozenset(),
-                unique: bool = False, check_paths: bool = False) -> list[Match]:
+                unique: bool = False, check_paths: bool = False, candidates: np.ndarray | None = None,
+                within: set[bytes] | None = None) -> list[Match]:
         """The k best pieces (each file its own match, or with `unique` each content once).
 
-        `rows` (from `pieces_for`) limits the ranking to those files; else every live row, and the
-        files of only the printed rows are looked up (and, with `check_paths`, stat'ed: a file gone
-        since the last update is left out).
+        `rows` (from `pieces_for`) limits the ranking to those files; else `candidates` (rows) or
+        every live row, and the files of only the printed rows are looked up (of those, with
+        `within`, only these path keys; with `check_paths`, stat'ed: a file gone since the last
+        update is left out).
         """
         lib = self.library
-        candidates = None
         if rows is not None:
             candidates = np.fromiter(rows, dtype=np.int64, count=len(rows))
-        elif kinds is not None:
+        elif kinds is not None and candidates is None:
             candidates = lib.rows_of_kinds(kinds)
         extra = len(exclude)
         want = k + extra
@@ -235,6 +274,8 @@ class Collection:
                 if piece.key in exclude or (kinds is not None and rows is None and piece.kind not in kinds):
                     continue
                 files = paths.get(h.row, [])
+                if within is not None:
+                    files = [p for p in files if path_key(p) in within]
                 if check_paths:
                     files = [p for p in files if os.path.lexists(path_key(p))]
                 if not files:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..formats import SUFFIX_FORMAT
 from ..fsutil import os_reason
-from .library import Library
+from .library import Library, path_key
 
 PARQUET_COLUMNS = ("key", "path", "model", "prep", "vector")
 BATCH = 100_000
@@ -79,27 +79,22 @@ def import_parquet(lib: Library, shards: list[Path], on_progress: Callable[[int]
             continue
         for batch in pf.iter_batches(batch_size=BATCH, columns=list(PARQUET_COLUMNS)):
             keys = batch.column("key").to_pylist()
-            paths = batch.column("path").to_pylist()
-            preps = batch.column("prep").to_pylist()
             vectors = batch.column("vector").values.to_numpy(zero_copy_only=False).reshape(len(keys), lib.dim)
             if not np.isfinite(vectors).all():
                 report.problems.append((str(shard), "vectors that are not finite; batch skipped"))
                 continue
-            pieces: dict[str, list] = {}
-            files: dict[str, str] = {}
-            kinds = {prep: (prep or "music").split("/")[0] for prep in set(preps)}
-            for key, path, prep, vec in zip(keys, paths, preps, vectors):
-                h, _, item = key.partition("#")
-                if h in pieces:
-                    pieces[h].append((item, kinds[prep], vec))
-                else:
-                    pieces[h] = [(item, kinds[prep], vec)]
-                if path:
-                    files[path] = h
-            folders = {d: os.path.isdir(d) for d in {os.path.dirname(p) for p in files}}
-            missing = _Missing()        # paths of folders this machine lacks are not stat'ed one by one
-            report.rows_added += lib.add([(p, _stat(p) if folders[os.path.dirname(p)] else missing, h)
-                                          for p, h in files.items()], pieces)
+            preps = batch.column("prep").to_pylist()
+            kind_of_prep = {prep: (prep or "music").split("/")[0] for prep in set(preps)}
+            split = [key.partition("#") for key in keys]
+            hashes = [h for h, _, _ in split]
+            files = {path: h for path, h in zip(batch.column("path").to_pylist(), hashes) if path}
+            folders = {d: os.path.isdir(d) for d in {p.rpartition("/")[0] for p in files}}
+            rows = []
+            for path, h in files.items():      # paths of folders this machine lacks are not stat'ed one by one
+                st = _stat(path) if folders[path.rpartition("/")[0]] else _Missing
+                rows.append((path_key(path), st.st_size, st.st_mtime_ns, h))
+            report.rows_added += lib.add_rows(rows, hashes, [item for _, _, item in split],
+                                              [kind_of_prep[prep] for prep in preps], vectors)
             report.files += len(files)
             if on_progress:
                 on_progress(len(keys))

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EXIT_USAGE, ClampError
-from ..fsutil import os_reason
+from ..fsutil import os_reason, path_key
 from .sqlite import chunks as _chunks
 from .sqlite import transaction as _transaction
 
@@ -65,11 +65,6 @@ class LibraryError(ClampError):
     """A library cannot be opened, created or written (exit 2: fix the setup)."""
 
     exit_code = EXIT_USAGE
-
-
-def path_key(path: str | bytes | os.PathLike) -> bytes:
-    """A file's absolute path as the bytes the file system holds (any name, even not UTF-8)."""
-    return os.path.abspath(os.fsencode(path))
 
 
 def path_of(key: bytes) -> Path:
@@ -288,18 +283,57 @@ class Library:
         return out
 
     # -- reading the tables -------------------------------------------------------
-    def file_table(self, scope: Sequence[Path] | None = None) -> dict[bytes, tuple[int, int, str]]:
-        """path -> (size, mtime_ns, hash) in one read; `scope` limits it to paths under those folders/files."""
-        if scope is None:
-            return {p: (s, m, h) for p, s, m, h in self.db.execute("SELECT path, size, mtime_ns, hash FROM files")}
-        out: dict[bytes, tuple[int, int, str]] = {}
-        for root in scope:
-            key = path_key(root)
-            for p, s, m, h in self.db.execute(
-                    "SELECT path, size, mtime_ns, hash FROM files WHERE path = ? OR (path >= ? AND path < ?)",
-                    (key, key + b"/", key + b"0")):
-                out[p] = (s, m, h)
+    def file_table(self, scope: Sequence[Path | bytes] | None = None, hashes: bool = True
+                   ) -> dict[bytes, tuple]:
+        """path -> (size, mtime_ns, hash) in one read; `scope` limits it to paths under those
+        folders/files; without `hashes`, path -> (size, mtime_ns) (a third less to read)."""
+        columns = "path, size, mtime_ns, hash" if hashes else "path, size, mtime_ns"
+        out: dict[bytes, tuple] = {}
+        for root in [None] if scope is None else scope:
+            if root is None:
+                cursor = self.db.execute(f"SELECT {columns} FROM files")
+            else:
+                key = path_key(root)
+                cursor = self.db.execute(f"SELECT {columns} FROM files WHERE path = ? OR (path >= ? AND path < ?)",
+                                         (key, *_below(key)))
+            if hashes:
+                out.update((p, (s, m, h)) for p, s, m, h in cursor)
+            else:
+                out.update((p, (s, m)) for p, s, m in cursor)
         return out
+
+    def file_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM files").fetchone()[0]
+
+    def rows_in_scope(self, scope: Sequence[bytes], kinds: Iterable[str]) -> np.ndarray | None:
+        """Live rows of those kinds held by a file under the folders of `scope` (None: every live
+        row of the library qualifies), from the tables alone (no Python object per file)."""
+        kinds = sorted(set(kinds))
+        table_files = sum(self.db.execute("SELECT count(*) FROM files WHERE path >= ? AND path < ?",
+                                          _below(key)).fetchone()[0] for key in _outermost(scope))
+        if table_files == self.file_count():
+            return self.rows_of_kinds(kinds)
+        marks = ",".join("?" * len(kinds))
+        rows: set[int] = set()
+        for key in _outermost(scope):
+            rows.update(r for (r,) in self.db.execute(
+                f"SELECT DISTINCT p.row FROM files f JOIN pieces p ON p.hash = f.hash WHERE f.path >= ? AND f.path < ?"
+                f" AND p.live = 1 AND p.kind IN ({marks})", (*_below(key), *kinds)))
+        return np.array(sorted(rows), dtype=np.int64)
+
+    def rows_of_hashes(self, hashes: Iterable[str], kinds: Iterable[str]) -> np.ndarray:
+        """Live rows of those kinds of these contents, through a temporary table (any number)."""
+        kinds = sorted(set(kinds))
+        db = self.db
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_hash (hash TEXT PRIMARY KEY) WITHOUT ROWID")
+        db.execute("DELETE FROM wanted_hash")
+        db.executemany("INSERT OR IGNORE INTO wanted_hash VALUES (?)", ((h,) for h in sorted(set(hashes))))
+        marks = ",".join("?" * len(kinds))
+        rows = np.fromiter((r for (r,) in db.execute(
+            f"SELECT p.row FROM pieces p JOIN wanted_hash w ON p.hash = w.hash WHERE p.live = 1 AND p.kind IN ({marks})"
+            " ORDER BY p.row", kinds)), dtype=np.int64)
+        db.execute("DELETE FROM wanted_hash")
+        return rows
 
     def pieces_of(self, hashes: Iterable[str] | None = None, live_only: bool = True) -> dict[str, list[Piece]]:
         """content hash -> its pieces, in tune order; all contents when `hashes` is None."""
@@ -394,64 +428,83 @@ class Library:
             pieces: dict[str, Sequence[tuple[str, str, np.ndarray]]] | None = None,
             gone: Sequence[bytes] = ()) -> int:
         """Record files (path, stat, hash), new contents' pieces (hash -> [(item, kind, vector)]) and
-        files that have gone, in one commit. Returns the number of rows appended.
+        files that have gone, in one commit. Returns the number of rows appended (see add_rows)."""
+        hashes, items, kinds, vectors = [], [], [], []
+        for h, ps in (pieces or {}).items():
+            for item, kind, vec in ps:
+                hashes.append(h)
+                items.append(item or "")
+                kinds.append(kind)
+                vectors.append(np.asarray(vec, dtype=np.float32).reshape(self.dim))
+        block = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+        return self.add_rows([(path_key(p), st.st_size, st.st_mtime_ns, h) for p, st, h in files],
+                             hashes, items, kinds, block, gone)
+
+    def add_rows(self, files: Sequence[tuple[bytes, int, int, str]], hashes: Sequence[str], items: Sequence[str],
+                 kinds: Sequence[str], vectors: np.ndarray, gone: Sequence[bytes] = ()) -> int:
+        """`add` in columns (what a bulk import has): files as (path key, size, mtime_ns, hash), the
+        pieces as parallel lists with their vectors as one (n, dim) block (modified in place).
 
         A content already stored keeps its rows (revived if dead); pieces of contents whose last
         file is gone are marked dead. Vectors are normalised here. Lookups go through temporary
-        tables joined on the indexes, so a batch costs the same in a library of any size.
+        tables joined on the indexes, so a batch costs the same in a library of any size (and
+        nothing in an empty one).
         """
-        pieces = pieces or {}
         with self.writing():
             db = self.db
+            has_rows = self.rows > 0
+            has_files = db.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
             db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_hash (hash TEXT PRIMARY KEY) WITHOUT ROWID")
             db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_path (path BLOB PRIMARY KEY, hash TEXT) WITHOUT ROWID")
             db.execute("DELETE FROM incoming_hash")
             db.execute("DELETE FROM incoming_path")
-            db.executemany("INSERT OR IGNORE INTO incoming_hash VALUES (?)", ((h,) for h in sorted(pieces)))
             held, dead_held = set(), set()
-            for h, item, live in db.execute("SELECT p.hash, p.item, p.live FROM pieces p JOIN incoming_hash i"
-                                            " ON p.hash = i.hash"):
-                held.add((h, item))
-                if not live:
-                    dead_held.add(h)
-            new, fresh = [], set()
-            for h, ps in pieces.items():
-                for item, kind, vec in ps:
-                    key = (h, item or "")
-                    if key not in held and key not in fresh:
-                        fresh.add(key)
-                        new.append((h, item or "", kind, vec))
+            if has_rows and hashes:
+                db.executemany("INSERT OR IGNORE INTO incoming_hash VALUES (?)", ((h,) for h in sorted(set(hashes))))
+                for h, item, live in db.execute("SELECT p.hash, p.item, p.live FROM pieces p JOIN incoming_hash i"
+                                                " ON p.hash = i.hash"):
+                    held.add((h, item))
+                    if not live:
+                        dead_held.add(h)
+            keep, fresh = [], set()
+            for i, key in enumerate(zip(hashes, items)):
+                if key not in held and key not in fresh:
+                    fresh.add(key)
+                    keep.append(i)
             start = self.rows
-            if new:
-                block = np.stack([np.asarray(v, dtype=np.float32).reshape(self.dim) for *_, v in new])
+            if keep:
+                block = vectors if len(keep) == len(hashes) else vectors[np.asarray(keep)]
+                block = np.asarray(block, dtype=np.float32)
                 norms = np.sqrt(np.einsum("ij,ij->i", block, block))        # float32, no temporaries
-                block /= np.maximum(norms, np.float32(1e-12))[:, None]
                 self._append_vectors(start, block, norms)
-            file_rows = sorted((path_key(p), st.st_size, st.st_mtime_ns, h) for p, st, h in files)   # B-tree order
+            new = [(start + n, hashes[i], items[i], kinds[i]) for n, i in enumerate(keep)]
+            file_rows = sorted(files)      # B-tree order
             with _transaction(db):
-                # contents that may lose their last file (a changed or deleted path's old content),
-                # or come back to life (a dead content seen again)
-                db.executemany("INSERT OR REPLACE INTO incoming_path VALUES (?, ?)",
-                               [(k, h) for k, _, _, h in file_rows] + [(k, None) for k in gone])
-                existing = {path: (size, mtime, h) for path, size, mtime, h in db.execute(
-                    "SELECT f.path, f.size, f.mtime_ns, f.hash FROM files f JOIN incoming_path i ON f.path = i.path")}
-                incoming = dict((k, h) for k, _, _, h in file_rows)
-                touched = {old[2] for path, old in existing.items() if incoming.get(path) != old[2]} | dead_held
-                file_rows = [r for r in file_rows if existing.get(r[0]) != r[1:]]     # re-imports write nothing
-                touched |= {h for (h,) in db.execute(           # a dead content one of these files holds again
-                    "SELECT DISTINCT p.hash FROM pieces p JOIN incoming_path i ON p.hash = i.hash WHERE p.live = 0")}
+                touched = set(dead_held)
+                if has_files:
+                    # contents that may lose their last file (a changed or deleted path's old content),
+                    # or come back to life (a dead content seen again)
+                    db.executemany("INSERT OR REPLACE INTO incoming_path VALUES (?, ?)",
+                                   [(k, h) for k, _, _, h in file_rows] + [(k, None) for k in gone])
+                    existing = {path: (size, mtime, h) for path, size, mtime, h in db.execute(
+                        "SELECT f.path, f.size, f.mtime_ns, f.hash FROM files f JOIN incoming_path i"
+                        " ON f.path = i.path")}
+                    incoming = {k: h for k, _, _, h in file_rows}
+                    touched |= {old[2] for path, old in existing.items() if incoming.get(path) != old[2]}
+                    file_rows = [r for r in file_rows if existing.get(r[0]) != r[1:]]     # re-imports write nothing
+                    touched |= {h for (h,) in db.execute(           # a dead content one of these files holds again
+                        "SELECT DISTINCT p.hash FROM pieces p JOIN incoming_path i ON p.hash = i.hash WHERE p.live = 0")}
                 db.executemany("INSERT INTO pieces (row, hash, item, kind) VALUES (?, ?, ?, ?)",
-                               sorted(((start + i, h, item, kind) for i, (h, item, kind, _) in enumerate(new)),
-                                      key=lambda r: (r[1], r[2])))
+                               sorted(new, key=lambda r: (r[1], r[2])))
                 db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", file_rows)
-                if gone:
+                if gone and has_files:
                     db.execute("DELETE FROM files WHERE path IN (SELECT path FROM incoming_path WHERE hash IS NULL)")
                 if touched:
                     self._set_liveness(db, touched)
                 db.execute("UPDATE meta SET value = ? WHERE key = 'rows'", (str(start + len(new)),))
-                kinds = sorted(set(self.kinds) | {kind for _, _, kind, _ in new})
-                if kinds != self.kinds:
-                    db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(kinds),))
+                stored_kinds = sorted(set(self.kinds) | {kind for *_, kind in new})
+                if stored_kinds != self.kinds:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(stored_kinds),))
             self.refresh()
             return len(new)
 
@@ -466,17 +519,24 @@ class Library:
             db.executemany("UPDATE pieces SET live = ? WHERE hash = ? AND live != ?",
                            [(int(h in held), h, int(h in held)) for h in chunk])
 
-    def _append_vectors(self, start: int, block: np.ndarray, norms: np.ndarray) -> None:
-        """Write rows [start, start + n) past the committed count (cutting off a dead writer's tail)."""
-        for name, data, width in ((VECTORS_NAME, block, self.dim), (NORMS_NAME, norms, 1)):
+    def _append_vectors(self, start: int, block: np.ndarray, norms: np.ndarray, chunk: int = 16_384) -> None:
+        """Write rows [start, start + n) past the committed count (cutting off a dead writer's tail):
+        the block divided by its norms, a chunk at a time (the caller's block is not touched, and
+        no copy of it is made)."""
+        buffer = np.empty((min(chunk, len(block)), self.dim), dtype=np.float32)
+        safe = np.maximum(norms, np.float32(1e-12)).astype(np.float32)[:, None]
+        for name in (VECTORS_NAME, NORMS_NAME):
             fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o666)
             try:
-                os.ftruncate(fd, start * width * 4)
+                os.ftruncate(fd, start * (self.dim if name == VECTORS_NAME else 1) * 4)
                 os.lseek(fd, 0, os.SEEK_END)
-                view = memoryview(np.ascontiguousarray(data, dtype=np.float32)).cast("B")
-                while view:
-                    written = os.write(fd, view[:1 << 26])
-                    view = view[written:]
+                if name == NORMS_NAME:
+                    _write_all(fd, np.ascontiguousarray(norms, dtype=np.float32))
+                else:
+                    for lo in range(0, len(block), chunk):
+                        out = buffer[:min(chunk, len(block) - lo)]
+                        np.divide(block[lo:lo + len(out)], safe[lo:lo + len(out)], out=out)
+                        _write_all(fd, out)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -679,6 +739,29 @@ class Library:
             if not np.isfinite(v[::step]).all():
                 problems.append(f"{VECTORS_NAME}: vectors that are not finite")
         return problems
+
+
+def _write_all(fd: int, data: np.ndarray) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(fd, view[:1 << 26])
+        view = view[written:]
+
+
+def _below(key: bytes) -> tuple[bytes, bytes]:
+    """The range of path keys inside folder `key`: [key/, key0) ("0" follows "/")."""
+    prefix = key if key.endswith(b"/") else key + b"/"
+    return prefix, prefix[:-1] + b"0"
+
+
+def _outermost(scope: Sequence[bytes]) -> list[bytes]:
+    """Absolute folder keys, without those inside another (their files would count twice)."""
+    keys = sorted({path_key(k) for k in scope})
+    out: list[bytes] = []
+    for key in keys:
+        if not any(key.startswith(_below(o)[0]) for o in out):
+            out.append(key)
+    return out
 
 
 def _product(vectors: np.ndarray, q: np.ndarray, chunk: int = 262_144) -> np.ndarray:

@@ -4,7 +4,8 @@ Layout of a cache directory (`--cache-dir`, else $CLAMP_CACHE_DIR, else the
 platform's user cache dir):
 
     clamp.sqlite3              schema version in PRAGMA user_version
-      files(path, size, mtime_ns, hash)        stat cache: path -> content hash
+      files(path, size, mtime_ns, hash)        stat cache: path (bytes, as the file system holds it)
+                                               -> content hash
       features(model, prep, hash, dim, vector) float32 bytes of one global vector; hash is the
                                                file's sha256, or "sha256#X" for tune X of a file
       pieces(prep, hash, items)                 the pieces a file holds (JSON list; [null] = one)
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EXIT_USAGE, ClampError
-from ..fsutil import os_reason
+from ..fsutil import os_reason, path_key
 from .sqlite import chunks as _chunks
 from .sqlite import transaction
 
@@ -49,6 +50,13 @@ MIGRATIONS: list[list[str]] = [
     [   # v2: which pieces a file holds (an ABC file with several X: tunes), per preprocessing
         "CREATE TABLE pieces (prep TEXT NOT NULL, hash TEXT NOT NULL, items TEXT NOT NULL,"
         " PRIMARY KEY (prep, hash))",
+    ],
+    [   # v3: paths as the file system's bytes (a name that is not UTF-8 could not be stored as TEXT)
+        "CREATE TABLE files_v3 (path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+        " hash TEXT NOT NULL) WITHOUT ROWID",
+        "INSERT OR REPLACE INTO files_v3 SELECT CAST(path AS BLOB), size, mtime_ns, hash FROM files",
+        "DROP TABLE files",
+        "ALTER TABLE files_v3 RENAME TO files",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -161,7 +169,7 @@ class FeatureStore:
     # -- content hashes (stat cache) ------------------------------------------------
     def known_hashes(self, paths: Iterable[Path]) -> dict[Path, str]:
         """Hashes of files whose size and mtime are unchanged since they were hashed."""
-        wanted = {os.path.abspath(p): p for p in paths}
+        wanted = {path_key(p): p for p in paths}
         if not wanted:
             return {}
         if len(wanted) > 2000:  # one pass over the table beats thousands of lookups
@@ -181,7 +189,7 @@ class FeatureStore:
         return out
 
     def remember_hashes(self, entries: Iterable[tuple[Path, os.stat_result, str]]) -> None:
-        values = [(os.path.abspath(p), st.st_size, st.st_mtime_ns, h) for p, st, h in entries]
+        values = [(path_key(p), st.st_size, st.st_mtime_ns, h) for p, st, h in entries]
         if values:
             with self._transaction():
                 self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", values)
