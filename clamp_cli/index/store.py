@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import EXIT_USAGE, ClampError
 from ..fsutil import os_reason
 from .sqlite import chunks as _chunks
-from .sqlite import transaction
+from .sqlite import rollback, transaction
 
 DB_NAME = "clamp.sqlite3"
 
@@ -147,7 +147,7 @@ class FeatureStore:
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    rollback(db)
                     raise
             db.execute("SELECT 1 FROM features LIMIT 1").fetchone()  # fails early on a damaged file (O(1))
         except BaseException:
