@@ -29,7 +29,7 @@ from ..errors import (
     UsageError,
 )
 from ..formats.walk import piece_name
-from ..fsutil import os_reason
+from ..fsutil import disk_reason, os_reason, storage
 
 DEFAULT_MODEL = None  # resolved by app.default_model(): clamp3-c2 when cached, else the bundled clamp-mini
 
@@ -153,11 +153,17 @@ def handle_errors(func):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(EXIT_OK) from None
-        except Exception:
-            if not _Interrupts.seen:
+        except Exception as exc:
+            if _Interrupts.seen:
+                print("clamp: interrupted", file=sys.stderr, flush=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            reason = disk_reason(exc)
+            if reason is None:
                 raise
-            print("clamp: interrupted", file=sys.stderr, flush=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            # a full disk or an I/O error where no writer named its place (each names it: errors.StorageError)
+            where = getattr(exc, "filename", None) or ("a database" if type(exc).__module__ == "sqlite3" else "a write")
+            print(f"clamp: error: {os.fsdecode(where)}: {reason}", file=sys.stderr, flush=True)
+            raise typer.Exit(EXIT_SOME_FAILED) from None
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
@@ -193,7 +199,12 @@ def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[st
     clamp command accepts back); "files" prints each file once, in rank order, for tools
     that want real paths (xargs ls). With `null` each ends in NUL instead of a newline.
     """
-    out = sys.stdout
+    with storage("stdout"):       # redirected to a full disk: one line, not a traceback
+        _write_records(sys.stdout, records, fmt, columns, path_key, null)
+
+
+def _write_records(out, records: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]],
+                   path_key: str, null: bool) -> None:
     if fmt == "json":
         out.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
     elif fmt == "jsonl":

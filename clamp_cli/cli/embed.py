@@ -78,7 +78,7 @@ def embed(
         else:
             reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
     if out is not None:
-        for target, reason in write_npy(results, out, walk.relative):
+        for _, target, reason in write_npy(results, out, walk.relative):
             reporter.error(target, reason)
     if fmt:
         enc = embedder.encoder
