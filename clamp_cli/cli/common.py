@@ -93,16 +93,43 @@ Common = Settings      # the options every model-using command takes (app.Settin
 
 
 class Reporter:
-    """stderr messages; remembers whether any input failed (exit code 1)."""
+    """stderr messages, and the one count of what failed: every place named on an error line is one
+    failed input, however many lines name it (exit code 1, and the summary's "failed").
 
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
-        self.failed = 0
+    `counts` are what a command's summary line counts before "skipped" and "failed" (embed: embedded,
+    cached); `summary` prints it, and so does `gather_inputs` (with zeros) when no input is left to
+    read. With `always=False` (search, classify: their results are the answer) it is printed only
+    when an input was skipped or failed.
+    """
+
+    def __init__(self, quiet: bool = False, counts: tuple[str, ...] = (), always: bool = True):
+        self.quiet, self.counts, self.always = quiet, counts, always
+        self._failed: dict[str, None] = {}      # places named on error lines, in order, each once
+        self._unnamed = 0                       # error lines naming no place
 
     def error(self, where: str | Path | None, reason: str) -> None:
-        self.failed += 1
+        if where is None:
+            self._unnamed += 1
+        else:
+            self._failed.setdefault(str(where))
         prefix = f"{where}: " if where is not None else ""
         print(f"clamp: error: {prefix}{reason}", file=sys.stderr, flush=True)
+
+    @property
+    def failed(self) -> int:
+        """Inputs named on error lines (each once), plus error lines naming none."""
+        return len(self._failed) + self._unnamed
+
+    def summary(self, skipped: int, **done: int) -> None:
+        """`embedded 3, cached 2, skipped 1, failed 1` (the counts given, 0 for those not given)."""
+        if not self.counts or (not self.always and not skipped and not self.failed):
+            return
+        parts = [f"{name} {done.get(name, 0)}" for name in self.counts]
+        if skipped and not self.always:     # said once per run where it is not the main summary
+            parts.append(f"skipped {skipped} file(s) with other extensions ({READABLE})")
+        else:
+            parts.append(f"skipped {skipped}")
+        self.note(", ".join(parts + [f"failed {self.failed}"]))
 
     def note(self, message: str) -> None:
         if not self.quiet:
@@ -114,6 +141,9 @@ class Reporter:
     @property
     def exit_code(self) -> int:
         return EXIT_SOME_FAILED if self.failed else EXIT_OK
+
+
+READABLE = "clamp reads ABC, MTF, MusicXML, MIDI, Humdrum, MEI, .txt, recordings (WAV, MP3, FLAC, OGG, Opus, M4A) and .npy"
 
 
 class _Interrupts:
@@ -405,6 +435,7 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null
     for where, reason in walk.problems:
         reporter.error(where, reason)
     if not walk.files and walk.problems:
+        reporter.summary(walk.skipped)              # nothing read: each problem counted as failed
         raise Reported("nothing else to read")     # each problem is already a line; no second, vaguer one
     if not walk.files:
         extra = f" ({walk.skipped} file(s) with other extensions skipped)" if walk.skipped else ""
@@ -425,11 +456,9 @@ def private_dir() -> Path:
 
 
 def note_skipped(reporter: Reporter, walk) -> None:
-    """Search and classify say what they left out, as embed's summary does."""
+    """map says what it left out, as embed's summary does."""
     if walk is not None and walk.skipped:
-        reporter.note(f"skipped {walk.skipped} file(s) with other extensions "
-                      "(clamp reads ABC, MTF, MusicXML, MIDI, Humdrum, MEI, .txt, recordings "
-                      "(WAV, MP3, FLAC, OGG, Opus, M4A) and .npy)")
+        reporter.note(f"skipped {walk.skipped} file(s) with other extensions ({READABLE})")
 
 
 def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:
