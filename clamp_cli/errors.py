@@ -13,7 +13,8 @@ EXIT_INTERRUPTED = 130
 
 EXIT_CODES = {
     EXIT_OK: "all inputs processed",
-    EXIT_SOME_FAILED: "some inputs failed (each named on one stderr line); the rest were processed",
+    EXIT_SOME_FAILED: "some inputs failed (each named on one stderr line) and the rest were processed; or a write "
+                      "failed (disk full, I/O error: one line naming the place) and the run stopped there",
     EXIT_USAGE: "usage error",
     EXIT_MODEL: "model unavailable: unknown name, not cached while offline, or not loadable",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
@@ -34,6 +35,14 @@ class InputError(ClampError):
 
 class Reported(InputError):
     """Every failed input is already named on stderr; nothing is left to do (exit 1, no more lines)."""
+
+
+class StorageError(ClampError):
+    """A write failed in the disk itself (no space left, quota exceeded, an I/O error, a read-only file
+    system): the run stops at the first one, with one line naming the place (exit 1). What was being
+    written is removed or rolled back; what was committed before it stays."""
+
+    exit_code = EXIT_SOME_FAILED
 
 
 class UsageError(ClampError):

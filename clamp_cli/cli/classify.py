@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import Reported, UsageError
 from .common import (
     DEFAULT_MODEL,
     RECORD_FORMATS,
@@ -30,7 +30,6 @@ from .common import (
     emit_records,
     gather_inputs,
     handle_errors,
-    note_skipped,
     open_embedder,
     output_format,
     read_lines,
@@ -64,7 +63,7 @@ def classify(
     from ..retrieval.search import PLACEHOLDER, label_pieces
 
     fmt = output_format(fmt, as_json, as_jsonl, allowed=RECORD_FORMATS)
-    reporter = Reporter(quiet)
+    reporter = Reporter(quiet, counts=("labelled",), always=False)
     labels = list(dict.fromkeys(list(label or []) + (read_lines(labels_file) if labels_file else [])))
     if len(labels) < 2:
         raise UsageError("give at least two labels (--labels FILE or --label L, repeated)")
@@ -73,9 +72,13 @@ def classify(
     walk = gather_inputs(pieces or [], reporter, "music", null, stdin_format)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
                              whole_file, jobs, walk.files)
-    labelled = label_pieces(embed_files(embedder, walk, reporter, quiet), labels, prompt, embedder, top_k)
+    results = embed_files(embedder, walk, reporter, quiet)
+    if reporter.failed and all(r.vector is None for r in results):     # each failure is already a line
+        reporter.summary(walk.skipped)
+        raise Reported("no piece could be embedded")
+    labelled = label_pieces(results, labels, prompt, embedder, top_k)
     emit_labels(labelled, fmt, top_k, embedder.encoder.model_id)
-    note_skipped(reporter, walk)
+    reporter.summary(walk.skipped, labelled=len(labelled))
     return reporter.exit_code
 
 

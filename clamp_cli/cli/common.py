@@ -29,7 +29,7 @@ from ..errors import (
     UsageError,
 )
 from ..formats.walk import piece_name
-from ..fsutil import os_reason, readable_name
+from ..fsutil import disk_reason, os_reason, readable_name, storage
 
 DEFAULT_MODEL = None  # resolved by app.default_model(): clamp3-c2 when cached, else the bundled clamp-mini
 
@@ -98,16 +98,43 @@ def _readable(message: str) -> str:
 
 
 class Reporter:
-    """stderr messages; remembers whether any input failed (exit code 1)."""
+    """stderr messages, and the one count of what failed: every place named on an error line is one
+    failed input, however many lines name it (exit code 1, and the summary's "failed").
 
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
-        self.failed = 0
+    `counts` are what a command's summary line counts before "skipped" and "failed" (embed: embedded,
+    cached); `summary` prints it, and so does `gather_inputs` (with zeros) when no input is left to
+    read. With `always=False` (search, classify: their results are the answer) it is printed only
+    when an input was skipped or failed.
+    """
+
+    def __init__(self, quiet: bool = False, counts: tuple[str, ...] = (), always: bool = True):
+        self.quiet, self.counts, self.always = quiet, counts, always
+        self._failed: dict[str, None] = {}      # places named on error lines, in order, each once
+        self._unnamed = 0                       # error lines naming no place
 
     def error(self, where: str | Path | None, reason: str) -> None:
-        self.failed += 1
+        if where is None:
+            self._unnamed += 1
+        else:
+            self._failed.setdefault(str(where))
         prefix = f"{readable_name(where)}: " if where is not None else ""
         print(f"clamp: error: {prefix}{_readable(reason)}", file=sys.stderr, flush=True)
+
+    @property
+    def failed(self) -> int:
+        """Inputs named on error lines (each once), plus error lines naming none."""
+        return len(self._failed) + self._unnamed
+
+    def summary(self, skipped: int, **done: int) -> None:
+        """`embedded 3, cached 2, skipped 1, failed 1` (the counts given, 0 for those not given)."""
+        if not self.counts or (not self.always and not skipped and not self.failed):
+            return
+        parts = [f"{name} {done.get(name, 0)}" for name in self.counts]
+        if skipped and not self.always:     # said once per run where it is not the main summary
+            parts.append(f"skipped {skipped} file(s) with other extensions ({READABLE})")
+        else:
+            parts.append(f"skipped {skipped}")
+        self.note(", ".join(parts + [f"failed {self.failed}"]))
 
     def note(self, message: str) -> None:
         if not self.quiet:
@@ -119,6 +146,9 @@ class Reporter:
     @property
     def exit_code(self) -> int:
         return EXIT_SOME_FAILED if self.failed else EXIT_OK
+
+
+READABLE = "clamp reads ABC, MTF, MusicXML, MIDI, Humdrum, MEI, .txt, recordings (WAV, MP3, FLAC, OGG, Opus, M4A) and .npy"
 
 
 class _Interrupts:
@@ -158,11 +188,17 @@ def handle_errors(func):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(EXIT_OK) from None
-        except Exception:
-            if not _Interrupts.seen:
+        except Exception as exc:
+            if _Interrupts.seen:
+                print("clamp: interrupted", file=sys.stderr, flush=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            reason = disk_reason(exc)
+            if reason is None:
                 raise
-            print("clamp: interrupted", file=sys.stderr, flush=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            # a full disk or an I/O error where no writer named its place (each names it: errors.StorageError)
+            where = getattr(exc, "filename", None) or ("a database" if type(exc).__module__ == "sqlite3" else "a write")
+            print(f"clamp: error: {os.fsdecode(where)}: {reason}", file=sys.stderr, flush=True)
+            raise typer.Exit(EXIT_SOME_FAILED) from None
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
@@ -198,7 +234,12 @@ def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[st
     clamp command accepts back); "files" prints each file once, in rank order, for tools
     that want real paths (xargs ls). With `null` each ends in NUL instead of a newline.
     """
-    out = sys.stdout
+    with storage("stdout"):       # redirected to a full disk: one line, not a traceback
+        _write_records(sys.stdout, records, fmt, columns, path_key, null)
+
+
+def _write_records(out, records: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]],
+                   path_key: str, null: bool) -> None:
     if fmt == "json":
         out.write(json.dumps([json_safe(rec) for rec in records], ensure_ascii=False, indent=2) + "\n")
     elif fmt == "jsonl":
@@ -459,6 +500,7 @@ def _check_found(count: int, problems, skipped: int, args, what: str, reporter: 
     for where, reason in problems:
         reporter.error(where, reason)
     if not count and problems:
+        reporter.summary(skipped)                   # nothing read: each problem counted as failed
         raise Reported("nothing else to read")     # each problem is already a line; no second, vaguer one
     if not count:
         extra = f" ({skipped} file(s) with other extensions skipped)" if skipped else ""
@@ -478,11 +520,9 @@ def private_dir() -> Path:
 
 
 def note_skipped(reporter: Reporter, walk) -> None:
-    """Search and classify say what they left out, as embed's summary does."""
+    """map says what it left out, as embed's summary does."""
     if walk is not None and walk.skipped:
-        reporter.note(f"skipped {walk.skipped} file(s) with other extensions "
-                      "(clamp reads ABC, MTF, MusicXML, MIDI, Humdrum, MEI, .txt, recordings "
-                      "(WAV, MP3, FLAC, OGG, Opus, M4A) and .npy)")
+        reporter.note(f"skipped {walk.skipped} file(s) with other extensions ({READABLE})")
 
 
 def wanted_pieces(walk, pieces: list, path_of, reporter: Reporter) -> list:

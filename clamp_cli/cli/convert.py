@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -47,7 +48,7 @@ def convert(
     from ..formats.pool import map_files
 
     _check_options(to, family, output, out_dir, whole_file)
-    reporter = Reporter(quiet)
+    reporter = Reporter(quiet, counts=("converted",))
     walk = gather_inputs(inputs or [], reporter, "score", null, stdin_format)
     from ..formats import kind_of
 
@@ -67,21 +68,20 @@ def convert(
     sink.check(files)
     if to == "mert":
         return _recordings_to_mert(files, walk, sink, reporter, quiet)
-    converted = failed = 0
+    converted = 0
     progress, advance = progress_bar(len(files), "converting", quiet)
-    with progress:
-        for path, pieces in map_files(convert_path, [str(f) for f in files], jobs, to,
-                                      FAMILIES[family].music_text, full, on_crash=conversion_crashed,
-                                      limits=conversion_limits(), on_limit=limit_hit):
+    results = map_files(convert_path, [str(f) for f in files], jobs, to, FAMILIES[family].music_text, full,
+                        on_crash=conversion_crashed, limits=conversion_limits(), on_limit=limit_hit)
+    with progress, closing(results):      # a full disk (StorageError) stops the workers at once
+        for path, pieces in results:
             advance(1)
             shown = walk.shown(Path(path))
             pieces = wanted_pieces(walk, pieces, lambda _, file=Path(path): file, reporter)
-            failed += report_pieces(reporter, shown, pieces)
+            report_pieces(reporter, shown, pieces)
             try:
                 documents = sink.documents(Path(path), [p for p in pieces if p.error is None])
             except InputError as exc:
                 reporter.error(shown, str(exc))
-                failed += 1
                 continue
             for item, data in documents:
                 try:
@@ -89,7 +89,7 @@ def convert(
                     converted += 1
                 except OSError as exc:
                     reporter.error(piece_name(shown, item), f"cannot write ({os_reason(exc)})")
-    reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.problems)}")
+    reporter.summary(walk.skipped, converted=converted)
     return reporter.exit_code
 
 
@@ -104,7 +104,7 @@ def _recordings_to_mert(files, walk, sink, reporter: Reporter, quiet: bool) -> i
     from ..models.mert import MertExtractor, mert_dir
 
     mert = MertExtractor(mert_dir())
-    converted = failed = 0
+    converted = 0
     progress, advance = progress_bar(len(files), "extracting MERT features", quiet)
     with progress:
         for path in files:
@@ -117,12 +117,10 @@ def _recordings_to_mert(files, walk, sink, reporter: Reporter, quiet: bool) -> i
                 converted += 1
             except InputError as exc:
                 reporter.error(shown, str(exc))
-                failed += 1
             except OSError as exc:
                 reporter.error(shown, os_reason(exc))
-                failed += 1
             advance(1)
-    reporter.note(f"converted {converted}, skipped {walk.skipped}, failed {failed + len(walk.problems)}")
+    reporter.summary(walk.skipped, converted=converted)
     return reporter.exit_code
 
 
@@ -143,14 +141,11 @@ def _check_options(to: str, family: str, output: str | None, out_dir: Path | Non
                          "per file (without --whole-file each tune gets its own file)")
 
 
-def report_pieces(reporter: Reporter, path: Path, pieces) -> int:
-    """Warnings and errors of one input's pieces on stderr; returns how many failed."""
-    failed = 0
+def report_pieces(reporter: Reporter, path: Path, pieces) -> None:
+    """Warnings and errors of one input's pieces on stderr (the reporter counts the failures)."""
     for p in pieces:
         name = piece_name(path, p.item)
         for w in p.warnings:
             reporter.warn(f"{name}: {w}")
         if p.error:
             reporter.error(name, p.error)
-            failed += 1
-    return failed

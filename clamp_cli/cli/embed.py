@@ -62,7 +62,7 @@ def embed(
     fmt = output_format(fmt_given, as_json, as_jsonl, allowed=RECORD_FORMATS)
     if fmt == "table" and not (as_json or as_jsonl or fmt_given):
         fmt = None       # on a terminal the summary on stderr says it all; a pipe gets JSON
-    reporter = Reporter(quiet)
+    reporter = Reporter(quiet, counts=("embedded", "cached"))
     walk = gather_inputs(paths or [], reporter, null=null, stdin_format=stdin_format)
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative)
@@ -78,14 +78,13 @@ def embed(
         else:
             reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
     if out is not None:
-        for target, reason in write_npy(results, out, walk.relative):
+        for r, target, reason in write_npy(results, out, walk.relative):
             reporter.error(target, reason)
+            r.fail(reason)         # in the cache, but not where it was asked for: failed, as the line says
     if fmt:
         enc = embedder.encoder
         records = [{"path": r.name, "hash": r.key, "model": enc.model_id, "dim": enc.dim, "status": r.status}
                    for r in results if r.status != "failed"]
         emit_records(records, fmt, [("path", "path"), ("status", "status"), ("hash", "hash")])
-    counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
-    reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, skipped {walk.skipped}, "
-                  f"failed {counts['failed'] + len(walk.problems)}")
+    reporter.summary(walk.skipped, **{s: sum(r.status == s for r in results) for s in ("embedded", "cached")})
     return reporter.exit_code

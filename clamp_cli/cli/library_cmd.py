@@ -127,7 +127,7 @@ def _update(name: str, add: list[str], jobs, settings, reporter: Reporter, no_an
         lib.update_ann()
     reporter.note(f"unchanged {report.unchanged}, added {report.added}, renamed or copied {report.renamed}, "
                   f"removed {report.removed}, embedded {report.embedded} piece(s), skipped {walk.skipped}, "
-                  f"failed {len(report.failed) + len(walk.problems)}")
+                  f"failed {reporter.failed}")
     lib.close()
     return reporter.exit_code
 

@@ -33,8 +33,8 @@ def main(
 ) -> None:
     """grep for music: search and label scores by meaning with the CLaMP models.
 
-    Exit codes: 0 all good; 1 some inputs failed, the rest were processed;
-    2 usage error; 3 model unavailable; 130 interrupted.
+    Exit codes: 0 all good; 1 some inputs failed, the rest were processed (or a write
+    failed: disk full, I/O error); 2 usage error; 3 model unavailable; 130 interrupted.
     """
 
 

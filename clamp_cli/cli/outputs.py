@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
-from ..fsutil import default_mode, os_reason
+from ..fsutil import default_mode, os_reason, storage
 
 FORCE_HINT = "--force replaces it"
 
@@ -99,16 +99,18 @@ class Entries:
     def build(self) -> Iterator[Path]:
         created = not self.folder.exists()
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=".clamp-tmp-"))
-            os.chmod(tmp, default_mode(directory=True))
+            with storage(self.folder):
+                self.folder.mkdir(parents=True, exist_ok=True)
+                tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=".clamp-tmp-"))
+                os.chmod(tmp, default_mode(directory=True))
         except OSError as exc:
             blocker = next((p for p in reversed(self.folder.parents) if p.exists() and not p.is_dir()), None)
             why = f"{blocker} is a file, not a folder" if blocker else os_reason(exc)
             raise UsageError(f"{self.folder}: cannot write here ({why})") from None
         try:
-            yield tmp
-            self._swap(tmp)
+            with storage(self.folder):      # a full disk while the command writes: one line naming the folder
+                yield tmp
+                self._swap(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             if created:

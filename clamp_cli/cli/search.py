@@ -34,7 +34,6 @@ from .common import (
     gather_folders,
     gather_inputs,
     handle_errors,
-    note_skipped,
     open_embedder,
     output_format,
     read_lines,
@@ -170,7 +169,7 @@ def search(
     from ..retrieval.search import is_piece_ref, query_vector, rank_texts
 
     fmt = output_format(fmt, as_json, as_jsonl, paths_only)
-    reporter = Reporter(quiet)
+    reporter = Reporter(quiet, counts=("ranked",), always=False)
     query = parse_query(text or [], music or [], sub or [], sub_music or [], is_path=is_piece_ref)
     key_args = list(paths or []) + list(keys or [])
     if keys_text and fmt == "files":
@@ -210,12 +209,13 @@ def search(
                    for h in hits]
         emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("text", "text")], path_key="text",
                      null=null)
-        note_skipped(reporter, walk)
+        reporter.summary(0, ranked=len(key_lines))
         return reporter.exit_code
     from .. import app
     from ..index.library import path_key
 
     collection = app.open_collection(settings, embedder, whole_file)
+    ranked = 0
     try:
         exclude = frozenset() if include_query else qvec.own_keys
         if walk is None and folders is None and not no_update and collection.library.roots:
@@ -228,7 +228,8 @@ def search(
                 scan_kinds = choose_kind(folders.kinds, keys_kind, reporter) or ALL_KINDS
                 folders.keep(scan_kinds)
         if folders is not None:
-            _, candidates, scanned = sync_scan(collection, folders, scan_kinds, reporter, quiet)
+            report, candidates, scanned = sync_scan(collection, folders, scan_kinds, reporter, quiet)
+            ranked = report.unchanged + report.added + report.renamed
             matches = collection.similar(qvec.vector, top, candidates=candidates, exclude=exclude, unique=unique,
                                          within=scanned)
             shown = lambda p: folders.shown(path_key(p))  # noqa: E731
@@ -238,6 +239,7 @@ def search(
             shown = str
         else:
             rows = sync_walk(collection, walk, reporter, quiet, no_update)
+            ranked = sum(len(files) for files in rows.values())
             matches = collection.similar(qvec.vector, top, rows, exclude=exclude, unique=unique)
             if walk.stdin_file is not None and collection.library.writable:   # a private copy: not kept
                 collection.library.remove_files([path_key(walk.stdin_file)])
@@ -253,5 +255,5 @@ def search(
         records.append(rec)
     columns = [("rank", "rank"), ("score", "score"), ("path", "path")] + ([("copies", "copies")] if unique else [])
     emit_records(records, fmt, columns, null=null)
-    note_skipped(reporter, walk or folders)
+    reporter.summary((walk or folders).skipped if (walk or folders) is not None else 0, ranked=ranked)
     return reporter.exit_code

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import InputError, UsageError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, storage
 from .convert import TARGETS, Piece
 
 
@@ -104,10 +104,12 @@ class ConvertOutput:
         return [(None, b"\n".join(_tune_text(p) for p in good))]
 
     def write(self, path: Path, item: str | None, data: bytes) -> Path | None:
-        """Write one document; returns its path (None for stdout). Raises OSError."""
+        """Write one document; returns its path (None for stdout). Raises OSError for this file, and
+        StorageError for a full disk or an I/O error (every later file would fail the same way)."""
         if self.to_stdout:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
+            with storage("stdout"):      # redirected to a full disk
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
             return None
         target = self.base_target(path)
         if item:
@@ -116,6 +118,7 @@ class ConvertOutput:
             if reason:
                 raise FileExistsError(0, reason)
         if self.out_dir is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            with storage(target.parent):
+                target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, lambda f: f.write(data))
         return target

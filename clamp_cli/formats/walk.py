@@ -60,8 +60,11 @@ def stdin_score(walk: Walk, suffix: str, stream, workdir: Path) -> None:
         raise InputError(f"-: the score on stdin is larger than {STDIN_LIMIT // 2**20} MB")
     if not data:
         raise InputError("-: stdin is empty (--stdin-score reads one score from it)")
+    from ..fsutil import storage
+
     path = workdir / f"stdin{suffix}"
-    path.write_bytes(data)
+    with storage(path):       # the temporary folder's disk full: one line naming the copy
+        path.write_bytes(data)
     walk.files.insert(0, path)
     walk.roots[path] = workdir
     walk.stdin_file = path

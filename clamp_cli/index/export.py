@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fsutil import atomic_write, os_reason
+from ..fsutil import atomic_write, os_reason, storage
 
 
 def npy_target(out_dir: Path, relative: Path, item: str | None) -> Path:
@@ -39,24 +39,31 @@ def check_npy_targets(paths: Sequence[Path], out_dir: Path, relative: Callable[[
         seen[target] = p
 
 
-def write_npy(results: Sequence, out_dir: Path, relative: Callable[[Path], Path]) -> list[tuple[Path, str]]:
-    """Write each embedded result; returns (target, reason) for those that could not be written.
+def write_npy(results: Sequence, out_dir: Path, relative: Callable[[Path], Path]) -> list[tuple[object, Path, str]]:
+    """Write each embedded result; returns (result, target, reason) for those that could not be written
+    (a folder in the way, permissions); `out_dir` itself not writable is one InputError. A full disk or
+    an I/O error stops at once (StorageError naming the file): every later file would fail the same way.
+    Each file is whole or absent.
 
     The folder gets a marker file, so that a later walk over it does not read the features as audio.
     """
     failed = []
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / MARKER).touch()
-    except OSError as exc:
-        return [(out_dir, f"cannot write ({os_reason(exc)})")]
+        with storage(out_dir / MARKER):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / MARKER).touch()
+    except OSError as exc:       # no file could go there: one line for the folder, not one per file
+        from ..errors import InputError
+
+        raise InputError(f"{out_dir}: cannot write ({os_reason(exc)})") from None
     for r in results:
         if r.vector is None:
             continue
         target = npy_target(out_dir, relative(r.path), r.item)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            with storage(target.parent):
+                target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, lambda f, v=r.vector: np.save(f, v.reshape(1, -1).astype(np.float32)))
         except OSError as exc:
-            failed.append((target, f"cannot write ({os_reason(exc)})"))
+            failed.append((r, target, f"cannot write ({os_reason(exc)})"))
     return failed

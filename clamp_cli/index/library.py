@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EXIT_USAGE, ClampError
-from ..fsutil import os_reason, path_key
+from ..errors import EXIT_USAGE, ClampError, StorageError
+from ..fsutil import disk_reason, os_reason, path_key, storage
 from .sqlite import chunks as _chunks
 from .sqlite import transaction as _transaction
 
@@ -130,8 +130,10 @@ class Library:
                roots: Sequence[str | Path] = (), ann_threshold: int = ANN_THRESHOLD,
                model_name: str | None = None) -> Library:
         directory = Path(directory).expanduser()
+        made = not directory.exists()
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            with storage(directory):
+                directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LibraryError(f"{directory}: cannot create the library folder ({os_reason(exc)})") from None
         db_path = directory / DB_NAME
@@ -139,26 +141,35 @@ class Library:
             raise LibraryError(f"{directory}: a library exists here already")
         tmp = directory / f".{DB_NAME}.{os.getpid()}.tmp"
         try:
-            db = sqlite3.connect(str(tmp), isolation_level=None)
-            db.execute("BEGIN")
-            for statement in MIGRATIONS[0]:
-                db.execute(statement)
-            meta = {"format": "clamp-library", "model": model_id, "dim": str(dim), "rows": "0",
-                    "whole_file": "1" if whole_file else "0", "created": str(time.time()),
-                    "roots": json.dumps([os.fsdecode(path_key(r)) for r in roots], ensure_ascii=False),
-                    "ann_threshold": str(ann_threshold), "model_name": model_name or ""}
-            db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-            db.close()
-            (directory / VECTORS_NAME).touch()
-            (directory / NORMS_NAME).touch()
-            os.replace(tmp, db_path)        # the library exists once its tables are complete
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise LibraryError(f"{directory}: cannot create the library ({os_reason(exc)})") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+            with storage(directory):
+                db = sqlite3.connect(str(tmp), isolation_level=None)
+                try:
+                    db.execute("BEGIN")
+                    for statement in MIGRATIONS[0]:
+                        db.execute(statement)
+                    meta = {"format": "clamp-library", "model": model_id, "dim": str(dim), "rows": "0",
+                            "whole_file": "1" if whole_file else "0", "created": str(time.time()),
+                            "roots": json.dumps([os.fsdecode(path_key(r)) for r in roots], ensure_ascii=False),
+                            "ann_threshold": str(ann_threshold), "model_name": model_name or ""}
+                    db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    db.execute("COMMIT")
+                finally:
+                    db.close()
+                (directory / VECTORS_NAME).touch()
+                (directory / NORMS_NAME).touch()
+                os.replace(tmp, db_path)        # the library exists once its tables are complete
+        except BaseException as exc:
+            for leftover in (tmp, Path(f"{tmp}-journal")):
+                leftover.unlink(missing_ok=True)
+            if made:        # a folder made for it, with nothing else in it, goes too
+                for name in (VECTORS_NAME, NORMS_NAME):
+                    (directory / name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            if isinstance(exc, (OSError, sqlite3.Error)):
+                why = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+                raise LibraryError(f"{directory}: cannot create the library ({why})") from None
             raise
         return cls(directory)
 
@@ -188,13 +199,16 @@ class Library:
                 db.execute("PRAGMA synchronous = NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
+            reason = disk_reason(exc, where=self.db_path)
+            if reason is not None:
+                raise StorageError(f"{self.db_path}: {reason}") from None
             raise LibraryError(f"{self.db_path}: cannot open the library ({exc})") from None
         if version > SCHEMA_VERSION:
             raise LibraryError(f"{self.db_path}: library written by a newer clamp (schema {version}); upgrade clamp")
         if version < SCHEMA_VERSION:
             if not self.writable:
                 raise LibraryError(f"{self.db_path}: library of schema {version} needs migrating, and is read-only")
-            with _transaction(db):
+            with storage(self.db_path), _transaction(db):
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 for step in range(version, SCHEMA_VERSION):
                     for statement in MIGRATIONS[step]:
@@ -207,6 +221,13 @@ class Library:
         self._map = None
         self.db.close()
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One write transaction on the tables; a full disk or an I/O error rolls it back and is a
+        StorageError naming the database."""
+        with storage(self.db_path), _transaction(self.db) as db:
+            yield db
+
     def __enter__(self) -> Library:
         return self
 
@@ -216,7 +237,7 @@ class Library:
     # -- facts -----------------------------------------------------------------
     def set_roots(self, roots: Sequence[str | Path]) -> None:
         with self.writing():
-            with _transaction(self.db) as db:
+            with self._transaction() as db:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('roots', ?)",
                            (json.dumps([os.fsdecode(path_key(r)) for r in roots], ensure_ascii=False),))
             self.refresh()
@@ -412,7 +433,8 @@ class Library:
             yield self
             return
         try:
-            fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+            with storage(self.dir / LOCK_NAME):
+                fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             raise LibraryError(f"{self.dir / LOCK_NAME}: {os_reason(exc)}") from None
         try:
@@ -479,32 +501,38 @@ class Library:
                 self._append_vectors(start, block, norms)
             new = [(start + n, hashes[i], items[i], kinds[i]) for n, i in enumerate(keep)]
             file_rows = sorted(files)      # B-tree order
-            with _transaction(db):
-                touched = set(dead_held)
-                if has_files:
-                    # contents that may lose their last file (a changed or deleted path's old content),
-                    # or come back to life (a dead content seen again)
-                    db.executemany("INSERT OR REPLACE INTO incoming_path VALUES (?, ?)",
-                                   [(k, h) for k, _, _, h in file_rows] + [(k, None) for k in gone])
-                    existing = {path: (size, mtime, h) for path, size, mtime, h in db.execute(
-                        "SELECT f.path, f.size, f.mtime_ns, f.hash FROM files f JOIN incoming_path i"
-                        " ON f.path = i.path")}
-                    incoming = {k: h for k, _, _, h in file_rows}
-                    touched |= {old[2] for path, old in existing.items() if incoming.get(path) != old[2]}
-                    file_rows = [r for r in file_rows if existing.get(r[0]) != r[1:]]     # re-imports write nothing
-                    touched |= {h for (h,) in db.execute(           # a dead content one of these files holds again
-                        "SELECT DISTINCT p.hash FROM pieces p JOIN incoming_path i ON p.hash = i.hash WHERE p.live = 0")}
-                db.executemany("INSERT INTO pieces (row, hash, item, kind) VALUES (?, ?, ?, ?)",
-                               sorted(new, key=lambda r: (r[1], r[2])))
-                db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", file_rows)
-                if gone and has_files:
-                    db.execute("DELETE FROM files WHERE path IN (SELECT path FROM incoming_path WHERE hash IS NULL)")
-                if touched:
-                    self._set_liveness(db, touched)
-                db.execute("UPDATE meta SET value = ? WHERE key = 'rows'", (str(start + len(new)),))
-                stored_kinds = sorted(set(self.kinds) | {kind for *_, kind in new})
-                if stored_kinds != self.kinds:
-                    db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(stored_kinds),))
+            try:
+                with self._transaction():
+                    touched = set(dead_held)
+                    if has_files:
+                        # contents that may lose their last file (a changed or deleted path's old content),
+                        # or come back to life (a dead content seen again)
+                        db.executemany("INSERT OR REPLACE INTO incoming_path VALUES (?, ?)",
+                                       [(k, h) for k, _, _, h in file_rows] + [(k, None) for k in gone])
+                        existing = {path: (size, mtime, h) for path, size, mtime, h in db.execute(
+                            "SELECT f.path, f.size, f.mtime_ns, f.hash FROM files f JOIN incoming_path i"
+                            " ON f.path = i.path")}
+                        incoming = {k: h for k, _, _, h in file_rows}
+                        touched |= {old[2] for path, old in existing.items() if incoming.get(path) != old[2]}
+                        file_rows = [r for r in file_rows if existing.get(r[0]) != r[1:]]   # re-imports write nothing
+                        touched |= {h for (h,) in db.execute(           # a dead content one of these files holds again
+                            "SELECT DISTINCT p.hash FROM pieces p JOIN incoming_path i ON p.hash = i.hash"
+                            " WHERE p.live = 0")}
+                    db.executemany("INSERT INTO pieces (row, hash, item, kind) VALUES (?, ?, ?, ?)",
+                                   sorted(new, key=lambda r: (r[1], r[2])))
+                    db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", file_rows)
+                    if gone and has_files:
+                        db.execute("DELETE FROM files WHERE path IN (SELECT path FROM incoming_path WHERE hash IS NULL)")
+                    if touched:
+                        self._set_liveness(db, touched)
+                    db.execute("UPDATE meta SET value = ? WHERE key = 'rows'", (str(start + len(new)),))
+                    stored_kinds = sorted(set(self.kinds) | {kind for *_, kind in new})
+                    if stored_kinds != self.kinds:
+                        db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(stored_kinds),))
+            except BaseException:
+                if new:
+                    self._cut_tail(start)     # the space the uncommitted rows took is free again
+                raise
             self.refresh()
             return len(new)
 
@@ -522,24 +550,46 @@ class Library:
     def _append_vectors(self, start: int, block: np.ndarray, norms: np.ndarray, chunk: int = 16_384) -> None:
         """Write rows [start, start + n) past the committed count (cutting off a dead writer's tail):
         the block divided by its norms, a chunk at a time (the caller's block is not touched, and
-        no copy of it is made)."""
+        no copy of it is made).
+
+        When a write fails (a full disk), both files are cut back to the committed count at once, so
+        that the space the failed rows took is free again."""
         buffer = np.empty((min(chunk, len(block)), self.dim), dtype=np.float32)
         safe = np.maximum(norms, np.float32(1e-12)).astype(np.float32)[:, None]
-        for name in (VECTORS_NAME, NORMS_NAME):
-            fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                os.ftruncate(fd, start * (self.dim if name == VECTORS_NAME else 1) * 4)
-                os.lseek(fd, 0, os.SEEK_END)
-                if name == NORMS_NAME:
-                    _write_all(fd, np.ascontiguousarray(norms, dtype=np.float32))
-                else:
-                    for lo in range(0, len(block), chunk):
-                        out = buffer[:min(chunk, len(block) - lo)]
-                        np.divide(block[lo:lo + len(out)], safe[lo:lo + len(out)], out=out)
-                        _write_all(fd, out)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        try:
+            for name in (VECTORS_NAME, NORMS_NAME):
+                with storage(self.dir / name):
+                    fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o666)
+                    try:
+                        os.ftruncate(fd, start * (self.dim if name == VECTORS_NAME else 1) * 4)
+                        os.lseek(fd, 0, os.SEEK_END)
+                        if name == NORMS_NAME:
+                            _write_all(fd, np.ascontiguousarray(norms, dtype=np.float32))
+                        else:
+                            for lo in range(0, len(block), chunk):
+                                out = buffer[:min(chunk, len(block) - lo)]
+                                np.divide(block[lo:lo + len(out)], safe[lo:lo + len(out)], out=out)
+                                _write_all(fd, out)
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+        except BaseException:
+            self._cut_tail(start)
+            raise
+
+    def _cut_tail(self, start: int) -> None:
+        """Cut the vector files back to `start` rows after a failed write, when that is still the
+        committed count (a commit whose outcome is unknown leaves the tail for the next writer)."""
+        try:
+            committed = int(self.db.execute("SELECT value FROM meta WHERE key = 'rows'").fetchone()[0])
+        except (sqlite3.Error, TypeError, ValueError):
+            return
+        if committed != start:
+            return
+        for name, width in ((VECTORS_NAME, self.dim), (NORMS_NAME, 1)):
+            with contextlib.suppress(OSError):
+                if os.path.getsize(self.dir / name) > start * width * 4:
+                    os.truncate(self.dir / name, start * width * 4)
 
     def raw_vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The vectors as the model gave them (unit row x its stored length): what the authors'
@@ -666,18 +716,21 @@ class Library:
             name = f"ann-{vectors.shape[0]}-{os.getpid()}-{int(time.time())}.faiss"
             tmp = self.dir / f".{name}.tmp"
             try:
-                faiss.write_index(index, str(tmp))
-                fd = os.open(tmp, os.O_RDONLY)
-                os.fsync(fd)
-                os.close(fd)
-                os.replace(tmp, self.dir / name)
+                with storage(self.dir / name, sniff=True):      # faiss says "No space left" in a RuntimeError
+                    faiss.write_index(index, str(tmp))
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    os.replace(tmp, self.dir / name)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
             nprobe = int(state.get("nprobe", DEFAULT_NPROBE)) if state and work == "merge" else DEFAULT_NPROBE
             new_state = {"file": name, "rows": int(vectors.shape[0]), "trained": trained, "nlist": nlist,
                          "nprobe": nprobe, "recall": state.get("recall") if state and work == "merge" else None}
-            with _transaction(self.db) as db:
+            with self._transaction() as db:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('ann', ?)", (json.dumps(new_state),))
             self.refresh()
             for old in self.dir.glob("ann-*.faiss"):
@@ -712,7 +765,7 @@ class Library:
         with self.writing():
             state = self.ann_state
             state.update(nprobe=nprobe, recall=round(recall, 4), recall_target=target)
-            with _transaction(self.db) as db:
+            with self._transaction() as db:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('ann', ?)", (json.dumps(state),))
             self.refresh()
         self._ann = None

@@ -21,6 +21,7 @@ already embedded for one library is never embedded again for another.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EXIT_USAGE, ClampError
-from ..fsutil import os_reason, path_key
+from ..errors import EXIT_USAGE, ClampError, StorageError
+from ..fsutil import disk_reason, os_reason, path_key, storage
 from .sqlite import chunks as _chunks
-from .sqlite import transaction
+from .sqlite import rollback, transaction
 
 DB_NAME = "clamp.sqlite3"
 
@@ -91,7 +92,8 @@ class FeatureStore:
     def __init__(self, cache_dir: str | Path | None = None):
         self.dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            with storage(self.dir):
+                self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CacheError(f"{self.dir}: cannot create the cache directory ({os_reason(exc)})") from None
         self.path = self.dir / DB_NAME
@@ -106,6 +108,9 @@ class FeatureStore:
         try:
             db = self._connect_waiting()
         except sqlite3.DatabaseError as exc:
+            reason = disk_reason(exc, where=self.path)
+            if reason is not None:      # a full disk is no damage: touch nothing, stop (exit 1)
+                raise StorageError(f"{self.path}: {reason}") from None
             if not any(m in str(exc) for m in _DAMAGED):
                 # cannot open (permissions, a folder in its place, disk full...): not damage; touch nothing
                 reason = "permission denied" if self.path.exists() and \
@@ -117,7 +122,8 @@ class FeatureStore:
             for suffix in ("-wal", "-shm"):
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
             self.notices.append(f"{self.path}: cache database unreadable ({exc}); moved to {aside.name}, starting afresh")
-            db = self._connect()
+            with storage(self.path):
+                db = self._connect()
         return db
 
     def _connect_waiting(self, attempts: int = 50) -> sqlite3.Connection:
@@ -155,7 +161,7 @@ class FeatureStore:
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    rollback(db)
                     raise
             db.execute("SELECT 1 FROM features LIMIT 1").fetchone()  # fails early on a damaged file (O(1))
         except BaseException:
@@ -265,8 +271,12 @@ class FeatureStore:
                                               (model, prep))]
 
     # -- helpers --------------------------------------------------------------
+    @contextlib.contextmanager
     def _transaction(self):
-        return transaction(self.db)
+        """One write transaction; a full disk or an I/O error rolls it back and is a StorageError
+        naming the database."""
+        with storage(self.path), transaction(self.db):
+            yield self.db
 
 
 def _decode(blob: bytes, stored_dim: int, dim: int) -> np.ndarray | None:

