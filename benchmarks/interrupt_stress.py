@@ -62,9 +62,8 @@ def commands(target: str, cmd: list[str], scores: Path, shards: Path) -> tuple[l
 def write_shards(shards: Path, model: Path, env: dict, cmd: list[str], files: int) -> int:
     """Parquet shards of random vectors of the model's id and dimension (1,000 rows per file given)."""
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    from clamp_cli.index.imports import write_parquet_shard
     from clamp_cli.models import load_model
 
     enc = load_model(str(model), lazy=True, download=False)
@@ -73,11 +72,9 @@ def write_shards(shards: Path, model: Path, env: dict, cmd: list[str], files: in
     n = 1000 * files
     for s, lo in enumerate(range(0, n, 50_000)):
         m = min(50_000, n - lo)
-        table = pa.table({"key": [f"{lo + i:064x}" for i in range(m)], "path": [f"/far/{lo + i}.abc" for i in range(m)],
-                          "model": [enc.model_id] * m, "prep": [f"music/{enc.family}/v3"] * m,
-                          "vector": pa.FixedSizeListArray.from_arrays(
-                              pa.array(rng.normal(size=m * enc.dim).astype(np.float32)), enc.dim)})
-        pq.write_table(table, shards / f"part-{s:03d}.parquet")
+        write_parquet_shard(shards / f"part-{s:03d}.parquet", [f"{lo + i:064x}" for i in range(m)],
+                            [f"/far/{lo + i}.abc" for i in range(m)], enc.model_id, [f"music/{enc.family}/v3"] * m,
+                            rng.normal(size=(m, enc.dim)).astype(np.float32))
     return n
 
 

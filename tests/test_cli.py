@@ -865,3 +865,27 @@ def test_python_api_prepares_files_as_the_cli_does(env, library, tmp_path, asset
         assert float(a @ raw / np.linalg.norm(a) / np.linalg.norm(raw)) < 0.9999
     with pytest.raises(Exception, match="cover.png"):
         enc.embed_files([library / "cover.png"])
+
+
+def test_the_executable_builds_only_the_command_asked_for_and_it_is_the_same_command():
+    """`clamp search` builds search alone (start-up of one command, not all); its help and its
+    parameters are those of the full app."""
+    import subprocess
+    import sys
+
+    import typer.main
+    from typer.testing import CliRunner
+
+    from clamp_cli.cli import main
+
+    full = typer.main.get_command(main.app)
+    for name in [*main.COMMANDS, *main.GROUPS]:
+        alone = typer.main.get_command(main.build(name))
+        assert list(alone.commands) == [name]
+        assert [p.name for p in alone.commands[name].params] == [p.name for p in full.commands[name].params]
+        helps = [CliRunner().invoke(app, [name, "--help"]).stdout for app in (main.app, main.build(name))]
+        assert helps[0] == helps[1] and f"Usage: clamp {name}" in helps[0]
+    probe = ("import sys\nfrom clamp_cli.cli.main import run\ntry:\n    run(['search', '--help'])\n"
+             "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('clamp_cli.cli.')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "clamp_cli.cli.search" in loaded and "clamp_cli.cli.train" not in loaded, loaded

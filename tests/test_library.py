@@ -202,6 +202,19 @@ def test_import_npy_tree_and_parquet_shards(lib_env, tunes, tmp_path):
     assert proc.stderr.count("clamp: error:") == 1 and f"fixed_size_list<float32>[{dim}]" in proc.stderr
     with _open_named(lib_env, "imported") as lib:
         assert lib.rows == n + 50 and np.array_equal(np.array(lib.vectors())[:n], vectors)
+    # clamp's own shard writer (the interchange the cluster engine writes): read back exactly
+    from clamp_cli.index.imports import write_parquet_shard
+
+    raw = rng.normal(size=(20, dim)).astype(np.float32)
+    write_parquet_shard(tmp_path / "ours.parquet", [f"{i:064x}" for i in range(100, 120)],
+                        [f"/elsewhere/{i}.mid" for i in range(100, 120)], model, ["music/mini/v3"] * 20, raw)
+    assert [p.name for p in tmp_path.glob("*ours*")] == ["ours.parquet"]            # no temporary left
+    proc = run(["library", "import", "imported", tmp_path / "ours.parquet"], lib_env, check=0)
+    assert "imported 20 file(s), 20 new row(s)" in proc.stderr
+    with _open_named(lib_env, "imported") as lib:
+        np.testing.assert_allclose(np.array(lib.vectors())[n + 50:], raw / np.linalg.norm(raw, axis=1, keepdims=True),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(lib.raw_vectors(range(n + 50, n + 70)), raw, rtol=1e-5)
 
 
 def _open_named(env, name) -> Library:

@@ -1,23 +1,24 @@
-"""The `clamp` executable: the typer app and its subcommands (exit codes: `errors.EXIT_CODES`)."""
+"""The `clamp` executable: the typer app and its subcommands (exit codes: `errors.EXIT_CODES`).
+
+`app` holds every command (the docs, completions and tests read it). The executable builds only
+the command it is asked for: typer builds each command's parameters when the app is built, and
+importing and building all of them would cost every search the start-up of every other command.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated, Optional
 
 import typer
 
 from .. import __version__
-from . import classify, convert, embed, evaluate, library_cmd, map_cmd, models_cmd, probe_cmd, search, train
 
-app = typer.Typer(
-    name="clamp",
-    help="grep for music: search and label scores by meaning with the CLaMP models.",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+# name -> (module in clamp_cli.cli, attribute): a command, or a group of them (a typer app)
+COMMANDS = {"embed": ("embed", "embed"), "search": ("search", "search"), "classify": ("classify", "classify"),
+            "convert": ("convert", "convert"), "score": ("evaluate", "score"), "map": ("map_cmd", "map_cmd")}
+GROUPS = {"eval": ("evaluate", "app"), "probe": ("probe_cmd", "app"), "models": ("models_cmd", "app"),
+          "library": ("library_cmd", "app"), "train": ("train", "app")}
 
 
 def _version(value: bool) -> None:
@@ -26,7 +27,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
@@ -38,26 +38,45 @@ def main(
     """
 
 
-app.command("embed")(embed.embed)
-app.command("search")(search.search)
-app.command("classify")(classify.classify)
-app.command("convert")(convert.convert)
-app.command("score")(evaluate.score)
-app.command("map")(map_cmd.map_cmd)
-app.add_typer(evaluate.app, name="eval")
-app.add_typer(probe_cmd.app, name="probe")
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(library_cmd.app, name="library")
-app.add_typer(train.app, name="train")
+def build(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with only the command (or group) named `only`."""
+    root = typer.Typer(
+        name="clamp",
+        help="grep for music: search and label scores by meaning with the CLaMP models.",
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    root.callback()(main)
+    for name, (module, attr) in COMMANDS.items():
+        if only in (None, name):
+            root.command(name)(getattr(importlib.import_module(f"{__package__}.{module}"), attr))
+    for name, (module, attr) in GROUPS.items():
+        if only in (None, name):
+            root.add_typer(getattr(importlib.import_module(f"{__package__}.{module}"), attr), name=name)
+    return root
 
 
-def run() -> None:
+def __getattr__(name: str):
+    if name == "app":           # built on first use: `clamp search` never builds the others
+        global app
+        app = build()
+        return app
+    raise AttributeError(name)
+
+
+def run(argv: list[str] | None = None) -> None:
     """The console entry point: once the command is done (or interrupted), a late Ctrl-C must not
     turn the interpreter's shutdown into a traceback or change the exit code."""
     import signal
+    import sys
 
+    args = sys.argv[1:] if argv is None else argv
+    first = args[0] if args else None
     try:
-        app()
+        build(first if first in COMMANDS or first in GROUPS else None)(args, prog_name="clamp")
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 

@@ -54,12 +54,13 @@ def choose_kind(file_kinds: list, wanted: str | None, reporter: Reporter) -> tup
         raise UsageError(f"--keys-kind must be scores, recordings, texts or all, not '{wanted}'")
     if wanted == "all":
         return None
+    from collections import Counter
+
     member_of = {kind: name for name, members in KEY_KINDS.items() for kind in members}
     counts = dict.fromkeys(KEY_KINDS, 0)
-    for kind in file_kinds:
-        name = member_of.get(kind)
-        if name is not None:
-            counts[name] += 1
+    for kind, n in Counter(file_kinds).items():
+        if kind in member_of:
+            counts[member_of[kind]] += n
     chosen = wanted or next((name for name, n in counts.items() if n), "scores")
     if not counts[chosen]:
         raise InputError(f"no {chosen} among the keys (--keys-kind all ranks every kind together)")
@@ -199,7 +200,7 @@ def search(
     if walk is not None:       # one file of each kind stands for them all (the default model follows the kinds)
         inputs += list({walk.kind(f): f for f in walk.files}.values())
     if folders is not None:
-        inputs += [Path(os.fsdecode(key)) for key in {k: key for k, key in zip(folders.kinds, folders.keys)}.values()]
+        inputs += [Path(os.fsdecode(folders.keys[folders.kinds.index(kind)])) for kind in set(folders.kinds)]
     embedder = open_embedder(settings, reporter, whole_file, jobs, inputs)
     qvec = query_vector(query, embedder)
     model_id = embedder.encoder.model_id
