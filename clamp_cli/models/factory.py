@@ -66,7 +66,7 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         try:
             with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says enough
                 warnings.simplefilter("ignore")
-                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+                obj = _torch_load(torch, path)
         except pickle.UnpicklingError as exc:
             # keep torch's reason ("Unsupported global: GLOBAL x ..."), not its advice to allow it
             detail = str(exc).split("WeightsUnpickler error:")[-1].strip().split(". ")[0].splitlines()
@@ -83,6 +83,17 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointFormatError(f"{path}: no state dict of tensors found in the file")
     return {k: v for k, v in state.items() if not k.endswith(LEGACY_BUFFER_SUFFIXES)}
+
+
+def _torch_load(torch, path: Path):
+    """torch.load, weights only, memory-mapped where the file allows it (the zip format torch has
+    written since 1.6: the authors' .pth); the legacy format is read whole."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc) and "zip" not in str(exc):
+            raise
+        return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -388,12 +399,23 @@ def pick_device(choice: str = "auto"):
 
 
 def build_model(spec, state: dict[str, Any], where: str):
-    """Build the family's module from the spec and load the weights strictly."""
+    """Build the family's module from the spec and load the weights strictly.
+
+    The module is built without initialising its weights (they are about to be replaced: random
+    init of a CLaMP 3 size model is seconds of CPU), and takes the loaded tensors themselves
+    (`assign`) rather than copies: a safetensors file's tensors come straight from its memory map.
+    Tensors of another float type (fp16 checkpoints) are widened to float32 first, as a copying
+    load would do."""
+    import torch
+    from transformers.initialization import no_init_weights
+
     from .architectures import ClampModel
 
-    model = ClampModel(spec)
+    with no_init_weights():
+        model = ClampModel(spec)
+    state = {k: v.float() if v.is_floating_point() and v.dtype != torch.float32 else v for k, v in state.items()}
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         missing = [k for k in model.state_dict() if k not in state]
         unexpected = [k for k in state if k not in model.state_dict()]
