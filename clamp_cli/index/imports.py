@@ -26,7 +26,7 @@ from ..fsutil import os_reason
 from .library import Library, path_key
 
 PARQUET_COLUMNS = ("key", "path", "model", "prep", "vector")
-BATCH = 100_000
+ROW_GROUP = 100_000          # rows per row group in the shards clamp writes (a group is read whole)
 
 
 @dataclass
@@ -71,7 +71,7 @@ def write_parquet_shard(path: Path, keys: list[str], paths: list[str], model: st
     try:
         pq.write_table(table, str(tmp), compression={"key": "snappy", "path": "snappy", "model": "snappy",
                                                      "prep": "snappy", "vector": "none"},
-                       use_dictionary=["model", "prep"])
+                       use_dictionary=["model", "prep"], row_group_size=ROW_GROUP)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -105,24 +105,35 @@ def import_parquet(lib: Library, shards: list[Path], on_progress: Callable[[int]
             other = ", ".join(sorted(str(m) for m in models - {lib.model_id})) or "none"
             report.problems.append((str(shard), f"vectors of model {other}; the library holds {lib.model_id}"))
             continue
-        for batch in pf.iter_batches(batch_size=BATCH, columns=list(PARQUET_COLUMNS)):
-            keys = batch.column("key").to_pylist()
-            vectors = batch.column("vector").values.to_numpy(zero_copy_only=False).reshape(len(keys), lib.dim)
-            if not np.isfinite(vectors).all():
-                report.problems.append((str(shard), "vectors that are not finite; batch skipped"))
-                continue
-            preps = batch.column("prep").to_pylist()
-            kind_of_prep = {prep: (prep or "music").split("/")[0] for prep in set(preps)}
+        for group in range(pf.num_row_groups):
+            # the small columns first: a group whose pieces are all held already (a re-import) is
+            # never decoded for its vectors, which are nearly all of its bytes
+            meta = pf.read_row_group(group, columns=["key", "path", "prep"])
+            keys = meta.column("key").to_pylist()
+            preps = meta.column("prep").to_pylist()
             split = [key.partition("#") for key in keys]
             hashes = [h for h, _, _ in split]
-            files = {path: h for path, h in zip(batch.column("path").to_pylist(), hashes) if path}
+            items = [item for _, _, item in split]
+            held = lib.held_pieces(hashes)[0] if lib.rows else set()
+            new = [i for i, piece in enumerate(zip(hashes, items)) if piece not in held]
+            vectors = np.zeros((0, lib.dim), np.float32)
+            if new:
+                column = pf.read_row_group(group, columns=["vector"]).column("vector")
+                vectors = column.combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(len(keys), lib.dim)
+                if not np.isfinite(vectors).all():
+                    report.problems.append((str(shard), f"vectors that are not finite; row group {group} skipped"))
+                    continue
+                if len(new) < len(keys):
+                    vectors = vectors[np.asarray(new)]
+            kind_of_prep = {prep: (prep or "music").split("/")[0] for prep in set(preps)}
+            files = {path: h for path, h in zip(meta.column("path").to_pylist(), hashes) if path}
             folders = {d: os.path.isdir(d) for d in {p.rpartition("/")[0] for p in files}}
             rows = []
             for path, h in files.items():      # paths of folders this machine lacks are not stat'ed one by one
                 st = _stat(path) if folders[path.rpartition("/")[0]] else _Missing
                 rows.append((path_key(path), st.st_size, st.st_mtime_ns, h))
-            report.rows_added += lib.add_rows(rows, hashes, [item for _, _, item in split],
-                                              [kind_of_prep[prep] for prep in preps], vectors)
+            report.rows_added += lib.add_rows(rows, [hashes[i] for i in new], [items[i] for i in new],
+                                              [kind_of_prep[preps[i]] for i in new], vectors)
             report.files += len(files)
             if on_progress:
                 on_progress(len(keys))

@@ -480,14 +480,7 @@ class Library:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_path (path BLOB PRIMARY KEY, hash TEXT) WITHOUT ROWID")
             db.execute("DELETE FROM incoming_hash")
             db.execute("DELETE FROM incoming_path")
-            held, dead_held = set(), set()
-            if has_rows and hashes:
-                db.executemany("INSERT OR IGNORE INTO incoming_hash VALUES (?)", ((h,) for h in sorted(set(hashes))))
-                for h, item, live in db.execute("SELECT p.hash, p.item, p.live FROM pieces p JOIN incoming_hash i"
-                                                " ON p.hash = i.hash"):
-                    held.add((h, item))
-                    if not live:
-                        dead_held.add(h)
+            held, dead_held = self.held_pieces(hashes) if has_rows else (set(), set())
             keep, fresh = [], set()
             for i, key in enumerate(zip(hashes, items)):
                 if key not in held and key not in fresh:
@@ -535,6 +528,22 @@ class Library:
                 raise
             self.refresh()
             return len(new)
+
+    def held_pieces(self, hashes: Iterable[str]) -> tuple[set[tuple[str, str]], set[str]]:
+        """The (hash, item) pieces stored of these contents, and the contents among them that are
+        dead: one join through a temporary table, for any number of hashes."""
+        db = self.db
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_hash (hash TEXT PRIMARY KEY) WITHOUT ROWID")
+        db.execute("DELETE FROM incoming_hash")
+        db.executemany("INSERT OR IGNORE INTO incoming_hash VALUES (?)", ((h,) for h in sorted(set(hashes))))
+        held, dead = set(), set()
+        for h, item, live in db.execute("SELECT p.hash, p.item, p.live FROM pieces p JOIN incoming_hash i"
+                                        " ON p.hash = i.hash"):
+            held.add((h, item))
+            if not live:
+                dead.add(h)
+        db.execute("DELETE FROM incoming_hash")
+        return held, dead
 
     def remove_files(self, keys: Sequence[bytes]) -> None:
         self.add([], {}, keys)
