@@ -47,24 +47,24 @@ def values(*choices: str):
 
 
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", envvar="CLAMP_MODEL", show_default=False, autocompletion=model_names,
+    "--model", "-m", envvar="CLAMP_MODEL", show_default=False, autocompletion=model_names, metavar="MODEL",
     help="Registry name (see `clamp models list`) or path to a checkpoint file or directory "
          "[default: clamp3-c2 when downloaded, else the bundled clamp-mini].")]
 BackboneOpt = Annotated[Optional[str], typer.Option(
-    "--text-backbone", envvar="CLAMP_TEXT_BACKBONE",
+    "--text-backbone", envvar="CLAMP_TEXT_BACKBONE", metavar="BACKBONE",
     help="Tokenizer + config of the text encoder: a Hub id or a local directory.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.",
+DeviceOpt = Annotated[str, typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:N, mps or auto.",
                                         autocompletion=values("auto", "cpu", "cuda", "mps"))]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Segments per model call.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", envvar="CLAMP_CACHE_DIR", help="Feature cache directory [default: the user cache dir].")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries on stderr.")]
 FormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", autocompletion=values("table", "json", "jsonl", "paths", "files"),
+    "--format", metavar="FORMAT", autocompletion=values("table", "json", "jsonl", "paths", "files"),
     help="table, json, jsonl, paths (result names; FILE#X for a tune of a multi-tune file) or "
          "files (each file once) [default: table on a terminal, json otherwise].")]
 RecordFormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", autocompletion=values("table", "json", "jsonl"),
+    "--format", metavar="FORMAT", autocompletion=values("table", "json", "jsonl"),
     help="table, json or jsonl [default: table on a terminal, json otherwise].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write one JSON array to stdout.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Write one JSON object per line to stdout.")]
@@ -77,7 +77,7 @@ StdinScoreOpt = Annotated[Optional[str], typer.Option(
     help="Read one score from stdin, in FORMAT (abc, musicxml, mxl, midi, mtf, krn or mei); it is named - in "
          "the output. Without it, - means a list of paths on stdin.", show_default=False)]
 LibraryOpt = Annotated[Optional[str], typer.Option(
-    "--library", "-L", envvar="CLAMP_LIBRARY", show_default=False,
+    "--library", "-L", envvar="CLAMP_LIBRARY", show_default=False, metavar="LIBRARY",
     help="The library to read and fill: a name (in the cache's libraries/ folder) or a folder "
          "[default: one library per model in the cache].")]
 NoUpdateOpt = Annotated[bool, typer.Option(

@@ -8,6 +8,9 @@ import typer
 
 from .. import __version__
 from . import classify, convert, embed, evaluate, library_cmd, map_cmd, models_cmd, probe_cmd, search, train
+from .helptext import plain_value_names
+
+plain_value_names()      # help names values PATH, N, TEXT..., not by their Python types
 
 app = typer.Typer(
     name="clamp",

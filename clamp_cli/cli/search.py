@@ -118,19 +118,19 @@ def search(
     text: Annotated[Optional[list[str]], typer.Option(
         "--text", "-t", help="Query words; repeatable; \"2:jazz\" weighs a part; a leading backslash turns that off.")] = None,
     music: Annotated[Optional[list[str]], typer.Option(
-        "--music", help="Query piece (file); repeatable; \"2:tune.abc\" weighs it.")] = None,
+        "--music", metavar="FILE", help="Query piece (file); repeatable; \"2:tune.abc\" weighs it.")] = None,
     sub: Annotated[Optional[list[str]], typer.Option("--sub", help="Words to subtract from the query.")] = None,
     sub_music: Annotated[Optional[list[str]], typer.Option(
-        "--sub-music", help="A piece to subtract from the query.")] = None,
+        "--sub-music", metavar="FILE", help="A piece to subtract from the query.")] = None,
     keys: Annotated[Optional[list[str]], typer.Option(
-        "--keys", "-k", help="Music to rank; repeatable (positional paths work too).")] = None,
+        "--keys", "-k", metavar="PATH", help="Music to rank; repeatable (positional paths work too).")] = None,
     keys_text: Annotated[Optional[Path], typer.Option(
         "--keys-text", help="Rank the lines of this text file instead (music-to-text search).")] = None,
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="Number of results.")] = 10,
     paths_only: Annotated[bool, typer.Option(
         "--paths-only", "-f", help="Print only the results' names, one per line (same as --format paths).")] = False,
     keys_kind: Annotated[Optional[str], typer.Option(
-        "--keys-kind", autocompletion=values("scores", "recordings", "texts", "all"),
+        "--keys-kind", metavar="KIND", autocompletion=values("scores", "recordings", "texts", "all"),
         help="Which files to rank: scores (ABC, MusicXML, MIDI, ...), recordings (audio and .npy features), texts "
              "(.txt), or all in one list (their scores are not calibrated against each other) [default: scores "
              "when there are any, else recordings, else texts].")] = None,
