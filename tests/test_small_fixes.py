@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .test_cli import ABC_A, ABC_B, run
@@ -42,3 +43,35 @@ def test_help_names_values_without_python_types(env):
                   "--stdin-score FORMAT "):
         assert shown in search, shown
     assert "--val-share NUMBER " in run(["probe", "fit", "--help"], env, check=0).stdout
+
+
+# -- plots -----------------------------------------------------------------------------------------
+
+def test_confusion_matrix_numbers_read_on_their_cells(tmp_path):
+    from matplotlib.colors import to_rgba
+
+    from clamp_cli.cli.plots import confusion_figure, text_colour
+
+    assert text_colour(to_rgba("navy")) == "white" and text_colour(to_rgba("white")) == "black"
+    assert text_colour(to_rgba("#08306b")) == "white" and text_colour(to_rgba("#f7fbff")) == "black"   # Blues' ends
+    # no zero: the lightest cell is 6, drawn near white (a rule by count alone made its number white)
+    plt, fig = confusion_figure(["jig", "reel"], [[10, 6], [6, 10]])
+    ax = fig.axes[0]
+    colours = {t.get_text(): t.get_color() for t in ax.texts}
+    plt.close(fig)
+    assert colours == {"10": "white", "6": "black"}
+
+
+def test_map_axes_name_the_components_and_their_variance(tmp_path):
+    from clamp_cli.cli.map_cmd import pca_2d
+    from clamp_cli.cli.plots import map_figure
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20, 8)) * np.array([5, 2, 1, 1, 1, 1, 1, 1])
+    xy, explained = pca_2d(vectors)
+    plt, fig = map_figure(xy, ["a"] * 10 + ["b"] * 10, {}, explained=explained)
+    ax = fig.axes[0]
+    labels = ax.get_xlabel(), ax.get_ylabel()
+    plt.close(fig)
+    assert labels == (f"PC1 ({explained[0]:.1%} of variance)", f"PC2 ({explained[1]:.1%} of variance)")
+    assert explained[0] > explained[1] > 0 and re.fullmatch(r"PC1 \(\d+\.\d% of variance\)", labels[0])

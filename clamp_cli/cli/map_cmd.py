@@ -44,7 +44,9 @@ def pca_2d(vectors):
     comps = vt[:2]
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
     xy = x @ (comps * signs[:, None]).T
-    explained = (s[:2] ** 2 / (s ** 2).sum()).tolist() if s.size else [0.0, 0.0]
+    total = float((s ** 2).sum())
+    explained = ((s[:2] ** 2 / total).tolist() if total > 0 else []) + [0.0, 0.0]
+    explained = explained[:2]
     if xy.shape[1] < 2:
         xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
     return xy, explained
@@ -116,8 +118,8 @@ def map_cmd(
             raise UsageError(f"--annotate {wanted}: {'no item' if not found else f'{len(found)} items'} match")
         names[found[0]] = ids[found[0]].rsplit("/", 1)[-1]
     if output is not None:
-        axes = f"PCA of {embedder.encoder.model_id} embeddings ({explained[0]:.0%} + {explained[1]:.0%} of variance)"
-        map_png(output, xy, groups, names, png_size, title or axes)
+        axes = f"PCA of {embedder.encoder.model_id} embeddings"      # each axis says its share of the variance
+        map_png(output, xy, groups, names, png_size, title or axes, explained)
     if fmt:
         model_id = embedder.encoder.model_id
         emit_records([{"path": r.name, "id": i, "group": g, "x": round(float(p[0]), 6), "y": round(float(p[1]), 6),
