@@ -5,13 +5,14 @@ readable plots."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .test_cli import ABC_A, ABC_B, run
+from .test_cli import ABC_A, ABC_B, fresh_cache, run
 
 BOOK = ABC_A + "\n" + ABC_B.replace("X:2", "X:5") + "\n" + ABC_A.replace("X:1", "X:9").replace("GABc", "BcdB") + "\n"
 
@@ -25,6 +26,21 @@ def tunes(tmp_path) -> Path:
     (root / "c.abc").write_text(ABC_A.replace("GABc", "BcdB"))
     (root / "book.abc").write_text(BOOK)
     return root
+
+
+# -- score -q keeps its figures ------------------------------------------------------------------
+
+def test_score_table_prints_its_mean_on_stdout_even_quiet(env, tmp_path):
+    from .test_eval import _pairs_on_disk
+
+    texts, music = _pairs_on_disk(tmp_path)
+    e = fresh_cache(env, tmp_path)
+    figures = json.loads(run(["score", "-Q", texts, "-R", music], e, check=0).stdout)
+    proc = run(["score", "-Q", texts, "-R", music, "--format", "table", "-q"], e, check=0)
+    assert proc.stderr == ""
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    assert ["mean", f"{figures['mean']:.4f}"] in rows and ["group", f"{figures['group']:.4f}"] in rows
+    assert ["pairs", "4"] in rows and ["sub/03", "sub/03", f"{figures['pairs'][3]['score']:.4f}"] in rows
 
 
 # -- help ----------------------------------------------------------------------------------------

@@ -274,7 +274,9 @@ def score(
     if fmt == "table":
         emit_records([{**p, "score": round(p["score"], 6)} for p in result["pairs"]], "table",
                      [("query", "query"), ("reference", "reference"), ("score", "score")])
-        reporter.note(f"mean {result['mean']:.4f} over {result['n']} pairs; group {result['group']:.4f}")
+        sys.stdout.write("\n")       # the figures themselves are results: on stdout, -q or not
+        emit_summary({"mean": round(result["mean"], 6), "pairs": result["n"], "group": round(result["group"], 6)},
+                     "table")
     else:
         emit_summary({**result, "model": model_id}, fmt)
     return reporter.exit_code
