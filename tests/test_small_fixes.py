@@ -28,6 +28,24 @@ def tunes(tmp_path) -> Path:
     return root
 
 
+# -- classify keeps the order it was given ------------------------------------------------------
+
+def test_classify_keeps_the_input_order(env, tunes, tmp_path):
+    e = fresh_cache(env, tmp_path)
+    ranked = [f"{tunes / 'book.abc'}#9", str(tunes / "b.abc"), f"{tunes / 'book.abc'}#1", str(tunes / "a.abc")]
+    proc = run(["classify", "-", "-l", "jig", "-l", "reel", "--jsonl"], e, stdin="\n".join(ranked) + "\n", check=0)
+    assert [json.loads(line)["path"] for line in proc.stdout.splitlines()] == ranked
+    # as `search -f` prints them: its rank order survives the pipe
+    order = run(["search", "-t", "a reel", tunes, "-f"], e, check=0).stdout
+    proc = run(["classify", "-", "-l", "jig", "-l", "reel", "--jsonl"], e, stdin=order, check=0)
+    assert [json.loads(line)["path"] for line in proc.stdout.splitlines()] == order.split()
+    # arguments too; a folder's files in the folder's order where the folder was named
+    proc = run(["classify", tunes / "c.abc", tunes, "-l", "jig", "-l", "reel", "--jsonl"], e, check=0)
+    assert [json.loads(line)["path"] for line in proc.stdout.splitlines()] == [
+        str(tunes / "c.abc"), str(tunes / "a.abc"), str(tunes / "b.abc"),
+        *(f"{tunes / 'book.abc'}#{x}" for x in (1, 5, 9))]
+
+
 # -- score -q keeps its figures ------------------------------------------------------------------
 
 def test_score_table_prints_its_mean_on_stdout_even_quiet(env, tmp_path):

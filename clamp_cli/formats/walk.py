@@ -27,6 +27,7 @@ class Walk:
     stdin_file: Path | None = None         # a private copy of a score read from stdin (--stdin-score)
     dirs: list[Path] = field(default_factory=list)          # the directories walked (a library's scope)
     kinds: dict[Path, str] = field(default_factory=dict)    # file -> formats.kind_of, computed once
+    order: list[tuple[Path, str | None]] = field(default_factory=list)  # (file, tune) as given, in order
 
     def kind(self, path: Path) -> str | None:
         return self.kinds.get(path) or kind_of(path)
@@ -180,6 +181,7 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
     whole: set[Path] = set()
 
     def add(path: Path, root: Path, item: str | None = None) -> None:
+        walk.order.append((path, item))
         if item is None:
             whole.add(path)
             walk.items.pop(path, None)
