@@ -95,12 +95,19 @@ def open_embedder(settings: Settings, inputs: Iterable[Path] = (), whole_file: b
                   jobs: int | None = None, note: Note = _silent, warn: Note = _silent,
                   on_load: Callable[[str], None] | None = None):
     """Encoder + feature cache + embedder. Recordings or MERT features among `inputs` (the files
-    the command will read, query pieces included) make the default model the audio one."""
+    the command will read, query pieces included) make the default model the audio one.
+
+    The notice that the bundled model stands in for clamp3-c2 is given when that model first
+    computes something the cache does not hold (a warm run, or one that fails before, says nothing)."""
     from .formats import kind_of
     from .index.embedder import Embedder
 
-    encoder = open_encoder(settings, frozenset(kind_of(f) for f in inputs), note, on_load)
-    return Embedder(encoder, open_store(settings, warn), settings.batch_size, whole_file=whole_file, jobs=jobs)
+    deferred: list[str] = []
+    encoder = open_encoder(settings, frozenset(kind_of(f) for f in inputs), deferred.append, on_load)
+    embedder = Embedder(encoder, open_store(settings, warn), settings.batch_size, whole_file=whole_file, jobs=jobs)
+    if deferred:
+        embedder.before_model = lambda: [note(message) for message in deferred]
+    return embedder
 
 
 # -- libraries -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_cli import ABC_A, ABC_B, fresh_cache, run
+from .test_cli import ABC_A, ABC_B, error_lines, fresh_cache, run
 
 BOOK = ABC_A + "\n" + ABC_B.replace("X:2", "X:5") + "\n" + ABC_A.replace("X:1", "X:9").replace("GABc", "BcdB") + "\n"
 
@@ -77,6 +77,29 @@ def test_help_names_values_without_python_types(env):
                   "--stdin-score FORMAT "):
         assert shown in search, shown
     assert "--val-share NUMBER " in run(["probe", "fit", "--help"], env, check=0).stdout
+
+
+# -- the bundled-model notice ------------------------------------------------------------------------
+
+NOTICE = "using the bundled clamp-mini"
+
+
+def test_bundled_model_notice_only_when_the_model_computes(env, tunes, tmp_path):
+    """Said when the bundled model stands in and computes something; not on a warm run answered
+    from the cache, nor on a run that fails before the model does anything."""
+    mini = fresh_cache(env, tmp_path) | {"HF_HOME": str(tmp_path / "hf")}     # nothing downloaded
+    mini.pop("CLAMP_MODEL")
+    cold = run(["search", "-t", "a jig", tunes, "-f"], mini, check=0)
+    assert [line for line in cold.stderr.splitlines() if NOTICE in line] == [
+        "clamp: using the bundled clamp-mini (small; knows folk, early and classical scores); `clamp models pull "
+        "clamp3-c2` fetches the better model, used from then on"]
+    warm = run(["search", "-t", "a jig", tunes, "-f"], mini, check=0)
+    assert warm.stdout == cold.stdout and NOTICE not in warm.stderr
+    assert NOTICE in run(["search", "-t", "a question not asked yet", tunes, "-f"], mini, check=0).stderr
+    (tmp_path / "empty.abc").write_text("")
+    failed = run(["classify", tmp_path / "empty.abc", "-l", "jig", "-l", "reel"], mini, check=1)
+    assert NOTICE not in failed.stderr and error_lines(failed.stderr)[0] == f"clamp: error: {tmp_path / 'empty.abc'}: " \
+        "empty file"
 
 
 # -- plots -----------------------------------------------------------------------------------------
