@@ -6,7 +6,10 @@ readable plots."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +103,46 @@ def test_bundled_model_notice_only_when_the_model_computes(env, tunes, tmp_path)
     failed = run(["classify", tmp_path / "empty.abc", "-l", "jig", "-l", "reel"], mini, check=1)
     assert NOTICE not in failed.stderr and error_lines(failed.stderr)[0] == f"clamp: error: {tmp_path / 'empty.abc'}: " \
         "empty file"
+
+
+# -- progress bars -----------------------------------------------------------------------------------
+
+def _stderr_on_a_terminal(args, env) -> str:
+    """Run clamp as a process whose stderr is a terminal (a pty); what it drew there."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "clamp_cli.cli.main", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:        # EIO: the process closed its end
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.communicate(timeout=300)
+    os.close(master)
+    assert proc.returncode == 0, b"".join(chunks)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_no_progress_bar_when_nothing_is_embedded(env, tmp_path):
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(40):
+        (d / f"t{i}.abc").write_text(f"X:1\nL:1/8\nK:C\n[V:1]abc{i % 10}|[V:2]C,{i % 7}|\n%{i}\n")
+    e = fresh_cache(env, tmp_path) | {"TERM": "xterm", "COLUMNS": "100"}
+    e.pop("NO_COLOR", None)
+    cold = _stderr_on_a_terminal(["search", "-t", "a jig", d, "-f", "-j", "1", "--batch-size", "1"], e)
+    assert "embedding" in cold              # work to do: a bar (so this test can see one)
+    warm = _stderr_on_a_terminal(["search", "-t", "a jig", d, "-f"], e)
+    assert "embedding" not in warm and "checking" not in warm and "━" not in warm, warm
+    warm = _stderr_on_a_terminal(["embed", d], e)
+    assert "embedding" not in warm and "━" not in warm and "embedded 0, cached 40" in warm, warm
 
 
 # -- plots -----------------------------------------------------------------------------------------

@@ -242,8 +242,9 @@ def _cell(value: Any) -> str:
 def progress_bar(total: int, label: str, quiet: bool, before: str | None = None):
     """A rich progress bar on stderr (silent when quiet or stderr is not a terminal).
 
-    `before` labels the bar until the first file is done (e.g. while the cache is checked),
-    so that a run with nothing to embed never shows "embedding 0/N".
+    With `before` (what runs first: the cache or the library is checked) the bar is drawn only once
+    there is work: when files are left after those found done, or when the check takes longer than
+    a second (labelled `before` until then). A run that embeds nothing draws no bar at all.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -253,11 +254,51 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
                         TimeRemainingColumn(), console=console, transient=True,
                         disable=quiet or not console.is_terminal)
     task = progress.add_task(before or label, total=total)
+    if before is None:
+        def advance(k: int) -> None:
+            progress.update(task, advance=k, description=label)
 
-    def advance(k: int) -> None:
-        progress.update(task, advance=k, description=label)
+        return progress, advance
+    bar = _LateBar(progress, task, total, label)
+    return bar, bar.advance
 
-    return progress, advance
+
+class _LateBar:
+    """A progress bar started only when there is something left to do (see progress_bar)."""
+
+    WAIT = 1.0      # seconds of checking before the bar shows anyway
+
+    def __init__(self, progress, task, total: int, label: str):
+        import threading
+
+        self.progress, self.task, self.total, self.label = progress, task, total, label
+        self.done, self.started, self.lock = 0, False, threading.Lock()
+        self.timer = threading.Timer(self.WAIT, self._start)
+        self.timer.daemon = True
+
+    def _start(self) -> None:
+        with self.lock:
+            if not self.started and self.done < self.total:
+                self.started = True
+                self.progress.start()
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.cancel()
+        with self.lock:
+            if self.started:
+                self.progress.stop()
+            self.started = True      # a late timer never starts it now
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        first = not self.started and self.done < self.total
+        self.progress.update(self.task, advance=k, description=self.label, refresh=self.started)
+        if first:
+            self._start()
 
 
 def _loading(model: str) -> None:
