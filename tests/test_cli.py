@@ -278,15 +278,18 @@ def test_bad_inputs_one_line_each_and_the_batch_goes_on(env, tmp_path):
     proc = run(["embed", d, tmp_path / "missing.abc", "--jsonl"], env, check=1)
     errors = error_lines(proc.stderr)
     reasons = {line.split(": ")[2].rsplit("/", 1)[-1]: line for line in errors}
-    assert len(errors) == 6, proc.stderr
+    assert len(errors) == 5, proc.stderr
     assert "empty file" in reasons["empty.abc"]
     assert "binary data" in reasons["garbage.abc"]
     assert "latin1.abc: not UTF-8; read as Latin-1" in proc.stderr  # a warning: older ABC files often are
-    assert "(..., 64)" in reasons["wrong.npy"] and "not a NumPy" in reasons["fake.npy"]
+    assert "not a NumPy" in reasons["fake.npy"]
     assert "ticks_per_beat" in reasons["notmtf.mtf"]
     assert "no such file" in reasons["missing.abc"]
+    # a plain numpy array is not a recording's features: skipped, with its shape, not an error
+    assert "wrong.npy" not in reasons and f"skipped 1 .npy file(s) that hold no MERT features ((1, W, 64) or " \
+        f"(W, 64)) and no feature vector ((1, D) or (D,)): {d / 'wrong.npy'} (shape (4, 7))" in proc.stderr
     assert [Path(json.loads(x)["path"]).name for x in proc.stdout.splitlines()] == ["good.abc", "latin1.abc"]
-    assert "embedded 2, cached 0, skipped 0, failed 6" in proc.stderr
+    assert "embedded 2, cached 0, skipped 1, failed 5" in proc.stderr
 
 
 def test_nothing_to_read(env, tmp_path):
@@ -809,7 +812,7 @@ def test_what_a_user_notices_in_an_hour(env, library, tmp_path):
 def test_hostile_corpus_every_bad_file_once_every_good_file_processed(env, tmp_path):
     """A folder of 23 kinds of bad input: no traceback, each bad file named on exactly one stderr line,
     every good file processed, exit 1 (embed as a real process; search, classify, convert in-process)."""
-    from tests.hostile_corpus import GOOD, WARNED, build
+    from tests.hostile_corpus import GOOD, SKIPPED, WARNED, build
 
     env = fresh_cache(env, tmp_path)
     corpus = tmp_path / "hostile"
@@ -824,6 +827,10 @@ def test_hostile_corpus_every_bad_file_once_every_good_file_processed(env, tmp_p
         assert len(errors) == len(expected), "\n".join(errors)
         for name, why in warned.items():        # said when a file is read, not again when it is cached
             assert sum(f"{corpus / name}: " in line and why in line for line in stderr.splitlines()) == 1, name
+        for name, why in (SKIPPED if expected is bad else {}).items():     # one notice names it, with its shape
+            assert [line for line in stderr.splitlines() if str(corpus / name) in line] == [
+                line for line in stderr.splitlines() if line.startswith("clamp: skipped 1 .npy file(s)")], name
+            assert f"{corpus / name} {why}" in stderr, name
         assert not [line for line in stderr.splitlines() if not line.startswith("clamp: ")], stderr
 
     proc = run_process(["embed", corpus, "--jsonl"], env, check=1)

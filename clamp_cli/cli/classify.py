@@ -72,7 +72,7 @@ def classify(
         reporter.note(f"the prompt has no {PLACEHOLDER}: each label is appended after a space")
     walk = gather_inputs(pieces or [], reporter, "music", null, stdin_format)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk.files)
+                             whole_file, jobs, walk.files, walks=[walk])
     results = in_given_order(embed_files(embedder, walk, reporter, quiet), walk)
     labelled = label_pieces(results, labels, prompt, embedder, top_k)
     emit_labels(labelled, fmt, top_k, embedder.encoder.model_id)

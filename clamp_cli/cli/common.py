@@ -344,13 +344,20 @@ def open_store(common: Common, reporter: Reporter):
 
 
 def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None,
-                  inputs: Iterable[Path] = ()):
-    """The model, the cache and the embedder over both: what embed, search and classify share."""
-    from .. import app
+                  inputs: Iterable[Path] = (), walks: Iterable = (), vectors: bool = False):
+    """The model, the cache and the embedder over both: what embed, search and classify share.
 
-    embedder = app.open_embedder(_with_library_model(common), inputs, whole_file, jobs, reporter.note, reporter.warn,
-                                 None if common.quiet else _loading)
+    The .npy files of `walks` are then sorted by their shape against the model (cli.features): MERT
+    features stay, feature vectors stay only with `vectors`, the rest is skipped with a notice."""
+    from .. import app
+    from ..formats.features import feature_size
+    from .features import default_inputs, sort_npy
+
+    embedder = app.open_embedder(_with_library_model(common), default_inputs(inputs), whole_file, jobs, reporter.note,
+                                 reporter.warn, None if common.quiet else _loading)
     _OPENED.append(embedder.store)
+    for walk in walks:
+        sort_npy(walk, reporter, feature_size(embedder.encoder), vectors)
     return embedder
 
 
@@ -414,8 +421,9 @@ def read_lines(path: Path) -> list[str]:
 
 
 def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null: bool = False,
-                  stdin_format: str | None = None):
-    """Expand paths; report the missing ones; fail when nothing readable is left."""
+                  stdin_format: str | None = None, vectors: bool = False):
+    """Expand paths; report the missing ones; fail when nothing readable is left. `vectors`: the
+    command reads feature vectors, so the .npy files of folders `clamp embed -O` wrote are inputs."""
     from ..formats import MUSIC_FORMATS, SUFFIX_FORMAT
     from ..formats.walk import Walk, expand, stdin_score
 
@@ -429,7 +437,7 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null
         args = [a for a in args if a != "-"]
     elif not args:
         raise UsageError(f"no {what} given (files, directories, globs, or - for a list on stdin)")
-    walk = expand(args, null=null) if args else Walk()
+    walk = expand(args, null=null, features_too=vectors) if args else Walk()
     if stdin_format is not None:
         stdin_score(walk, suffix, sys.stdin.buffer, private_dir())
     for where, reason in walk.problems:

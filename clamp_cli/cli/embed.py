@@ -64,10 +64,10 @@ def embed(
         fmt = None       # on a terminal the summary on stderr says it all; a pipe gets JSON
     reporter = Reporter(quiet)
     walk = gather_inputs(paths or [], reporter, null=null, stdin_format=stdin_format)
+    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
+    embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files, walks=[walk])
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative)
-    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
-    embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files)
     results = embed_files(embedder, walk, reporter, quiet, library=False)    # -O writes the model's own vectors
     from .. import app
     from ..index.collection import Collection, record
@@ -86,6 +86,7 @@ def embed(
                    for r in results if r.status != "failed"]
         emit_records(records, fmt, [("path", "path"), ("status", "status"), ("hash", "hash")])
     counts = {s: sum(r.status == s for r in results) for s in ("embedded", "cached", "failed")}
-    reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, skipped {walk.skipped}, "
+    reporter.note(f"embedded {counts['embedded']}, cached {counts['cached']}, "
+                  f"skipped {walk.skipped + len(walk.not_features)}, "
                   f"failed {counts['failed'] + len(walk.problems)}")
     return reporter.exit_code

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError, UsageError
+from ..formats.features import feature_size, is_npy
 from ..formats.walk import piece_name
 from .common import (
     DEFAULT_MODEL,
@@ -39,6 +40,7 @@ from .common import (
     sync_files,
     values,
 )
+from .features import sort_npy
 
 KEY_KINDS = {"scores": ("music",), "recordings": ("recording", "audio"), "texts": ("text",)}
 
@@ -173,16 +175,17 @@ def search(
     walk = None
     if (key_args and not no_update) or stdin_format:
         walk = gather_inputs(key_args, reporter, "music", null, stdin_format)
-        keep_one_kind(walk, keys_kind, reporter)
     elif key_args:
         walk = stored_walk(key_args)
     key_lines = read_lines(keys_text) if keys_text else None
 
     settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
     inputs = [*(split_piece_ref(p.value)[0] for p in query.music)]
-    if walk is not None:       # one file of each kind stands for them all (the default model follows the kinds)
-        inputs += list({walk.kind(f): f for f in walk.files}.values())
-    embedder = open_embedder(settings, reporter, whole_file, jobs, inputs)
+    if walk is not None:       # the default model follows the kinds: one file of each stands for them all
+        inputs += [f for f in walk.files if is_npy(f)] + list({walk.kind(f): f for f in walk.files}.values())
+    embedder = open_embedder(settings, reporter, whole_file, jobs, inputs, walks=[walk] if walk and walk.files else [])
+    if walk is not None and walk.files:
+        keep_one_kind(walk, keys_kind, reporter)
     qvec = query_vector(query, embedder)
     model_id = embedder.encoder.model_id
     if key_lines is not None:
@@ -201,6 +204,7 @@ def search(
         exclude = frozenset() if include_query else qvec.own_keys
         if walk is None and not no_update and collection.library.roots:
             walk = gather_inputs([str(r) for r in collection.library.roots], reporter, "music")
+            sort_npy(walk, reporter, feature_size(embedder.encoder))
             keep_one_kind(walk, keys_kind, reporter)
         if walk is None:       # the library as it stands, every piece of one kind
             kinds = library_kinds(collection.library, keys_kind)

@@ -28,6 +28,7 @@ class Walk:
     dirs: list[Path] = field(default_factory=list)          # the directories walked (a library's scope)
     kinds: dict[Path, str] = field(default_factory=dict)    # file -> formats.kind_of, computed once
     order: list[tuple[Path, str | None]] = field(default_factory=list)  # (file, tune) as given, in order
+    not_features: list[tuple[Path, str]] = field(default_factory=list)  # .npy files skipped, and why
 
     def kind(self, path: Path) -> str | None:
         return self.kinds.get(path) or kind_of(path)
@@ -74,9 +75,9 @@ def _hidden(name: str) -> bool:
 FEATURES_MARKER = ".clamp-features"  # written by `clamp embed --out` (index.export.MARKER)
 
 
-def _walk_dir(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
+def _walk_dir(root: Path, problems: list[tuple[str, str]], features_too: bool = False) -> Iterator[Path]:
     """Files below root, sorted, through symlinked folders (each folder once, so links cannot loop);
-    hidden files and folders (.git) left out, and the .npy feature files
+    hidden files and folders (.git) left out, and (unless `features_too`) the .npy feature files
     of folders `clamp embed --out` wrote (they are features, not audio). Folders that cannot be
     listed go to `problems`."""
     features: set[str] = set()
@@ -100,7 +101,7 @@ def _walk_dir(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
         if FEATURES_MARKER in filenames or os.path.dirname(dirpath) in features:
             features.add(dirpath)
         for name in sorted(filenames):
-            if not _hidden(name) and not (dirpath in features and name.lower().endswith(".npy")):
+            if not _hidden(name) and (features_too or not (dirpath in features and name.lower().endswith(".npy"))):
                 yield Path(dirpath) / name
 
 
@@ -173,9 +174,10 @@ def _looks_like_a_score(line: str) -> bool:
             and os.sep == "/") or "\0" in line or any("\udc80" <= ch <= "\udcff" for ch in line[:64]))
 
 
-def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
+def expand(args: Iterable[str], stdin=None, null: bool = False, features_too: bool = False) -> Walk:
     """Files and directories (recursive), glob patterns, FILE#X tune references, and "-" (a list of
-    paths on stdin, one per line or NUL-separated)."""
+    paths on stdin, one per line or NUL-separated). `features_too`: also the .npy files of the
+    folders `clamp embed --out` wrote (for the commands that read feature vectors)."""
     walk = Walk()
     seen: set[Path] = set()
     whole: set[Path] = set()
@@ -213,7 +215,7 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
             return True
         if stat.S_ISDIR(mode):
             walk.dirs.append(path)
-            for f in _walk_dir(path, walk.problems):
+            for f in _walk_dir(path, walk.problems, features_too):
                 add(f, path)
         else:
             add(path, path.parent)
