@@ -31,6 +31,40 @@ def tunes(tmp_path) -> Path:
     return root
 
 
+# -- a score on stdin as the query -----------------------------------------------------------
+
+def test_a_score_on_stdin_is_a_search_query(env, tunes, tmp_path):
+    e = fresh_cache(env, tmp_path)
+    query = tmp_path / "query.abc"
+    query.write_text(ABC_B.replace("faf", "fef"))
+    by_file = json.loads(run(["search", "--music", query, tunes, "--json"], e, check=0).stdout)
+    proc = run(["search", "--music", "-", "--stdin-score", "abc", tunes, "--json"], e, stdin=query.read_text(),
+               check=0)
+    assert json.loads(proc.stdout) == by_file and len(by_file) == 6
+    # weighted and mixed with words, as a query file is
+    mixed = ["--text", "a jig", tunes, "--json"]
+    assert json.loads(run(["search", "--music", "2:-", "--stdin-score", "abc", *mixed], e, stdin=query.read_text(),
+                          check=0).stdout) == json.loads(run(["search", "--music", f"2:{query}", *mixed], e,
+                                                             check=0).stdout)
+    # a query piece among the keys is left out, as a --music file's own piece is
+    same = run(["search", "--music", "-", "--stdin-score", "abc", tunes, "-f"], e, stdin=ABC_B, check=0)
+    assert str(tunes / "b.abc") not in same.stdout.split() and len(same.stdout.split()) == 5
+    # what goes wrong names "-", the score on stdin, not clamp's private copy of it
+    proc = run(["search", "--music", "-", "--stdin-score", "abc", tunes], e, stdin="X:1\nK:C\n\x00\x01\n", check=1)
+    assert error_lines(proc.stderr) == ["clamp: error: -: binary data, not text (query piece)"]
+    proc = run(["search", "--music", "-", "--stdin-score", "abc", tunes], e, stdin="", check=1)
+    assert error_lines(proc.stderr) == ["clamp: error: -: stdin is empty (--stdin-score reads one score from it)"]
+    proc = run(["search", "--music", "-", tunes], e, stdin=ABC_B, check=2)
+    assert error_lines(proc.stderr) == ["clamp: error: --music -: a query score on stdin needs --stdin-score FORMAT "
+                                        "(abc, musicxml, midi, ...)"]
+    proc = run(["search", "--music", "-", "--stdin-score", "abc", "-"], e, stdin=ABC_B, check=2)
+    assert error_lines(proc.stderr) == ["clamp: error: stdin holds the query score (--music - --stdin-score); name "
+                                        "the keys as arguments"]
+    # without --music -, --stdin-score still gives one of the keys
+    keys = run(["search", "--text", "a jig", "--stdin-score", "abc", tunes, "-f"], e, stdin=ABC_B, check=0)
+    assert "-" in keys.stdout.split()
+
+
 # -- classify keeps the order it was given ------------------------------------------------------
 
 def test_classify_keeps_the_input_order(env, tunes, tmp_path):

@@ -424,14 +424,11 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null
                   stdin_format: str | None = None, vectors: bool = False):
     """Expand paths; report the missing ones; fail when nothing readable is left. `vectors`: the
     command reads feature vectors, so the .npy files of folders `clamp embed -O` wrote are inputs."""
-    from ..formats import MUSIC_FORMATS, SUFFIX_FORMAT
+    from ..formats import SUFFIX_FORMAT
     from ..formats.walk import Walk, expand, stdin_score
 
     if stdin_format is not None:
-        suffix = "." + stdin_format.lower().lstrip(".")
-        if SUFFIX_FORMAT.get(suffix) not in MUSIC_FORMATS:
-            raise UsageError(f"--stdin-score takes a score format (abc, musicxml, mxl, midi, mtf, krn, mei), "
-                             f"not '{stdin_format}'")
+        suffix = stdin_suffix(stdin_format)
         if null:
             raise UsageError("--stdin-score reads a score from stdin; -0 is for a list of paths there")
         args = [a for a in args if a != "-"]
@@ -449,6 +446,17 @@ def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null
         raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "
                          "readable: " + ", ".join(sorted(SUFFIX_FORMAT)))
     return walk
+
+
+def stdin_suffix(stdin_format: str) -> str:
+    """--stdin-score FORMAT -> the file suffix of that score format (a usage error for another)."""
+    from ..formats import MUSIC_FORMATS, SUFFIX_FORMAT
+
+    suffix = "." + stdin_format.lower().lstrip(".")
+    if SUFFIX_FORMAT.get(suffix) not in MUSIC_FORMATS:
+        raise UsageError(f"--stdin-score takes a score format (abc, musicxml, mxl, midi, mtf, krn, mei), "
+                         f"not '{stdin_format}'")
+    return suffix
 
 
 def private_dir() -> Path:

@@ -27,7 +27,6 @@ from .common import (
     NullOpt,
     QuietOpt,
     Reporter,
-    StdinScoreOpt,
     UniqueOpt,
     WholeFileOpt,
     emit_records,
@@ -113,6 +112,23 @@ def sync_walk(collection, walk, reporter: Reporter, quiet: bool, no_update: bool
     return rows
 
 
+def stdin_query_score(query, stdin_format: str):
+    """`--music - --stdin-score FMT`: the query piece is the score on stdin, copied to a private
+    file. Returns the query with its "-" parts naming that copy, and the copy."""
+    import sys
+
+    from ..formats.walk import Walk, stdin_score
+    from ..retrieval import Query, QueryPart
+    from .common import private_dir, stdin_suffix
+
+    walk = Walk()
+    stdin_score(walk, stdin_suffix(stdin_format), sys.stdin.buffer, private_dir())
+    copy = walk.stdin_file
+    parts = tuple(QueryPart(p.weight, p.kind, str(copy)) if p.kind == "music" and p.value == "-" else p
+                  for p in query.parts)
+    return Query(parts), copy
+
+
 @handle_errors
 def search(
     paths: Annotated[Optional[list[str]], typer.Argument(
@@ -120,7 +136,8 @@ def search(
     text: Annotated[Optional[list[str]], typer.Option(
         "--text", "-t", help="Query words; repeatable; \"2:jazz\" weighs a part; a leading backslash turns that off.")] = None,
     music: Annotated[Optional[list[str]], typer.Option(
-        "--music", metavar="FILE", help="Query piece (file); repeatable; \"2:tune.abc\" weighs it.")] = None,
+        "--music", metavar="FILE", help="Query piece (file); repeatable; \"2:tune.abc\" weighs it; - is the score on stdin "
+                        "(with --stdin-score).")] = None,
     sub: Annotated[Optional[list[str]], typer.Option("--sub", help="Words to subtract from the query.")] = None,
     sub_music: Annotated[Optional[list[str]], typer.Option(
         "--sub-music", metavar="FILE", help="A piece to subtract from the query.")] = None,
@@ -146,7 +163,11 @@ def search(
     fmt: FormatOpt = None,
     whole_file: WholeFileOpt = False,
     null: NullOpt = False,
-    stdin_format: StdinScoreOpt = None,
+    stdin_format: Annotated[Optional[str], typer.Option(
+        "--stdin-score", metavar="FORMAT", autocompletion=values("abc", "musicxml", "mxl", "midi", "mtf", "krn", "mei"),
+        help="Read one score from stdin, in FORMAT (abc, musicxml, mxl, midi, mtf, krn or mei), named - in the "
+             "output: the query with --music -, else one of the keys. Without it, - means a list of paths on "
+             "stdin.", show_default=False)] = None,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -166,15 +187,24 @@ def search(
     key_args = list(paths or []) + list(keys or [])
     if keys_text and fmt == "files":
         raise UsageError("--format files lists music files; the lines of --keys-text print with --format paths")
-    if (key_args or stdin_format) and keys_text:
+    stdin_query = any(p.value == "-" for p in query.music)      # --music -: the query score is on stdin
+    if stdin_query and stdin_format is None:
+        raise UsageError("--music -: a query score on stdin needs --stdin-score FORMAT (abc, musicxml, midi, ...)")
+    if stdin_query and "-" in key_args:
+        raise UsageError("stdin holds the query score (--music - --stdin-score); name the keys as arguments")
+    stdin_key = stdin_format is not None and not stdin_query   # else --stdin-score gives one of the keys
+    if (key_args or stdin_key) and keys_text:
         raise UsageError("rank either music (--keys/paths) or texts (--keys-text), not both")
-    if not key_args and not keys_text and not stdin_format and library is None:
+    if not key_args and not keys_text and not stdin_key and library is None:
         raise UsageError("nothing to rank: give music paths (or --keys), --library NAME or --keys-text FILE")
-    if no_update and (stdin_format or keys_text):
-        raise UsageError("--no-update searches a library; it cannot take --stdin-score or --keys-text")
+    if no_update and (stdin_key or keys_text):
+        raise UsageError("--no-update searches a library; it cannot take --stdin-score keys or --keys-text")
+    stdin_copy = None
+    if stdin_query:
+        query, stdin_copy = stdin_query_score(query, stdin_format)
     walk = None
-    if (key_args and not no_update) or stdin_format:
-        walk = gather_inputs(key_args, reporter, "music", null, stdin_format)
+    if (key_args and not no_update) or stdin_key:
+        walk = gather_inputs(key_args, reporter, "music", null, stdin_format if stdin_key else None)
     elif key_args:
         walk = stored_walk(key_args)
     key_lines = read_lines(keys_text) if keys_text else None
@@ -186,7 +216,12 @@ def search(
     embedder = open_embedder(settings, reporter, whole_file, jobs, inputs, walks=[walk] if walk and walk.files else [])
     if walk is not None and walk.files:
         keep_one_kind(walk, keys_kind, reporter)
-    qvec = query_vector(query, embedder)
+    try:
+        qvec = query_vector(query, embedder)
+    except InputError as exc:
+        if stdin_copy is None:
+            raise
+        raise InputError(str(exc).replace(str(stdin_copy), "-")) from None     # the copy is named - to the user
     model_id = embedder.encoder.model_id
     if key_lines is not None:
         hits = rank_texts(qvec, key_lines, embedder, top)
