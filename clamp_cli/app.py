@@ -168,6 +168,8 @@ def open_collection(settings: Settings, embedder, whole_file: bool = False, crea
         lib = Library(directory)
     else:
         directory = default_library_dir(settings, enc.model_id, whole_file)
+        if create and embedder.store.readonly and not (directory / DB_NAME).is_file():
+            directory = _scratch_library(embedder.store)
         lib = Library.open_or_create(directory, enc.model_id, enc.dim, whole_file) if create else Library(directory)
     if lib.model_id != enc.model_id or lib.dim != enc.dim:
         lib.close()
@@ -177,6 +179,19 @@ def open_collection(settings: Settings, embedder, whole_file: bool = False, crea
         lib.close()
         raise UsageError(f"{directory}: library built {'with' if lib.whole_file else 'without'} --whole-file")
     return Collection(lib, embedder)
+
+
+def _scratch_library(store) -> Path:
+    """A read-only cache without this model's default library: a library in a private temporary
+    folder stands in for it, filled from the cache's features (nothing cached is embedded again)
+    and removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="clamp-library-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder / "library"
 
 
 def collection(library: str | None = None, model: str | None = None, cache_dir: str | Path | None = None,

@@ -588,12 +588,14 @@ def test_unreadable_files_and_folders_are_one_line_each(env, tmp_path, locked):
 def test_unwritable_cache_is_one_line_and_never_moved_aside(env, tmp_path, library):
     ro = tmp_path / "ro"
     ro.mkdir()
+    (tmp_path / "empty").mkdir(mode=0o555)
+    proc = run_unprivileged(["embed", library, "--cache-dir", tmp_path / "empty"], env, check=2)
+    assert error_lines(proc.stderr) == [f"clamp: error: {tmp_path / 'empty'}: cache directory not writable "
+                                        "(permission denied), and no readable cache in it; pass --cache-dir or set "
+                                        "CLAMP_CACHE_DIR"]
     run(["embed", library, "-q", "--cache-dir", ro], env, check=0)
     ro.chmod(0o555)
     try:
-        proc = run_unprivileged(["embed", library, "--cache-dir", ro], env, check=2)
-        assert error_lines(proc.stderr) == [f"clamp: error: {ro}: cache directory not writable (permission denied); "
-                                            "pass --cache-dir or set CLAMP_CACHE_DIR"]
         proc = run_unprivileged(["embed", library, "--cache-dir", ro / "sub"], env, check=2)
         assert "cannot create the cache directory (permission denied)" in proc.stderr
         ro.chmod(0o755)

@@ -5,9 +5,11 @@ readable plots."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_cli import ABC_A, ABC_B, error_lines, fresh_cache, run
+from .test_cli import ABC_A, ABC_B, error_lines, fresh_cache, run, run_unprivileged
 
 BOOK = ABC_A + "\n" + ABC_B.replace("X:2", "X:5") + "\n" + ABC_A.replace("X:1", "X:9").replace("GABc", "BcdB") + "\n"
 
@@ -63,6 +65,49 @@ def test_a_score_on_stdin_is_a_search_query(env, tunes, tmp_path):
     # without --music -, --stdin-score still gives one of the keys
     keys = run(["search", "--text", "a jig", "--stdin-score", "abc", tunes, "-f"], e, stdin=ABC_B, check=0)
     assert "-" in keys.stdout.split()
+
+
+# -- a read-only cache -----------------------------------------------------------------------
+
+def _read_only(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+
+
+def _writable(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_read_only_cache_serves_cached_searches(env, tunes, tmp_path):
+    e = fresh_cache(env, tmp_path)
+    cache = Path(e["CLAMP_CACHE_DIR"])
+    warm = run(["search", "-t", "a jig", tunes, "--json"], e, check=0).stdout
+    labels = run(["classify", tunes, "-l", "jig", "-l", "reel"], e, check=0).stdout
+    bare = tmp_path / "bare-cache"               # the same cache without its libraries: one is made aside
+    shutil.copytree(cache, bare, ignore=shutil.ignore_patterns("libraries"))
+    before = {c: _digest(c) for c in (cache, bare)}
+    for c in (cache, bare):
+        _read_only(c)
+    try:
+        for c in (cache, bare):
+            ro = dict(e, CLAMP_CACHE_DIR=str(c))
+            proc = run_unprivileged(["search", "-t", "a jig", tunes, "--json"], ro, check=0)
+            assert (proc.stdout, proc.stderr) == (warm, ""), c          # served as it is, not one line more
+            assert run_unprivileged(["classify", tunes, "-l", "jig", "-l", "reel"], ro, check=0).stdout == labels
+            proc = run_unprivileged(["search", "-t", "a new question", tunes, "-f"], ro, check=0)
+            assert sorted(proc.stdout.split()) == sorted(r["path"] for r in json.loads(warm))
+            assert proc.stderr.splitlines() == [
+                f"clamp: warning: {c}: the cache is read-only; what this run computes is not saved in it"]
+            assert _digest(c) == before[c]
+    finally:
+        for c in (cache, bare):
+            _writable(c)
 
 
 # -- classify keeps the order it was given ------------------------------------------------------

@@ -75,7 +75,7 @@ def embed(
     with app.open_collection(settings, embedder, whole_file).library as lib:
         if lib.writable:
             record(Collection(lib, embedder), [r for r in results if r.path != walk.stdin_file], walk.dirs)
-        else:
+        elif not embedder.store.readonly:       # a read-only cache says so itself, when it has to
             reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
     if out is not None:
         for target, reason in write_npy(results, out, walk.relative):
