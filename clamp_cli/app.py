@@ -95,12 +95,19 @@ def open_embedder(settings: Settings, inputs: Iterable[Path] = (), whole_file: b
                   jobs: int | None = None, note: Note = _silent, warn: Note = _silent,
                   on_load: Callable[[str], None] | None = None):
     """Encoder + feature cache + embedder. Recordings or MERT features among `inputs` (the files
-    the command will read, query pieces included) make the default model the audio one."""
+    the command will read, query pieces included) make the default model the audio one.
+
+    The notice that the bundled model stands in for clamp3-c2 is given when that model first
+    computes something the cache does not hold (a warm run, or one that fails before, says nothing)."""
     from .formats import kind_of
     from .index.embedder import Embedder
 
-    encoder = open_encoder(settings, frozenset(kind_of(f) for f in inputs), note, on_load)
-    return Embedder(encoder, open_store(settings, warn), settings.batch_size, whole_file=whole_file, jobs=jobs)
+    deferred: list[str] = []
+    encoder = open_encoder(settings, frozenset(kind_of(f) for f in inputs), deferred.append, on_load)
+    embedder = Embedder(encoder, open_store(settings, warn), settings.batch_size, whole_file=whole_file, jobs=jobs)
+    if deferred:
+        embedder.before_model = lambda: [note(message) for message in deferred]
+    return embedder
 
 
 # -- libraries -------------------------------------------------------------------------
@@ -161,6 +168,8 @@ def open_collection(settings: Settings, embedder, whole_file: bool = False, crea
         lib = Library(directory)
     else:
         directory = default_library_dir(settings, enc.model_id, whole_file)
+        if create and embedder.store.readonly and not (directory / DB_NAME).is_file():
+            directory = _scratch_library(embedder.store)
         lib = Library.open_or_create(directory, enc.model_id, enc.dim, whole_file) if create else Library(directory)
     if lib.model_id != enc.model_id or lib.dim != enc.dim:
         lib.close()
@@ -170,6 +179,19 @@ def open_collection(settings: Settings, embedder, whole_file: bool = False, crea
         lib.close()
         raise UsageError(f"{directory}: library built {'with' if lib.whole_file else 'without'} --whole-file")
     return Collection(lib, embedder)
+
+
+def _scratch_library(store) -> Path:
+    """A read-only cache without this model's default library: a library in a private temporary
+    folder stands in for it, filled from the cache's features (nothing cached is embedded again)
+    and removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="clamp-library-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder / "library"
 
 
 def collection(library: str | None = None, model: str | None = None, cache_dir: str | Path | None = None,

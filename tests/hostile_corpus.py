@@ -1,7 +1,8 @@
 """A corpus of hostile inputs, written fresh by each test that needs it (nothing binary checked in).
 
 `build(folder)` writes every kind of bad file clamp has met or can expect in the wild, next to
-a few good ones, and returns {bad file name: what its one stderr line must say}.
+a few good ones, and returns {bad file name: what its one stderr line must say}; the files in
+SKIPPED are not inputs (a .npy of no feature shape) and are named on the skipped-files notice.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def _midi_header(tracks: int) -> bytes:
 
 GOOD = ["tune.abc", "piano.mtf", "flute.musicxml", "caption.txt", "latin1.abc", "unequal.abc"]
 WARNED = {"unequal.abc": "read through music21 instead", "latin1.abc": "read as Latin-1"}
+# not an input at all (numbers of no feature shape): skipped with its shape on the notice line, not an error
+SKIPPED = {"wrongshape.npy": "(shape (4, 7))"}
 
 
 def build(folder: Path) -> dict[str, str]:
@@ -76,9 +79,8 @@ def build(folder: Path) -> dict[str, str]:
         (folder / name).write_bytes(data)
     np.save(folder / "wrongshape.npy", np.zeros((4, 7), dtype=np.float32))
     np.save(folder / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    np.save(folder / "nan.npy", np.full((1, 3, 768), np.nan, dtype=np.float32))
+    np.save(folder / "nan.npy", np.full((1, 3, 64), np.nan, dtype=np.float32))      # the test model's MERT width
     (folder / "dangling.abc").symlink_to(folder / "nowhere.abc")
     expected = {name: why for name, (_, why) in bad.items()}
-    expected.update({"wrongshape.npy": "(..., 64)", "pickled.npy": "pickle", "nan.npy": "NaN",
-                     "dangling.abc": "no such file"})
+    expected.update({"pickled.npy": "pickle", "nan.npy": "NaN", "dangling.abc": "no such file"})
     return expected

@@ -123,7 +123,8 @@ def test_score_pairs_group_and_distance_end_to_end(env, tmp_path):
     proc = run(["score", "-Q", music, "-R", music, "--fmd"], env, check=0)
     assert json.loads(proc.stdout)["frechet_distance"] == 0.0 and "unstable" in proc.stderr
     assert "needs at least 2" in run(["score", "-Q", music / "00.abc", "-R", music, "--fmd"], env, check=1).stderr
-    assert run(["score", "-Q", music, "-R", music, "--fmd", "--group"], env, check=2)
+    proc = run(["score", "-Q", music, "-R", music, "--fmd", "--group"], env, check=2)
+    assert error_lines(proc.stderr) == ["clamp: error: choose one of --group, --fmd and --outliers"]
 
 
 def _labelled_folder(tmp_path):

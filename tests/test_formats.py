@@ -253,8 +253,12 @@ def test_convert_command_tree_stdout_and_errors(tmp_path):
     run(["convert", src / "bach", "--to", "iabc", "--out-dir", sequential, "-j", "1"], check=True)
     for p in CHORALES[:3]:
         assert (sequential / f"{p.stem}.abc").read_text() == (out / "bach" / f"{p.stem}.abc").read_text()
-    assert run(["convert", src, "--to", "wav", "--out-dir", out]).returncode == 2
-    assert run(["convert", src / "bach", "--to", "iabc"]).returncode == 2  # several inputs need --out-dir
+    wav = run(["convert", src, "--to", "wav", "--out-dir", out])
+    assert (wav.returncode, wav.stderr.decode()) == (
+        2, "clamp: error: --to must be one of abc, iabc, mtf, musicxml, midi, mert, not 'wav'\n")
+    several = run(["convert", src / "bach", "--to", "iabc"])        # several inputs need --out-dir
+    assert (several.returncode, several.stderr.decode()) == (
+        2, "clamp: error: 3 inputs: give --out-dir DIR (stdout and --output take one input)\n")
 
 
 def test_embed_names_tunes_of_multi_tune_files(tmp_path, assets):

@@ -71,15 +71,24 @@ def classify(
         reporter.note(f"the prompt has no {PLACEHOLDER}: each label is appended after a space")
     walk = gather_inputs(pieces or [], reporter, "music", null, stdin_format)
     embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk.files)
-    results = embed_files(embedder, walk, reporter, quiet)
+                             whole_file, jobs, walk.files, walks=[walk])
+    results = in_given_order(embed_files(embedder, walk, reporter, quiet), walk)
     if reporter.failed and all(r.vector is None for r in results):     # each failure is already a line
-        reporter.summary(walk.skipped)
+        reporter.summary(walk.skipped + len(walk.not_features))
         raise Reported("no piece could be embedded")
     labelled = label_pieces(results, labels, prompt, embedder, top_k)
     emit_labels(labelled, fmt, top_k, embedder.encoder.model_id)
-    reporter.summary(walk.skipped, labelled=len(labelled))
+    reporter.summary(walk.skipped + len(walk.not_features), labelled=len(labelled))
     return reporter.exit_code
+
+
+def in_given_order(results: list, walk) -> list:
+    """Results in the order the pieces were given (`search -f` output piped in keeps its rank order):
+    a tune named as FILE#X where it was named, the other pieces of a file where the file was."""
+    first: dict[tuple, int] = {}
+    for n, (path, item) in enumerate(walk.order):
+        first.setdefault((walk.shown(path), item), n)
+    return sorted(results, key=lambda r: first.get((r.path, r.item), first.get((r.path, None), -1)))  # -1: stdin
 
 
 def emit_labels(labelled, fmt: str, top_k: int, model_id: str) -> None:

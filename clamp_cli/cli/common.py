@@ -47,24 +47,24 @@ def values(*choices: str):
 
 
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", envvar="CLAMP_MODEL", show_default=False, autocompletion=model_names,
+    "--model", "-m", envvar="CLAMP_MODEL", show_default=False, autocompletion=model_names, metavar="MODEL",
     help="Registry name (see `clamp models list`) or path to a checkpoint file or directory "
          "[default: clamp3-c2 when downloaded, else the bundled clamp-mini].")]
 BackboneOpt = Annotated[Optional[str], typer.Option(
-    "--text-backbone", envvar="CLAMP_TEXT_BACKBONE",
+    "--text-backbone", envvar="CLAMP_TEXT_BACKBONE", metavar="BACKBONE",
     help="Tokenizer + config of the text encoder: a Hub id or a local directory.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.",
+DeviceOpt = Annotated[str, typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:N, mps or auto.",
                                         autocompletion=values("auto", "cpu", "cuda", "mps"))]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Segments per model call.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", envvar="CLAMP_CACHE_DIR", help="Feature cache directory [default: the user cache dir].")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries on stderr.")]
 FormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", autocompletion=values("table", "json", "jsonl", "paths", "files"),
+    "--format", metavar="FORMAT", autocompletion=values("table", "json", "jsonl", "paths", "files"),
     help="table, json, jsonl, paths (result names; FILE#X for a tune of a multi-tune file) or "
          "files (each file once) [default: table on a terminal, json otherwise].")]
 RecordFormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", autocompletion=values("table", "json", "jsonl"),
+    "--format", metavar="FORMAT", autocompletion=values("table", "json", "jsonl"),
     help="table, json or jsonl [default: table on a terminal, json otherwise].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Write one JSON array to stdout.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Write one JSON object per line to stdout.")]
@@ -77,7 +77,7 @@ StdinScoreOpt = Annotated[Optional[str], typer.Option(
     help="Read one score from stdin, in FORMAT (abc, musicxml, mxl, midi, mtf, krn or mei); it is named - in "
          "the output. Without it, - means a list of paths on stdin.", show_default=False)]
 LibraryOpt = Annotated[Optional[str], typer.Option(
-    "--library", "-L", envvar="CLAMP_LIBRARY", show_default=False,
+    "--library", "-L", envvar="CLAMP_LIBRARY", show_default=False, metavar="LIBRARY",
     help="The library to read and fill: a name (in the cache's libraries/ folder) or a folder "
          "[default: one library per model in the cache].")]
 NoUpdateOpt = Annotated[bool, typer.Option(
@@ -313,8 +313,9 @@ def _cell(value: Any) -> str:
 def progress_bar(total: int, label: str, quiet: bool, before: str | None = None):
     """A rich progress bar on stderr (silent when quiet or stderr is not a terminal).
 
-    `before` labels the bar until the first file is done (e.g. while the cache is checked),
-    so that a run with nothing to embed never shows "embedding 0/N".
+    With `before` (what runs first: the cache or the library is checked) the bar is drawn only once
+    there is work: when files are left after those found done, or when the check takes longer than
+    a second (labelled `before` until then). A run that embeds nothing draws no bar at all.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -324,11 +325,51 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
                         TimeRemainingColumn(), console=console, transient=True,
                         disable=quiet or not console.is_terminal)
     task = progress.add_task(before or label, total=total)
+    if before is None:
+        def advance(k: int) -> None:
+            progress.update(task, advance=k, description=label)
 
-    def advance(k: int) -> None:
-        progress.update(task, advance=k, description=label)
+        return progress, advance
+    bar = _LateBar(progress, task, total, label)
+    return bar, bar.advance
 
-    return progress, advance
+
+class _LateBar:
+    """A progress bar started only when there is something left to do (see progress_bar)."""
+
+    WAIT = 1.0      # seconds of checking before the bar shows anyway
+
+    def __init__(self, progress, task, total: int, label: str):
+        import threading
+
+        self.progress, self.task, self.total, self.label = progress, task, total, label
+        self.done, self.started, self.lock = 0, False, threading.Lock()
+        self.timer = threading.Timer(self.WAIT, self._start)
+        self.timer.daemon = True
+
+    def _start(self) -> None:
+        with self.lock:
+            if not self.started and self.done < self.total:
+                self.started = True
+                self.progress.start()
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.cancel()
+        with self.lock:
+            if self.started:
+                self.progress.stop()
+            self.started = True      # a late timer never starts it now
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        first = not self.started and self.done < self.total
+        self.progress.update(self.task, advance=k, description=self.label, refresh=self.started)
+        if first:
+            self._start()
 
 
 def _loading(model: str) -> None:
@@ -374,13 +415,20 @@ def open_store(common: Common, reporter: Reporter):
 
 
 def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, jobs: int | None = None,
-                  inputs: Iterable[Path] = ()):
-    """The model, the cache and the embedder over both: what embed, search and classify share."""
-    from .. import app
+                  inputs: Iterable[Path] = (), walks: Iterable = (), vectors: bool = False):
+    """The model, the cache and the embedder over both: what embed, search and classify share.
 
-    embedder = app.open_embedder(_with_library_model(common), inputs, whole_file, jobs, reporter.note, reporter.warn,
-                                 None if common.quiet else _loading)
+    The .npy files of `walks` are then sorted by their shape against the model (cli.features): MERT
+    features stay, feature vectors stay only with `vectors`, the rest is skipped with a notice."""
+    from .. import app
+    from ..formats.features import feature_size
+    from .features import default_inputs, sort_npy
+
+    embedder = app.open_embedder(_with_library_model(common), default_inputs(inputs), whole_file, jobs, reporter.note,
+                                 reporter.warn, None if common.quiet else _loading)
     _OPENED.append(embedder.store)
+    for walk in walks:
+        sort_npy(walk, reporter, feature_size(embedder.encoder), vectors)
     return embedder
 
 
@@ -460,36 +508,35 @@ def read_lines(path: Path) -> list[str]:
 
 
 def gather_inputs(args: list[str], reporter: Reporter, what: str = "input", null: bool = False,
-                  stdin_format: str | None = None):
-    """Expand paths; report the missing ones; fail when nothing readable is left."""
-    from ..formats import MUSIC_FORMATS, SUFFIX_FORMAT
+                  stdin_format: str | None = None, vectors: bool = False):
+    """Expand paths; report the missing ones; fail when nothing readable is left. `vectors`: the
+    command reads feature vectors, so the .npy files of folders `clamp embed -O` wrote are inputs."""
     from ..formats.walk import Walk, expand, stdin_score
 
     if stdin_format is not None:
-        suffix = "." + stdin_format.lower().lstrip(".")
-        if SUFFIX_FORMAT.get(suffix) not in MUSIC_FORMATS:
-            raise UsageError(f"--stdin-score takes a score format (abc, musicxml, mxl, midi, mtf, krn, mei), "
-                             f"not '{stdin_format}'")
+        suffix = stdin_suffix(stdin_format)
         if null:
             raise UsageError("--stdin-score reads a score from stdin; -0 is for a list of paths there")
         args = [a for a in args if a != "-"]
     elif not args:
         raise UsageError(f"no {what} given (files, directories, globs, or - for a list on stdin)")
-    walk = expand(args, null=null) if args else Walk()
+    walk = expand(args, null=null, features_too=vectors) if args else Walk()
     if stdin_format is not None:
         stdin_score(walk, suffix, sys.stdin.buffer, private_dir())
     _check_found(len(walk.files), walk.problems, walk.skipped, args, what, reporter)
     return walk
 
 
-def gather_folders(args: list[str], reporter: Reporter, what: str = "input"):
+def gather_folders(args: list[str], reporter: Reporter, what: str = "input", unless_kinds: tuple[str, ...] = ()):
     """`gather_inputs` for arguments that are all folders, as a formats.walk.Scan (no Path object
-    per file: what a search over a large library needs); None when some argument is not a folder."""
+    per file: what a search over a large library needs); None when some argument is not a folder,
+    or a file of one of `unless_kinds` is found (nothing reported then: the general walk will)."""
     from ..formats.walk import scan
 
     found = scan(args)
-    if found is not None:
-        _check_found(len(found.keys), found.problems, found.skipped, args, what, reporter)
+    if found is None or any(kind in found.kinds for kind in unless_kinds):
+        return None
+    _check_found(len(found.keys), found.problems, found.skipped, args, what, reporter)
     return found
 
 
@@ -506,6 +553,17 @@ def _check_found(count: int, problems, skipped: int, args, what: str, reporter: 
         extra = f" ({skipped} file(s) with other extensions skipped)" if skipped else ""
         raise InputError(f"no {what} files clamp can read in {', '.join(args)}{extra}; "
                          "readable: " + ", ".join(sorted(SUFFIX_FORMAT)))
+
+
+def stdin_suffix(stdin_format: str) -> str:
+    """--stdin-score FORMAT -> the file suffix of that score format (a usage error for another)."""
+    from ..formats import MUSIC_FORMATS, SUFFIX_FORMAT
+
+    suffix = "." + stdin_format.lower().lstrip(".")
+    if SUFFIX_FORMAT.get(suffix) not in MUSIC_FORMATS:
+        raise UsageError(f"--stdin-score takes a score format (abc, musicxml, mxl, midi, mtf, krn, mei), "
+                         f"not '{stdin_format}'")
+    return suffix
 
 
 def private_dir() -> Path:

@@ -16,6 +16,7 @@ import typer.main
 
 from .. import __version__
 from ..errors import EXIT_CODES
+from .helptext import value_name
 from .main import app
 
 ENVIRONMENT = [
@@ -84,10 +85,7 @@ def _arguments(cmd) -> list:
 
 
 def _metavar(opt) -> str:
-    if opt.is_flag:
-        return ""
-    kind = str(opt.bare_type())
-    return "PATH" if "Path" in kind else "N" if kind == "int" else (opt.metavar or "TEXT")
+    return "" if opt.is_flag else value_name(opt)
 
 
 def _values(opt) -> list[str]:

@@ -64,10 +64,10 @@ def embed(
         fmt = None       # on a terminal the summary on stderr says it all; a pipe gets JSON
     reporter = Reporter(quiet, counts=("embedded", "cached"))
     walk = gather_inputs(paths or [], reporter, null=null, stdin_format=stdin_format)
+    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
+    embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files, walks=[walk])
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative)
-    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
-    embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files)
     results = embed_files(embedder, walk, reporter, quiet, library=False)    # -O writes the model's own vectors
     from .. import app
     from ..index.collection import Collection, record
@@ -75,7 +75,7 @@ def embed(
     with app.open_collection(settings, embedder, whole_file).library as lib:
         if lib.writable:
             record(Collection(lib, embedder), [r for r in results if r.path != walk.stdin_file], walk.dirs)
-        else:
+        elif not embedder.store.readonly:       # a read-only cache says so itself, when it has to
             reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
     if out is not None:
         for r, target, reason in write_npy(results, out, walk.relative):
@@ -86,5 +86,6 @@ def embed(
         records = [{"path": r.name, "hash": r.key, "model": enc.model_id, "dim": enc.dim, "status": r.status}
                    for r in results if r.status != "failed"]
         emit_records(records, fmt, [("path", "path"), ("status", "status"), ("hash", "hash")])
-    reporter.summary(walk.skipped, **{s: sum(r.status == s for r in results) for s in ("embedded", "cached")})
+    reporter.summary(walk.skipped + len(walk.not_features),
+                     **{s: sum(r.status == s for r in results) for s in ("embedded", "cached")})
     return reporter.exit_code

@@ -26,7 +26,6 @@ from .common import (
     RecordFormatOpt,
     Reporter,
     WholeFileOpt,
-    embed_files,
     emit_records,
     gather_inputs,
     handle_errors,
@@ -39,8 +38,9 @@ app = typer.Typer(help="Benchmarks: retrieval (MRR, Hit@K) and zero-shot classif
                   no_args_is_help=True)
 
 QueriesOpt = Annotated[str, typer.Option(
-    "--queries", "-Q", help="Folder (or file, glob) of queries: texts (.txt), music of any format or .npy "
-                            "features; or a JSONL of {\"id\", \"text\"}.")]
+    "--queries", "-Q", help="Folder (or file, glob) of queries: texts (.txt), music of any format, .npy "
+                            "feature vectors ((1, D), as clamp embed -O writes them) or MERT features; or a "
+                            "JSONL of {\"id\", \"text\"}.")]
 ReferencesOpt = Annotated[str, typer.Option(
     "--references", "-R", help="Folder (or file, glob) of references, in any of the same forms.")]
 PairsOpt = Annotated[Optional[Path], typer.Option(
@@ -52,9 +52,9 @@ UnmatchedOpt = Annotated[bool, typer.Option(
 
 def gather_item_sets(args: list[str], reporter: Reporter) -> list:
     """Each item set read once, before the model is chosen: a JSONL of texts stays its path, anything
-    else is walked (its problems reported)."""
-    return [Path(a) if Path(a).suffix.lower() == ".jsonl" and Path(a).is_file() else gather_inputs([a], reporter)
-            for a in args]
+    else is walked (its problems reported; feature vectors are items too)."""
+    return [Path(a) if Path(a).suffix.lower() == ".jsonl" and Path(a).is_file()
+            else gather_inputs([a], reporter, vectors=True) for a in args]
 
 
 def one_item_set(items: list[str] | None, why: str = "") -> list[str]:
@@ -64,29 +64,55 @@ def one_item_set(items: list[str] | None, why: str = "") -> list[str]:
 
 
 def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, reporter,
-                       item_sets: list = ()):
+                       item_sets: list = (), needs_model: bool = False):
     """The embedder for `item_sets` (from gather_item_sets): recordings among them make the default
-    model the audio one, as for embed and search."""
-    files = [f for s in item_sets if not isinstance(s, Path) for f in s.files]
+    model the audio one, as for embed and search. None when no model is involved: every item is a
+    feature vector, no --model is named and the command needs none (`needs_model`: label prompts)."""
+    from .features import only_vectors, sort_npy
+
+    walks = [s for s in item_sets if not isinstance(s, Path)]
+    if model is None and not needs_model and len(walks) == len(item_sets) and only_vectors(walks):
+        for walk in walks:
+            sort_npy(walk, reporter, None, vectors=True)
+        return None
+    files = [f for w in walks for f in w.files]
     return open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                         whole_file, jobs, files)
+                         whole_file, jobs, files, walks=walks, vectors=True)
 
 
-def load_items(item_set, embedder, reporter: Reporter, quiet: bool):
+def vector_width(embedder, item_sets: list = ()):
+    """What every feature vector read must match (cli.features.Width): the model's dimension if a
+    model is involved, else the one most of the item sets' vectors have."""
+    from .features import Width
+
+    return Width(embedder.encoder if embedder is not None else None,
+                 [s for s in item_sets if not isinstance(s, Path)])
+
+
+def load_items(item_set, embedder, reporter: Reporter, quiet: bool, width=None):
     """One side of an evaluation (from gather_item_sets) as an ItemSet: ids from paths (or the JSONL's
-    ids), vectors from the cache."""
+    ids), vectors from the cache, or read as they are from feature vector files (`width` checks
+    their dimension; one per command, so that both sides agree)."""
     import numpy as np
 
     from ..retrieval.evaluate import ItemSet, item_id
+    from .features import item_results
 
     if isinstance(item_set, Path):
         ids, texts = _jsonl_texts(item_set)
         return ItemSet(ids, embedder.embed_strings(texts))
     walk = item_set
-    results = [r for r in embed_files(embedder, walk, reporter, quiet) if r.vector is not None]
+    width = width or vector_width(embedder, [walk])
+    results = item_results(embedder, walk, reporter, quiet, width)
     ids = [item_id(walk.relative(r.path), r.item) for r in results]
-    vectors = np.stack([r.vector for r in results]) if results else np.zeros((0, embedder.encoder.dim), np.float32)
+    dim = width.dim or (embedder.encoder.dim if embedder is not None else 0)
+    vectors = np.stack([r.vector for r in results]) if results else np.zeros((0, dim), np.float32)
     return ItemSet(ids, vectors)
+
+
+def model_of(embedder) -> str | None:
+    """The model id a result names; None when the items were feature vectors read as they are."""
+    return embedder.encoder.model_id if embedder is not None else None
 
 
 def _jsonl_texts(path: Path) -> tuple[list[str], list[str]]:
@@ -188,8 +214,9 @@ def retrieval(
     sets = gather_item_sets([queries, references], reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
                                   reporter, sets)
-    q = load_items(sets[0], embedder, reporter, quiet)
-    r = load_items(sets[1], embedder, reporter, quiet)
+    width = vector_width(embedder, sets)
+    q = load_items(sets[0], embedder, reporter, quiet, width)
+    r = load_items(sets[1], embedder, reporter, quiet, width)
     qs, rs = _matched(q, r, pairs, allow_unmatched, reporter)
     report = evaluate_retrieval(q, r, qs, rs, ties, sorted(set(hits)) if hits else (1, 10, 100))
     if ranks_file is not None:
@@ -200,7 +227,7 @@ def retrieval(
         except OSError as exc:
             raise InputError(f"{ranks_file}: cannot write ({os_reason(exc)})") from None
     summary = {**{k: round(v, 6) if isinstance(v, float) else v for k, v in report.metrics.items()},
-               "ties": ties, "model": embedder.encoder.model_id}
+               "ties": ties, "model": model_of(embedder)}
     emit_summary(summary, fmt)
     return reporter.exit_code
 
@@ -240,9 +267,10 @@ def score(
     sets = gather_item_sets([queries, references], reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
                                   reporter, sets)
-    q = load_items(sets[0], embedder, reporter, quiet)
-    r = load_items(sets[1], embedder, reporter, quiet)
-    model_id = embedder.encoder.model_id
+    width = vector_width(embedder, sets)
+    q = load_items(sets[0], embedder, reporter, quiet, width)
+    r = load_items(sets[1], embedder, reporter, quiet, width)
+    model_id = model_of(embedder)
     if outliers:
         import numpy as np
 
@@ -274,7 +302,9 @@ def score(
     if fmt == "table":
         emit_records([{**p, "score": round(p["score"], 6)} for p in result["pairs"]], "table",
                      [("query", "query"), ("reference", "reference"), ("score", "score")])
-        reporter.note(f"mean {result['mean']:.4f} over {result['n']} pairs; group {result['group']:.4f}")
+        sys.stdout.write("\n")       # the figures themselves are results: on stdout, -q or not
+        emit_summary({"mean": round(result["mean"], 6), "pairs": result["n"], "group": round(result["group"], 6)},
+                     "table")
     else:
         emit_summary({**result, "model": model_id}, fmt)
     return reporter.exit_code
@@ -346,7 +376,7 @@ def classify_eval(
     reporter = Reporter(quiet)
     sets = gather_item_sets(one_item_set(items, ": ids are paths below it"), reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
-                                  reporter, sets)
+                                  reporter, sets, needs_model=True)
     pieces, rows, true_labels = labelled_items(sets[0], labels_from, allow_unmatched, embedder, reporter, quiet)
     labels = list(dict.fromkeys(candidates if candidates else sorted(set(true_labels))))
     outside = sorted(set(true_labels) - set(labels))

@@ -116,7 +116,7 @@ def _update(name: str, add: list[str], jobs, settings, reporter: Reporter, no_an
         reporter.note(f"{name}: the library holds no folders (`clamp library update {name} --add DIR`)")
         return reporter.exit_code
     walk = gather_inputs(roots, reporter, "music")
-    embedder = open_embedder(settings, reporter, whole, jobs, walk.files)
+    embedder = open_embedder(settings, reporter, whole, jobs, walk.files, walks=[walk])
     collection = application.open_collection(settings, embedder, whole)
     report = sync_files(collection, walk, reporter, settings.quiet)
     lib = collection.library
@@ -126,8 +126,8 @@ def _update(name: str, add: list[str], jobs, settings, reporter: Reporter, no_an
                       f"({lib.rows} rows)")
         lib.update_ann()
     reporter.note(f"unchanged {report.unchanged}, added {report.added}, renamed or copied {report.renamed}, "
-                  f"removed {report.removed}, embedded {report.embedded} piece(s), skipped {walk.skipped}, "
-                  f"failed {reporter.failed}")
+                  f"removed {report.removed}, embedded {report.embedded} piece(s), "
+                  f"skipped {walk.skipped + len(walk.not_features)}, failed {reporter.failed}")
     lib.close()
     return reporter.exit_code
 

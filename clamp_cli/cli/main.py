@@ -13,6 +13,9 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
+from .helptext import plain_value_names
+
+plain_value_names()      # help names values PATH, N, TEXT..., not by their Python types
 
 # name -> (module in clamp_cli.cli, attribute): a command, or a group of them (a typer app)
 COMMANDS = {"embed": ("embed", "embed"), "search": ("search", "search"), "classify": ("classify", "classify"),

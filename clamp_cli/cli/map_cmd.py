@@ -14,7 +14,6 @@ from .common import (
     BackboneOpt,
     BatchOpt,
     CacheOpt,
-    Common,
     DeviceOpt,
     JobsOpt,
     JsonOpt,
@@ -24,14 +23,14 @@ from .common import (
     RecordFormatOpt,
     Reporter,
     WholeFileOpt,
-    embed_files,
     emit_records,
     gather_inputs,
     handle_errors,
     note_skipped,
-    open_embedder,
     output_format,
 )
+from .evaluate import item_sets_embedder, model_of, vector_width
+from .features import item_results
 
 
 def pca_2d(vectors):
@@ -44,7 +43,9 @@ def pca_2d(vectors):
     comps = vt[:2]
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
     xy = x @ (comps * signs[:, None]).T
-    explained = (s[:2] ** 2 / (s ** 2).sum()).tolist() if s.size else [0.0, 0.0]
+    total = float((s ** 2).sum())
+    explained = ((s[:2] ** 2 / total).tolist() if total > 0 else []) + [0.0, 0.0]
+    explained = explained[:2]
     if xy.shape[1] < 2:
         xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
     return xy, explained
@@ -53,7 +54,7 @@ def pca_2d(vectors):
 @handle_errors
 def map_cmd(
     paths: Annotated[Optional[list[str]], typer.Argument(
-        metavar="PATH", help="Music, texts or .npy features: files, directories, globs, or -.", show_default=False)] = None,
+        metavar="PATH", help="Music, texts or .npy feature vectors: files, directories, globs, or -.", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The PNG to draw.")] = None,
     labels_from: Annotated[Optional[Path], typer.Option(
         "--labels-from", help="Colour by a CSV/TSV (id, label) or JSON file [default: by top-level folder].")] = None,
@@ -88,10 +89,10 @@ def map_cmd(
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS) if wants_records else None
     table = labels_from_table("\n".join(read_lines(labels_from)), str(labels_from)) if labels_from else None
     reporter = Reporter(quiet)
-    walk = gather_inputs(paths or [], reporter, "input", null)
-    embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk.files)
-    results = [r for r in embed_files(embedder, walk, reporter, quiet) if r.vector is not None]
+    walk = gather_inputs(paths or [], reporter, "input", null, vectors=True)
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+                                  reporter, [walk])
+    results = item_results(embedder, walk, reporter, quiet, vector_width(embedder, [walk]))
     if len(results) < 3:
         raise InputError(f"a map needs at least 3 items, {len(results)} could be embedded")
     ids, groups = [], []
@@ -115,11 +116,12 @@ def map_cmd(
         if len(found) != 1:
             raise UsageError(f"--annotate {wanted}: {'no item' if not found else f'{len(found)} items'} match")
         names[found[0]] = ids[found[0]].rsplit("/", 1)[-1]
+    model_id = model_of(embedder)
     if output is not None:
-        axes = f"PCA of {embedder.encoder.model_id} embeddings ({explained[0]:.0%} + {explained[1]:.0%} of variance)"
-        map_png(output, xy, groups, names, png_size, title or axes)
+        what = f"{model_id} embeddings" if model_id else "feature vectors"
+        axes = f"PCA of {what}"      # each axis says its share of the variance
+        map_png(output, xy, groups, names, png_size, title or axes, explained)
     if fmt:
-        model_id = embedder.encoder.model_id
         emit_records([{"path": r.name, "id": i, "group": g, "x": round(float(p[0]), 6), "y": round(float(p[1]), 6),
                        "model": model_id} for r, i, g, p in zip(results, ids, groups, xy)], fmt,
                      [("path", "path"), ("group", "group"), ("x", "x"), ("y", "y")])

@@ -49,10 +49,18 @@ def _save(plt, fig, path: Path) -> None:
 
 def confusion_png(path: Path, labels: Sequence[str], confusion: Sequence[Sequence[int]],
                   size: tuple[int, int] = (900, 800), title: str = "") -> None:
+    plt, fig = confusion_figure(labels, confusion, size, title)
+    _save(plt, fig, path)
+
+
+def confusion_figure(labels: Sequence[str], confusion: Sequence[Sequence[int]],
+                     size: tuple[int, int] = (900, 800), title: str = ""):
+    """The confusion matrix drawn (pyplot, figure): each cell's count in white or black, whichever
+    reads on the cell's colour."""
     plt, fig = _figure(size)
     ax = fig.add_subplot()
     m = np.asarray(confusion)
-    ax.imshow(m, cmap="Blues")
+    image = ax.imshow(m, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
@@ -60,15 +68,36 @@ def confusion_png(path: Path, labels: Sequence[str], confusion: Sequence[Sequenc
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             ax.text(j, i, str(m[i, j]), ha="center", va="center",
-                    color="white" if m[i, j] > m.max() / 2 else "black")
+                    color=text_colour(image.cmap(image.norm(m[i, j]))))
     ax.set_title(title)
     fig.tight_layout()
-    _save(plt, fig, path)
+    return plt, fig
+
+
+def text_colour(rgba) -> str:
+    """White on a dark cell, black on a light one: by the cell's relative luminance (WCAG), so that
+    the number stays readable whatever the colour map makes of it."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(float(c)) for c in rgba[:3])
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    # the colour whose contrast with white equals its contrast with black: (1.05 / 0.05) ** 0.5 * 0.05 - 0.05
+    return "white" if luminance < 0.179 else "black"
 
 
 def map_png(path: Path, xy: np.ndarray, groups: Sequence[str], names: dict[int, str],
-            size: tuple[int, int] = (1200, 900), title: str = "") -> None:
-    """Points coloured by group (a legend), a few of them labelled by name."""
+            size: tuple[int, int] = (1200, 900), title: str = "",
+            explained: Sequence[float] | None = None) -> None:
+    """Points coloured by group (a legend), a few of them labelled by name; the axes name the
+    principal components and the share of the variance each explains."""
+    plt, fig = map_figure(xy, groups, names, size, title, explained)
+    _save(plt, fig, path)
+
+
+def map_figure(xy: np.ndarray, groups: Sequence[str], names: dict[int, str], size: tuple[int, int] = (1200, 900),
+               title: str = "", explained: Sequence[float] | None = None):
+    """The map drawn (pyplot, figure); see map_png."""
     plt, fig = _figure(size)
     ax = fig.add_subplot()
     kinds = list(dict.fromkeys(groups))
@@ -82,6 +111,9 @@ def map_png(path: Path, xy: np.ndarray, groups: Sequence[str], names: dict[int, 
     ax.legend(loc="best", fontsize=8, markerscale=1.5, frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
+    if explained is not None:
+        ax.set_xlabel(f"PC1 ({explained[0]:.1%} of variance)")
+        ax.set_ylabel(f"PC2 ({explained[1]:.1%} of variance)")
     ax.set_title(title)
     fig.tight_layout()
-    _save(plt, fig, path)
+    return plt, fig

@@ -27,7 +27,15 @@ from .common import (
     output_format,
     values,
 )
-from .evaluate import emit_summary, gather_item_sets, item_sets_embedder, labelled_items, load_items, one_item_set
+from .evaluate import (
+    emit_summary,
+    gather_item_sets,
+    item_sets_embedder,
+    labelled_items,
+    load_items,
+    model_of,
+    one_item_set,
+)
 
 app = typer.Typer(help="A linear probe on frozen features: fit on labelled pieces, predict new ones.",
                   no_args_is_help=True)
@@ -37,7 +45,8 @@ app = typer.Typer(help="A linear probe on frozen features: fit on labelled piece
 @handle_errors
 def fit(
     items: Annotated[Optional[list[str]], typer.Argument(
-        metavar="PIECES", help="One folder (or file, glob) of music, texts or .npy features.", show_default=False)] = None,
+        metavar="PIECES", help="One folder (or file, glob) of music, texts or .npy feature vectors (as clamp "
+                               "embed -O writes them).", show_default=False)] = None,
     labels_from: Annotated[str, typer.Option(
         "--labels-from", autocompletion=values("dirs", "prefix"),
         help="The labels: a CSV/TSV (id, label) or JSON file, dirs or prefix (as in clamp eval classify).")] = "dirs",
@@ -75,7 +84,7 @@ def fit(
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
                                   reporter, sets)
     pieces, rows, labels = labelled_items(sets[0], labels_from, allow_unmatched, embedder, reporter, quiet)
-    probe, val, predicted = fit_probe(pieces.vectors[rows], labels, embedder.encoder.model_id, val_share=val_share,
+    probe, val, predicted = fit_probe(pieces.vectors[rows], labels, model_of(embedder) or "", val_share=val_share,
                                       seed=seed, balanced=balanced)
     try:
         probe.save(output)
@@ -84,7 +93,7 @@ def fit(
     result = classification_metrics([labels[i] for i in val], [probe.labels[j] for j in predicted], probe.labels)
     emit_summary({"val_accuracy": round(result["accuracy"], 6), "val_macro_f1": round(result["macro_f1"], 6),
                   "train": len(rows) - len(val), "validation": len(val), "labels": probe.labels,
-                  "probe": str(output), "model": probe.model_id}, fmt)
+                  "probe": str(output), "model": probe.model_id or None}, fmt)
     return reporter.exit_code
 
 
@@ -116,12 +125,15 @@ def predict(
     sets = gather_item_sets(one_item_set(items), reporter)
     embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
                                   reporter, sets)
-    if embedder.encoder.model_id != probe.model_id:
+    if embedder is not None and probe.model_id and embedder.encoder.model_id != probe.model_id:
         raise InputError(f"{probe_path}: fitted on features of {probe.model_id}, not {embedder.encoder.model_id}; "
                          f"pass --model for that model")
     pieces = load_items(sets[0], embedder, reporter, quiet)
     if not pieces.ids:
         raise InputError("no piece could be embedded")
+    if pieces.vectors.shape[1] != probe.weight.shape[1]:
+        raise InputError(f"{probe_path}: fitted on {probe.weight.shape[1]}-d features; these are "
+                         f"{pieces.vectors.shape[1]}-d")
     probs = probe.probabilities(pieces.vectors)
     best = probs.argmax(axis=1)
     emit_records([{"id": i, "label": probe.labels[j], "probability": round(float(p[j]), 6)}

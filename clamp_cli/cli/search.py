@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError, UsageError
+from ..formats.features import feature_size, is_npy
 from ..formats.walk import piece_name
 from .common import (
     DEFAULT_MODEL,
@@ -27,7 +28,6 @@ from .common import (
     NullOpt,
     QuietOpt,
     Reporter,
-    StdinScoreOpt,
     UniqueOpt,
     WholeFileOpt,
     emit_records,
@@ -41,6 +41,7 @@ from .common import (
     sync_scan,
     values,
 )
+from .features import sort_npy
 
 KEY_KINDS = {"scores": ("music",), "recordings": ("recording", "audio"), "texts": ("text",)}
 ALL_KINDS = tuple(kind for members in KEY_KINDS.values() for kind in members)
@@ -75,6 +76,12 @@ def keep_one_kind(walk, wanted: str | None, reporter: Reporter) -> None:
     kinds = choose_kind([walk.kind(f) for f in walk.files], wanted, reporter)
     if kinds is not None:
         walk.files = [f for f in walk.files if walk.kind(f) in kinds]
+
+
+def gather_scores(args: list[str], reporter: Reporter, keys_kind: str | None):
+    """The folder scan (common.gather_folders) when it holds no .npy files: whether one is a
+    recording's features or a vector is read from its header, which the general walk does."""
+    return gather_folders(args, reporter, "music", unless_kinds=("audio",))
 
 
 def library_kinds(lib, wanted: str | None) -> tuple[str, ...]:
@@ -122,6 +129,23 @@ def sync_walk(collection, walk, reporter: Reporter, quiet: bool, no_update: bool
     return rows
 
 
+def stdin_query_score(query, stdin_format: str):
+    """`--music - --stdin-score FMT`: the query piece is the score on stdin, copied to a private
+    file. Returns the query with its "-" parts naming that copy, and the copy."""
+    import sys
+
+    from ..formats.walk import Walk, stdin_score
+    from ..retrieval import Query, QueryPart
+    from .common import private_dir, stdin_suffix
+
+    walk = Walk()
+    stdin_score(walk, stdin_suffix(stdin_format), sys.stdin.buffer, private_dir())
+    copy = walk.stdin_file
+    parts = tuple(QueryPart(p.weight, p.kind, str(copy)) if p.kind == "music" and p.value == "-" else p
+                  for p in query.parts)
+    return Query(parts), copy
+
+
 @handle_errors
 def search(
     paths: Annotated[Optional[list[str]], typer.Argument(
@@ -129,19 +153,20 @@ def search(
     text: Annotated[Optional[list[str]], typer.Option(
         "--text", "-t", help="Query words; repeatable; \"2:jazz\" weighs a part; a leading backslash turns that off.")] = None,
     music: Annotated[Optional[list[str]], typer.Option(
-        "--music", help="Query piece (file); repeatable; \"2:tune.abc\" weighs it.")] = None,
+        "--music", metavar="FILE", help="Query piece (file); repeatable; \"2:tune.abc\" weighs it; - is the score on stdin "
+                        "(with --stdin-score).")] = None,
     sub: Annotated[Optional[list[str]], typer.Option("--sub", help="Words to subtract from the query.")] = None,
     sub_music: Annotated[Optional[list[str]], typer.Option(
-        "--sub-music", help="A piece to subtract from the query.")] = None,
+        "--sub-music", metavar="FILE", help="A piece to subtract from the query.")] = None,
     keys: Annotated[Optional[list[str]], typer.Option(
-        "--keys", "-k", help="Music to rank; repeatable (positional paths work too).")] = None,
+        "--keys", "-k", metavar="PATH", help="Music to rank; repeatable (positional paths work too).")] = None,
     keys_text: Annotated[Optional[Path], typer.Option(
         "--keys-text", help="Rank the lines of this text file instead (music-to-text search).")] = None,
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="Number of results.")] = 10,
     paths_only: Annotated[bool, typer.Option(
         "--paths-only", "-f", help="Print only the results' names, one per line (same as --format paths).")] = False,
     keys_kind: Annotated[Optional[str], typer.Option(
-        "--keys-kind", autocompletion=values("scores", "recordings", "texts", "all"),
+        "--keys-kind", metavar="KIND", autocompletion=values("scores", "recordings", "texts", "all"),
         help="Which files to rank: scores (ABC, MusicXML, MIDI, ...), recordings (audio and .npy features), texts "
              "(.txt), or all in one list (their scores are not calibrated against each other) [default: scores "
              "when there are any, else recordings, else texts].")] = None,
@@ -155,7 +180,11 @@ def search(
     fmt: FormatOpt = None,
     whole_file: WholeFileOpt = False,
     null: NullOpt = False,
-    stdin_format: StdinScoreOpt = None,
+    stdin_format: Annotated[Optional[str], typer.Option(
+        "--stdin-score", metavar="FORMAT", autocompletion=values("abc", "musicxml", "mxl", "midi", "mtf", "krn", "mei"),
+        help="Read one score from stdin, in FORMAT (abc, musicxml, mxl, midi, mtf, krn or mei), named - in the "
+             "output: the query with --music -, else one of the keys. Without it, - means a list of paths on "
+             "stdin.", show_default=False)] = None,
     jobs: JobsOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
@@ -175,34 +204,49 @@ def search(
     key_args = list(paths or []) + list(keys or [])
     if keys_text and fmt == "files":
         raise UsageError("--format files lists music files; the lines of --keys-text print with --format paths")
-    if (key_args or stdin_format) and keys_text:
+    stdin_query = any(p.value == "-" for p in query.music)      # --music -: the query score is on stdin
+    if stdin_query and stdin_format is None:
+        raise UsageError("--music -: a query score on stdin needs --stdin-score FORMAT (abc, musicxml, midi, ...)")
+    if stdin_query and "-" in key_args:
+        raise UsageError("stdin holds the query score (--music - --stdin-score); name the keys as arguments")
+    stdin_key = stdin_format is not None and not stdin_query   # else --stdin-score gives one of the keys
+    if (key_args or stdin_key) and keys_text:
         raise UsageError("rank either music (--keys/paths) or texts (--keys-text), not both")
-    if not key_args and not keys_text and not stdin_format and library is None:
+    if not key_args and not keys_text and not stdin_key and library is None:
         raise UsageError("nothing to rank: give music paths (or --keys), --library NAME or --keys-text FILE")
-    if no_update and (stdin_format or keys_text):
-        raise UsageError("--no-update searches a library; it cannot take --stdin-score or --keys-text")
+    if no_update and (stdin_key or keys_text):
+        raise UsageError("--no-update searches a library; it cannot take --stdin-score keys or --keys-text")
+    stdin_copy = None
+    if stdin_query:
+        query, stdin_copy = stdin_query_score(query, stdin_format)
     walk = folders = None
     scan_kinds: tuple[str, ...] = ()
-    if key_args and not no_update and not stdin_format and not null:
-        folders = gather_folders(key_args, reporter, "music")     # only folders: no Path per file
-    if folders is not None:
-        scan_kinds = choose_kind(folders.kinds, keys_kind, reporter) or ALL_KINDS
-        folders.keep(scan_kinds)
-    elif (key_args and not no_update) or stdin_format:
-        walk = gather_inputs(key_args, reporter, "music", null, stdin_format)
-        keep_one_kind(walk, keys_kind, reporter)
-    elif key_args:
+    if key_args and not no_update and not stdin_key and not null:
+        folders = gather_scores(key_args, reporter, keys_kind)     # only folders of scores: no Path per file
+        if folders is not None:
+            scan_kinds = choose_kind(folders.kinds, keys_kind, reporter) or ALL_KINDS
+            folders.keep(scan_kinds)
+    if folders is None and ((key_args and not no_update) or stdin_key):
+        walk = gather_inputs(key_args, reporter, "music", null, stdin_format if stdin_key else None)
+    elif folders is None and key_args:
         walk = stored_walk(key_args)
     key_lines = read_lines(keys_text) if keys_text else None
 
     settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
     inputs = [*(split_piece_ref(p.value)[0] for p in query.music)]
-    if walk is not None:       # one file of each kind stands for them all (the default model follows the kinds)
-        inputs += list({walk.kind(f): f for f in walk.files}.values())
+    if walk is not None:       # the default model follows the kinds: one file of each stands for them all
+        inputs += [f for f in walk.files if is_npy(f)] + list({walk.kind(f): f for f in walk.files}.values())
     if folders is not None:
         inputs += [Path(os.fsdecode(folders.keys[folders.kinds.index(kind)])) for kind in set(folders.kinds)]
-    embedder = open_embedder(settings, reporter, whole_file, jobs, inputs)
-    qvec = query_vector(query, embedder)
+    embedder = open_embedder(settings, reporter, whole_file, jobs, inputs, walks=[walk] if walk and walk.files else [])
+    if walk is not None and walk.files:
+        keep_one_kind(walk, keys_kind, reporter)
+    try:
+        qvec = query_vector(query, embedder)
+    except InputError as exc:
+        if stdin_copy is None:
+            raise
+        raise InputError(str(exc).replace(str(stdin_copy), "-")) from None     # the copy is named - to the user
     model_id = embedder.encoder.model_id
     if key_lines is not None:
         hits = rank_texts(qvec, key_lines, embedder, top)
@@ -221,9 +265,10 @@ def search(
         exclude = frozenset() if include_query else qvec.own_keys
         if walk is None and folders is None and not no_update and collection.library.roots:
             roots = [str(r) for r in collection.library.roots]
-            folders = gather_folders(roots, reporter, "music")
-            if folders is None:        # a root that is a file, or gone: the general walk says why
+            folders = gather_scores(roots, reporter, keys_kind)
+            if folders is None:        # a root that is a file, or gone, or feature files: the general walk
                 walk = gather_inputs(roots, reporter, "music")
+                sort_npy(walk, reporter, feature_size(embedder.encoder))
                 keep_one_kind(walk, keys_kind, reporter)
             else:
                 scan_kinds = choose_kind(folders.kinds, keys_kind, reporter) or ALL_KINDS

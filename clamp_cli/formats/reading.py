@@ -170,6 +170,17 @@ def read_input(path: str | Path, kind: str | None) -> tuple[os.stat_result, byte
     return st, data
 
 
+def read_head(path: str | Path, kind: str | None, n: int) -> bytes:
+    """The first `n` bytes of a regular file within its kind's limit (a header); InputError otherwise."""
+    fd, _ = _open(path, kind)
+    try:
+        return os.read(fd, n)
+    except OSError as exc:
+        raise InputError(os_reason(exc)) from None
+    finally:
+        os.close(fd)
+
+
 def hash_input(path: str | Path, kind: str | None) -> tuple[os.stat_result, str]:
     """A regular file's stat and sha256, read in blocks, at most limit + 1 bytes (as `read_input`)."""
     limit = limit_bytes(kind)

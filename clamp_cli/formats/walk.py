@@ -28,6 +28,8 @@ class Walk:
     stdin_file: Path | None = None         # a private copy of a score read from stdin (--stdin-score)
     dirs: list[Path] = field(default_factory=list)          # the directories walked (a library's scope)
     kinds: dict[Path, str] = field(default_factory=dict)    # file -> formats.kind_of, computed once
+    order: list[tuple[Path, str | None]] = field(default_factory=list)  # (file, tune) as given, in order
+    not_features: list[tuple[Path, str]] = field(default_factory=list)  # .npy files skipped, and why
 
     def kind(self, path: Path) -> str | None:
         return self.kinds.get(path) or kind_of(path)
@@ -75,12 +77,13 @@ FEATURES_MARKER_B = FEATURES_MARKER.encode()
 MB = 2**20
 
 
-def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True
+def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True, features_too: bool = False
               ) -> Iterator[tuple[bytes, str | None, int, int, str | None]]:
     """(path, kind, size, mtime_ns, refusal) of each file below `root`, in the walk's order: a
     folder's files sorted, then its sub-folders, through symlinked folders (each folder once, so
-    links cannot loop). Hidden files and folders (.git) are left out, and the .npy feature files
-    of folders `clamp embed --out` wrote (they are features, not audio). A file clamp does not
+    links cannot loop). Hidden files and folders (.git) are left out, and (unless `features_too`:
+    the commands that read feature vectors) the .npy feature files of folders `clamp embed --out`
+    wrote (they are features, not audio). A file clamp does not
     read comes with kind None and is not stat'ed; one it reads is stat'ed once (refusal: why it is
     not opened, from formats.reading). Folders that cannot be listed go to `problems`.
 
@@ -116,7 +119,7 @@ def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True
             if entry.is_dir():
                 subfolders.append(entry.path)
                 continue
-            if folder in features and name.lower().endswith(b".npy"):
+            if not features_too and folder in features and name.lower().endswith(b".npy"):
                 continue
             dot = name.rfind(b".")
             suffix = name[dot:].lower() if dot > 0 else b""
@@ -275,15 +278,17 @@ def _looks_like_a_score(line: str) -> bool:
             and os.sep == "/") or "\0" in line or any("\udc80" <= ch <= "\udcff" for ch in line[:64]))
 
 
-def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
+def expand(args: Iterable[str], stdin=None, null: bool = False, features_too: bool = False) -> Walk:
     """Files and directories (recursive), glob patterns, FILE#X tune references, and "-" (a list of
-    paths on stdin, one per line or NUL-separated)."""
+    paths on stdin, one per line or NUL-separated). `features_too`: also the .npy files of the
+    folders `clamp embed --out` wrote (for the commands that read feature vectors)."""
     walk = Walk()
     seen: set[Path] = set()
     whole: set[Path] = set()
 
     def add(path: Path, root: Path, item: str | None = None, checked: tuple | None = None) -> None:
         """`checked`: (kind, refusal) when scan_tree has stat'ed the file already."""
+        walk.order.append((path, item))
         if item is None:
             whole.add(path)
             walk.items.pop(path, None)
@@ -316,7 +321,7 @@ def expand(args: Iterable[str], stdin=None, null: bool = False) -> Walk:
             return True
         if stat.S_ISDIR(mode):
             walk.dirs.append(path)
-            for found, kind, _, _, refused in scan_tree(os.fsencode(path), walk.problems):
+            for found, kind, _, _, refused in scan_tree(os.fsencode(path), walk.problems, features_too=features_too):
                 add(Path(os.fsdecode(found)), path, checked=(kind, refused))
         else:
             add(path, path.parent)

@@ -111,7 +111,13 @@ class Embedder:
         self.encoder, self.store, self.batch_size, self.chunk = encoder, store, batch_size, chunk
         self.whole_file, self.jobs = whole_file, jobs
         self._mert = None
+        self.before_model: Callable[[], object] | None = None    # called once, before the model first computes
         prestart(conversion_limits())   # a worker forked before the model loads torch (formats.pool)
+
+    def _model_runs(self) -> None:
+        if self.before_model is not None:
+            call, self.before_model = self.before_model, None
+            call()
 
     def prep(self, kind: str) -> str:
         key = prep_key(kind, self.encoder.family)
@@ -268,6 +274,7 @@ class Embedder:
             self.store.put_pieces(prep, pieces or {})
             return
         pause_point("encode")
+        self._model_runs()
         vectors = self.encoder.embed_prepared(MODALITIES[kind].branch or kind, unique_seqs, self.batch_size)
         pause_point("write")
         self.store.put(self.encoder.model_id, prep, {k: vectors[n] for k, n in first.items()}, pieces)
@@ -281,6 +288,7 @@ class Embedder:
         cached = self.store.get(enc.text_id, QUERY_PREP, hashes, enc.dim)
         missing = sorted({h: s for h, s in zip(hashes, strings) if h not in cached}.items())
         if missing:
+            self._model_runs()
             vecs = enc.embed_text([s for _, s in missing], self.batch_size)
             new = {h: v for (h, _), v in zip(missing, vecs)}
             self.store.put(enc.text_id, QUERY_PREP, new)

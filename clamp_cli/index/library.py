@@ -25,6 +25,7 @@ exactly from the vector file; rows added since the index was built are scored ex
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -158,7 +159,17 @@ class Library:
                     db.close()
                 (directory / VECTORS_NAME).touch()
                 (directory / NORMS_NAME).touch()
-                os.replace(tmp, db_path)        # the library exists once its tables are complete
+                try:        # the library exists once its tables are complete; never over another's
+                    os.link(tmp, db_path)
+                except FileExistsError:     # another process made it meanwhile (its files stay as they are)
+                    made = False
+                    raise LibraryError(f"{directory}: a library exists here already") from None
+                except OSError as exc:      # a file system without hard links (FAT, some network shares)
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                        raise
+                    os.replace(tmp, db_path)
+                else:
+                    tmp.unlink()
         except BaseException as exc:
             for leftover in (tmp, Path(f"{tmp}-journal")):
                 leftover.unlink(missing_ok=True)
@@ -167,6 +178,8 @@ class Library:
                     (directory / name).unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     directory.rmdir()
+            if isinstance(exc, LibraryError):
+                raise
             if isinstance(exc, (OSError, sqlite3.Error)):
                 why = os_reason(exc) if isinstance(exc, OSError) else str(exc)
                 raise LibraryError(f"{directory}: cannot create the library ({why})") from None

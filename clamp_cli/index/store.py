@@ -97,14 +97,20 @@ class FeatureStore:
         except OSError as exc:
             raise CacheError(f"{self.dir}: cannot create the cache directory ({os_reason(exc)})") from None
         self.path = self.dir / DB_NAME
-        if not os.access(self.dir, os.W_OK | os.X_OK):
-            raise CacheError(f"{self.dir}: cache directory not writable (permission denied); "
-                             "pass --cache-dir or set CLAMP_CACHE_DIR")
+        # A cache directory this process cannot write (a shared, read-only one) still serves what it
+        # holds: the database is opened read-only and writes are skipped (one notice, `_skipped`).
+        self.readonly = not os.access(self.dir, os.W_OK | os.X_OK)
+        if self.readonly and not (self.path.is_file() and os.access(self.path, os.R_OK)):
+            raise CacheError(f"{self.dir}: cache directory not writable (permission denied), and no readable "
+                             "cache in it; pass --cache-dir or set CLAMP_CACHE_DIR")
         self.notices: list[str] = []
+        self._told_readonly = False
         self.db = self._open()
 
     # -- schema ---------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
+        if self.readonly:
+            return self._connect_readonly()
         try:
             db = self._connect_waiting()
         except sqlite3.DatabaseError as exc:
@@ -169,6 +175,37 @@ class FeatureStore:
             raise
         return db
 
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """The database of a cache directory this process cannot write. A WAL database needs its -shm
+        file to be read; where that cannot be made (a read-only disk, no writer open) the file is
+        read as immutable: nothing writes it while the directory is read-only to everyone."""
+        uri = self.path.absolute().as_uri()
+        last = None
+        for mode in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                db = sqlite3.connect(uri + mode, uri=True, timeout=60, isolation_level=None)
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            try:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                db.execute("SELECT 1 FROM features LIMIT 1").fetchone()
+            except sqlite3.Error as exc:
+                db.close()
+                last = exc
+                continue
+            if version != SCHEMA_VERSION:
+                db.close()
+                raise CacheError(f"{self.path}: cache of schema {version} in a read-only directory (this clamp reads "
+                                 f"schema {SCHEMA_VERSION}); pass --cache-dir or set CLAMP_CACHE_DIR")
+            return db
+        raise CacheError(f"{self.path}: cannot open the read-only cache database ({last})")
+
+    def _skipped(self) -> None:
+        if not self._told_readonly:
+            self._told_readonly = True
+            self.notices.append(f"{self.dir}: the cache is read-only; what this run computes is not saved in it")
+
     def close(self) -> None:
         self.db.close()
 
@@ -196,7 +233,7 @@ class FeatureStore:
 
     def remember_hashes(self, entries: Iterable[tuple[Path, os.stat_result, str]]) -> None:
         values = [(path_key(p), st.st_size, st.st_mtime_ns, h) for p, st, h in entries]
-        if values:
+        if values and not self.readonly:     # read-only: the stat cache is only a speed-up, skipped unsaid
             with self._transaction():
                 self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", values)
 
@@ -271,12 +308,35 @@ class FeatureStore:
                                               (model, prep))]
 
     # -- helpers --------------------------------------------------------------
-    @contextlib.contextmanager
     def _transaction(self):
+        """`with self._transaction() as db:` one write (skipped, with one notice, on a read-only cache)."""
+        if self.readonly:
+            return _ReadOnlyWrite(self)
+        return self._write()
+
+    @contextlib.contextmanager
+    def _write(self):
         """One write transaction; a full disk or an I/O error rolls it back and is a StorageError
         naming the database."""
         with storage(self.path), transaction(self.db):
             yield self.db
+
+
+class _ReadOnlyWrite:
+    """`with store._transaction():` over a read-only cache: the write fails at its first statement
+    (SQLite: "attempt to write a readonly database") and is skipped, with the store's one notice."""
+
+    def __init__(self, store: FeatureStore):
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.store.db
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None and issubclass(exc_type, sqlite3.OperationalError) and "readonly" in str(exc):
+            self.store._skipped()
+            return True
+        return False
 
 
 def _decode(blob: bytes, stored_dim: int, dim: int) -> np.ndarray | None:

@@ -81,6 +81,7 @@ class LazyEncoder(FileEmbedding):
         self.logit_scale = facts.get("logit_scale", FAMILIES[self.family].logit_scale)
         self._load, self._encoder = load, None
         self._weights, self._spec = facts.get("weights"), facts.get("spec")
+        self.audio_size: int | None = facts.get("audio_size")   # width of the MERT frames it reads
         self._text: Any = None
 
     @property

@@ -73,6 +73,11 @@ class Encoder(FileEmbedding):
     def supports_audio(self) -> bool:
         return self.model.has_audio
 
+    @property
+    def audio_size(self) -> int | None:
+        """The width of the MERT frames the audio branch reads (None without one)."""
+        return self.model.audio_input_size
+
     def segment_length(self, kind: str) -> int:
         return {"music": self.spec.music_length, "text": self.spec.text_length,
                 "audio": self.spec.audio_length}[kind]

@@ -240,7 +240,10 @@ def peek(name_or_path: str, text_backbone: str | None = None) -> dict[str, Any] 
     backbone = text_backbone or loc.default_backbone or FAMILIES[loc.family].default_text_backbone
     spec = (loc.our_config or {}).get("spec") or {}
     scale = spec.get("logit_scale")
-    return {"family": loc.family, "dim": loc.dim, "model_id": model_id_of(loc, loc.family),
+    audio = None             # the width of the MERT frames it reads: clamp.json says; the published weights 768
+    if FAMILIES[loc.family].audio:
+        audio = int(spec["audio"]["hidden_size"]) if spec.get("audio") else (None if spec else 768)
+    return {"audio_size": audio, "family": loc.family, "dim": loc.dim, "model_id": model_id_of(loc, loc.family),
             "text_backbone": backbone, "source": loc.source,
             "logit_scale": float(scale) if scale is not None else FAMILIES[loc.family].logit_scale,
             # where a frozen-text-encoder family's projection is read from without torch (text_numpy)

@@ -61,7 +61,7 @@ class FileEmbedding:
                         parts["music"].append((len(names), p.text))
                         names.append(piece_name(path, p.item))
                     continue
-                payload = decode_text(data) if kind == "text" else load_npy(data)
+                payload = decode_text(data) if kind == "text" else _mert_features(load_npy(data), self)
             except InputError as exc:
                 raise InputError(f"{path}: {exc}") from None
             except OSError as exc:
@@ -74,3 +74,15 @@ class FileEmbedding:
             if items:
                 out[[i for i, _ in items]] = embed[kind]([x for _, x in items], batch_size)
         return names, out
+
+
+def _mert_features(arr: np.ndarray, encoder) -> np.ndarray:
+    """A .npy's array when its shape says it is a recording's MERT features (formats.features)."""
+    from ..formats.features import FEATURES, VECTOR, feature_size, role, rule
+
+    what = role(tuple(arr.shape), arr.dtype, feature_size(encoder))
+    if what == VECTOR:
+        raise InputError(f"a feature vector {arr.shape}, not a recording's MERT features")
+    if what != FEATURES:
+        raise InputError(f"{what}: {rule(feature_size(encoder))}")
+    return arr
