@@ -82,7 +82,7 @@ _clamp() {
         "train export --split") COMPREPLY=($(compgen -W "heldout train" -- "$cur")); return ;;
     esac
     case "$cmd" in
-        "embed") opts="--out-dir -O --out --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --library -L --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "embed") opts="--out-dir -O --out --force --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --library -L --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --keys-kind --include-query --library -L --no-update -N --unique -u --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "classify") opts="--labels --label -l --prompt -p --top-k -n --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;

@@ -33,6 +33,7 @@ complete -c clamp -f -n '__fish_seen_subcommand_from train; and not __fish_seen_
 complete -c clamp -f -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from prepare fit mini export eval' -a export -d 'Lay a split out as folders (scores/, midi/, text/, labels/*.csv) for clamp eval, score, probe and map.'
 complete -c clamp -f -n '__fish_seen_subcommand_from train; and not __fish_seen_subcommand_from prepare fit mini export eval' -a eval -d 'Held-out figures: text->music retrieval per language, zero-shot labels, ABC<->MIDI retrieval.'
 complete -c clamp -n '__fish_seen_subcommand_from embed' -l out-dir -s O -l out -r -d 'Also write one .npy of shape (1, D) per input here, mirroring the input tree.'
+complete -c clamp -n '__fish_seen_subcommand_from embed' -l force -d 'Replace .npy files that already exist under --out-dir (never an input).'
 complete -c clamp -n '__fish_seen_subcommand_from embed' -l json -d 'Write one JSON array to stdout.'
 complete -c clamp -n '__fish_seen_subcommand_from embed' -l jsonl -d 'Write one JSON object per line to stdout.'
 complete -c clamp -n '__fish_seen_subcommand_from embed' -l format -r -f -a 'table json jsonl' -d 'table, json or jsonl [default: table on a terminal, json otherwise].'

@@ -366,3 +366,16 @@ def test_a_folder_search_shows_paths_as_given(lib_env, tunes):
     assert sorted(r["path"] for r in relative) == sorted(p.name for p in tunes.glob("*.abc"))    # "x.abc", not "./x.abc"
     below = _search(["-t", "a jig", "tunes/"], lib_env | {"CLAMP_TEST_CWD": str(tunes.parent)})
     assert sorted(r["path"] for r in below) == sorted(f"tunes/{p.name}" for p in tunes.glob("*.abc"))
+
+
+def test_a_library_folder_may_have_any_name(tmp_path):
+    """SQLite's file: URI ends a path at "?" or "#": a library under such a name (or one not UTF-8)
+    is written and read back, also read-only."""
+    directory = Path(os.fsdecode(os.fsencode(tmp_path) + b"/odd?name #1 %20 lat\xe9"))
+    lib = Library.create(directory, "m", 8)
+    lib.add([], {"h" * 64: [("", "music", np.arange(8, dtype=np.float32))]})
+    lib.close()
+    for readonly in (False, True):
+        with Library(directory, readonly=readonly) as again:
+            assert again.rows == 1 and again.check() == []
+    assert not list(tmp_path.glob("odd"))        # nothing made at the name cut short

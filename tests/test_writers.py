@@ -249,3 +249,19 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == f"clamp: error: {tmp_path / 'm'}: exists and is not empty; --force replaces it\n"
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["keep.txt"]
+
+
+# -- clamp embed -O DIR --------------------------------------------------------------
+
+def test_embed_out_replaces_existing_features_only_with_force(env, tmp_path):
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    (scores / "a.abc").write_text(ABC_A)
+    (scores / "b.abc").write_text(ABC_B)
+    e = fresh_cache(env, tmp_path)
+    out = tmp_path / "features"
+    run(["embed", scores, "-O", out, "-q"], e, check=0)
+    (out / "a.npy").write_bytes(b"kept")                  # what a second run must not touch
+    refused(["embed", scores, "-O", out, "-q"], e, out / "a.npy", "exists (and 1 more); --force replaces it")
+    run(["embed", scores, "-O", out, "-q", "--force"], e, check=0)
+    assert (out / "a.npy").read_bytes()[:6] == b"\x93NUMPY"

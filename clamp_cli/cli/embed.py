@@ -41,6 +41,8 @@ def embed(
                                                show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out-dir", "-O", "--out", help="Also write one .npy of shape (1, D) per input here, mirroring the input tree.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace .npy files that already exist under --out-dir (never an input).")] = False,
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt_given: RecordFormatOpt = None,
@@ -67,7 +69,7 @@ def embed(
     settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
     embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files, walks=[walk])
     if out is not None:
-        check_npy_targets(walk.files, out, walk.relative)
+        check_npy_targets(walk.files, out, walk.relative, force)
     results = embed_files(embedder, walk, reporter, quiet, library=False)    # -O writes the model's own vectors
     from .. import app
     from ..index.collection import Collection, record
@@ -78,7 +80,7 @@ def embed(
         elif not embedder.store.readonly:       # a read-only cache says so itself, when it has to
             reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
     if out is not None:
-        for r, target, reason in write_npy(results, out, walk.relative):
+        for r, target, reason in write_npy(results, out, walk.relative, force):
             reporter.error(target, reason)
             r.fail(reason)         # in the cache, but not where it was asked for: failed, as the line says
     if fmt:

@@ -6,6 +6,7 @@ atomically (a temporary file, then a rename): an interrupted run leaves no parti
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,10 +22,19 @@ def npy_target(out_dir: Path, relative: Path, item: str | None) -> Path:
 MARKER = ".clamp-features"  # in a folder clamp wrote: its .npy files are features, not audio to embed
 
 
-def check_npy_targets(paths: Sequence[Path], out_dir: Path, relative: Callable[[Path], Path]) -> None:
-    """Before writing: two inputs on one .npy (song.abc and song.mid), or a target that is an input."""
-    import os
+def _refuse_existing(targets: Sequence[Path]) -> None:
+    from ..errors import UsageError
 
+    existing = [t for t in targets if os.path.lexists(t)]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(f"{existing[0]}: exists{more}; --force replaces it")
+
+
+def check_npy_targets(paths: Sequence[Path], out_dir: Path, relative: Callable[[Path], Path],
+                      force: bool = False) -> None:
+    """Before writing: two inputs on one .npy (song.abc and song.mid), a target that is an input,
+    or (without `force`) a target that exists already."""
     from ..errors import UsageError
 
     seen: dict[str, Path] = {}
@@ -37,16 +47,23 @@ def check_npy_targets(paths: Sequence[Path], out_dir: Path, relative: Callable[[
             raise UsageError(f"{seen[target]} and {p} would both be written to {target}; "
                              "embed them into separate --out folders")
         seen[target] = p
+    if not force:
+        _refuse_existing([Path(t) for t in seen])
 
 
-def write_npy(results: Sequence, out_dir: Path, relative: Callable[[Path], Path]) -> list[tuple[object, Path, str]]:
+def write_npy(results: Sequence, out_dir: Path, relative: Callable[[Path], Path],
+              force: bool = False) -> list[tuple[object, Path, str]]:
     """Write each embedded result; returns (result, target, reason) for those that could not be written
     (a folder in the way, permissions); `out_dir` itself not writable is one InputError. A full disk or
     an I/O error stops at once (StorageError naming the file): every later file would fail the same way.
     Each file is whole or absent.
 
     The folder gets a marker file, so that a later walk over it does not read the features as audio.
+    Without `force` an existing target (a tune's `name#X.npy`, which only the conversion names) stops
+    it before anything is written.
     """
+    if not force:
+        _refuse_existing([npy_target(out_dir, relative(r.path), r.item) for r in results if r.vector is not None])
     failed = []
     try:
         with storage(out_dir / MARKER):

@@ -199,9 +199,9 @@ class Library:
 
     def _connect(self) -> sqlite3.Connection:
         if self.writable:
-            uri = f"file:{self.db_path}"
+            uri = _file_uri(self.db_path)
         else:   # a read-only disk or a shared library: no -wal/-shm files can be made, so read it as it is
-            uri = f"file:{self.db_path}?mode=ro" + ("" if os.access(self.dir, os.W_OK) else "&immutable=1")
+            uri = _file_uri(self.db_path) + "?mode=ro" + ("" if os.access(self.dir, os.W_OK) else "&immutable=1")
         try:
             db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout = 60000")
@@ -814,6 +814,13 @@ class Library:
             if not np.isfinite(v[::step]).all():
                 problems.append(f"{VECTORS_NAME}: vectors that are not finite")
         return problems
+
+
+def _file_uri(path: Path) -> str:
+    """An SQLite file: URI for any path (a "?" or "#" in a folder's name would end the path)."""
+    from urllib.parse import quote
+
+    return "file:" + quote(os.fsencode(path))
 
 
 def _write_all(fd: int, data: np.ndarray) -> None:
