@@ -1,0 +1,50 @@
+"""Regressions from `benchmarks/fuzz_inputs.py`: each input is a minimised finding of the fuzzer
+(or generated the way the fuzzer made it), refused now with one clear reason instead of a crash."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from clamp_cli.errors import InputError
+from clamp_cli.formats.musicxml import read_musicxml
+
+
+def npy(header: dict, body: bytes = b"") -> bytes:
+    """A version 1.0 .npy file with this header dict (padded as numpy pads it) and these data bytes."""
+    h = repr(header).encode("latin-1")
+    h += b" " * ((-(10 + len(h) + 1)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + body
+
+
+# An .mxl whose local headers were cut off: only the central directory is left, so its offsets
+# point before the start of the file. zipfile raised ValueError ("negative seek value"), which
+# ended `clamp embed` with a traceback (the embed worker had no last-resort handler either).
+MXL_CENTRAL_DIRECTORY_ONLY = bytes.fromhex(
+    "504b0102140314000000080059a20b4d7afa68940e110000414801000a0000000000000000000000a481000000006277"
+    "763334322e786d6c504b0102140314000000080059a20b4d465871106700000088000000160000000000000000000000"
+    "8001361100004d4554412d494e462f636f6e7461696e65722e786d6c504b050600000000020002007c000000d1110000"
+    "0000"
+)
+
+
+def test_mxl_with_offsets_before_the_file_is_a_damaged_archive():
+    assert len(MXL_CENTRAL_DIRECTORY_ONLY) == 146
+    with pytest.raises(InputError, match=r"^damaged \.mxl archive \(negative seek value"):
+        read_musicxml(MXL_CENTRAL_DIRECTORY_ONLY, ".mxl")
+
+
+def test_a_bug_in_conversion_costs_one_file_in_embed_too(tmp_path, monkeypatch):
+    """The embed worker's conversion (index.embedder.convert_file) turns an unexpected exception into
+    the file's one-line error, as `clamp convert`'s worker does, instead of ending the batch."""
+    from clamp_cli.index import embedder
+
+    def boom(*args, **kwargs):
+        raise ValueError("negative seek value -155")
+
+    monkeypatch.setattr(embedder, "music_pieces", boom)
+    (tmp_path / "a.abc").write_text("X:1\nK:C\nCDEF|\n")
+    [piece] = embedder.convert_file(str(tmp_path / "a.abc"), "interleaved", False)
+    assert piece.error == ("clamp could not convert it (internal error ValueError: negative seek value -155; "
+                           "please report it with the file)")
