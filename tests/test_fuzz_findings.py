@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import io
 import struct
 
+import numpy as np
 import pytest
 
 from clamp_cli.errors import InputError
+from clamp_cli.formats import load_npy
 from clamp_cli.formats.musicxml import read_musicxml
 
 
@@ -48,3 +51,27 @@ def test_a_bug_in_conversion_costs_one_file_in_embed_too(tmp_path, monkeypatch):
     [piece] = embedder.convert_file(str(tmp_path / "a.abc"), "interleaved", False)
     assert piece.error == ("clamp could not convert it (internal error ValueError: negative seek value -155; "
                            "please report it with the file)")
+
+
+def test_npy_header_numpy_cannot_tokenize():
+    """A header of "')" and garbage: numpy's header filter raised tokenize.TokenError, not ValueError."""
+    data = b"\x93NUMPY\x01\x00" + struct.pack("<H", 0x78) + b"')" + b" " * 22 + bytes(range(0x30, 0x90))
+    with pytest.raises(InputError, match=r"^a damaged NumPy \.npy file \(its header or data cannot be read: TokenError\)$"):
+        load_npy(data)
+
+
+@pytest.mark.parametrize("shape", [(99_999_999_999_999, 768), (1_000_000_000, 768), (1, 1_000_000, 768)])
+def test_npy_header_asking_for_more_than_the_file_holds(shape):
+    """A damaged shape: numpy allocated the array the header describes first (MemoryError for
+    terabytes, a traceback in the parent process), before finding the data missing."""
+    data = npy({"descr": "<f4", "fortran_order": False, "shape": shape}, b"\x00" * 3072)
+    need = int(np.prod(shape, dtype=object)) * 4
+    with pytest.raises(InputError, match=rf"describes {need:,} bytes of data, the file holds 3,072\)$"):
+        load_npy(data)
+
+
+def test_npy_files_np_save_writes_still_load():
+    for array in (np.zeros((1, 3, 768), np.float32), np.ones(768, np.float16), np.zeros((0, 768), np.float32)):
+        buf = io.BytesIO()
+        np.save(buf, array)
+        assert np.array_equal(load_npy(buf.getvalue()), array)

@@ -99,14 +99,44 @@ def load_npy(data: bytes):
         raise InputError("empty file")
     if not data.startswith(b"\x93NUMPY"):
         raise InputError("not a NumPy .npy file")
+    _check_npy_size(data)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise InputError("a NumPy file of pickled Python objects (never loaded: pickle can run code)") from None
         raise InputError(f"a damaged NumPy .npy file ({str(exc).splitlines()[0][:120]})") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"a damaged NumPy .npy file ({str(exc).splitlines()[0][:120] or 'truncated'})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises more than ValueError (tokenize.TokenError)
+        raise InputError(f"a damaged NumPy .npy file (its header or data cannot be read: {type(exc).__name__})") from None
+
+
+def _check_npy_size(data: bytes) -> None:
+    """Refuse a .npy whose header describes more data than the file holds, before numpy allocates
+    the array the header asks for (a damaged shape can ask for terabytes)."""
+    import math
+
+    from numpy.lib import format as npformat
+
+    fp = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(fp)
+        read = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}.get(version)
+        if read is None:
+            return                      # a version this check does not read: np.load decides
+        shape, _, dtype = read(fp)
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - a header numpy cannot read: np.load says why
+        return
+    if dtype.hasobject:
+        return                          # refused by np.load (pickle)
+    need = math.prod(shape) * dtype.itemsize
+    held = len(data) - fp.tell()
+    if need > held:
+        raise InputError(f"a damaged NumPy .npy file (its header describes {need:,} bytes of data, "
+                         f"the file holds {held:,})")
 
 
 def via_music21(data: bytes, fmt: str) -> bytes:
