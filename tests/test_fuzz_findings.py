@@ -75,3 +75,17 @@ def test_npy_files_np_save_writes_still_load():
         buf = io.BytesIO()
         np.save(buf, array)
         assert np.array_equal(load_npy(buf.getvalue()), array)
+
+
+def test_a_midi_key_signature_mido_cannot_decode():
+    """A key_signature meta event of 69 sharps: mido raised its own KeySignatureError (an Exception,
+    not a ValueError), which `clamp convert` reported as an internal error."""
+    from clamp_cli.formats.convert import convert_bytes
+    from clamp_cli.formats.midi import read_midi
+
+    data = (b"MThd\x00\x00\x00\x06\xff\x01\x00\x05'`"
+            b"MTrk\x00\x00\x00\x1a\x00\xffQ\x03\x07\xa1 \x00\xffY\x02E\x00")
+    with pytest.raises(InputError, match=r"^not a readable MIDI file \(Could not decode key with 69 sharps and mode 0\)$"):
+        read_midi(data)
+    with pytest.raises(InputError, match="not a readable MIDI file"):
+        convert_bytes(data, ".mid", "musicxml")
