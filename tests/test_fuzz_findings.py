@@ -89,3 +89,36 @@ def test_a_midi_key_signature_mido_cannot_decode():
         read_midi(data)
     with pytest.raises(InputError, match="not a readable MIDI file"):
         convert_bytes(data, ".mid", "musicxml")
+
+
+def _flac(rate: int) -> bytes:
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.zeros((200, 2), np.float32), rate, format="FLAC", subtype="PCM_24")
+    return buf.getvalue()
+
+
+def test_a_sample_rate_no_filter_can_resample_is_refused_before_building_the_filter():
+    """A FLAC whose header says 22,051 Hz: resampling it exactly to 24 kHz needs a 24,000 x 22,065
+    filter (4 GB of float64 for one of its arrays); it ran out of memory, or took the machine's."""
+    from clamp_cli.formats.audio import load_recording
+
+    with pytest.raises(InputError, match=r"^a sample rate of 22051 Hz, which cannot be resampled to 24000 Hz "
+                                         r"exactly without a filter of 529,560,000 coefficients"):
+        load_recording(_flac(22051))
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 32000, 37800, 44056, 44100, 47250, 48000, 88200,
+                                  96000, 176400, 192000, 384000])
+def test_every_usual_sample_rate_is_still_resampled(rate):
+    from clamp_cli.formats.audio import check_rate
+
+    check_rate(rate)
+
+
+def test_a_sample_rate_of_zero_is_refused():
+    from clamp_cli.formats.audio import resample
+
+    with pytest.raises(InputError, match=r"^a sample rate of 0 Hz$"):
+        resample(np.zeros(100, np.float32), 0)
