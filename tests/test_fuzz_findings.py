@@ -122,3 +122,19 @@ def test_a_sample_rate_of_zero_is_refused():
 
     with pytest.raises(InputError, match=r"^a sample rate of 0 Hz$"):
         resample(np.zeros(100, np.float32), 0)
+
+
+def test_a_wav_of_a_codec_ffmpeg_cannot_decode_says_so():
+    """A WAV whose format tag was changed to 0xEE00: libsndfile refuses it, FFmpeg opens it with no
+    decoder, and the fallback read its missing rate ("AttributeError: 'AudioStream' object has no
+    attribute 'rate'" was the reason printed)."""
+    import soundfile
+
+    from clamp_cli.formats.audio import decode
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.zeros((4000, 2), np.float32), 16000, format="WAV", subtype="PCM_U8")
+    data = buf.getvalue()
+    assert data[20:22] == b"\x01\x00"            # WAVE_FORMAT_PCM
+    with pytest.raises(InputError, match=r"^an audio codec FFmpeg cannot decode$"):
+        decode(data[:20] + b"\x00\xee" + data[22:])

@@ -63,6 +63,8 @@ def _decode_with_av(data: bytes) -> tuple[np.ndarray, int]:
             if not streams:
                 raise InputError("no audio stream")
             stream = streams[0]
+            if stream.codec_context is None:     # a codec tag FFmpeg has no decoder for (no rate, no layout)
+                raise InputError("an audio codec FFmpeg cannot decode")
             rate = stream.rate or stream.codec_context.sample_rate
             resampler = av.AudioResampler(format="flt", layout=stream.layout.name if stream.layout else "mono",
                                           rate=rate)
