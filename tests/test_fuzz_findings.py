@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +139,18 @@ def test_a_wav_of_a_codec_ffmpeg_cannot_decode_says_so():
     assert data[20:22] == b"\x01\x00"            # WAVE_FORMAT_PCM
     with pytest.raises(InputError, match=r"^an audio codec FFmpeg cannot decode$"):
         decode(data[:20] + b"\x00\xee" + data[22:])
+
+
+def test_a_utf16_mei_file_is_read():
+    """music21's own MEI test file in UTF-16 was refused as "binary data, not text" (the fuzzer's
+    refusal counts showed a third of its MEI mutants stopping there)."""
+    import music21
+
+    from clamp_cli.formats.convert import convert_bytes
+
+    folder = Path(music21.__file__).parent / "mei" / "test"
+    data = (folder / "notes_in_utf16.mei").read_bytes()
+    assert data.startswith(b"\xff\xfe<\x00?\x00")
+    [piece] = convert_bytes(data, ".mei", "iabc")
+    [same] = convert_bytes((folder / "notes_in_utf8.mei").read_bytes(), ".mei", "iabc")  # the same score in UTF-8
+    assert piece.error is None and piece.text == same.text and "[V:1]G,,2 A,,2 B,,2 C,2|" in piece.text

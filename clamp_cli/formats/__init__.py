@@ -162,7 +162,7 @@ def via_music21(data: bytes, fmt: str) -> bytes:
 def score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:
     """One score in any format but ABC -> MusicXML (xml2abc reads partwise MusicXML only)."""
     from .midi import mtf_to_midi, read_midi
-    from .musicxml import read_musicxml, root_tag
+    from .musicxml import as_utf8, read_musicxml, root_tag
 
     if fmt == "musicxml":
         xml = read_musicxml(data, suffix.lower())
@@ -172,6 +172,8 @@ def score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:
         return via_music21(data, "midi")
     if fmt == "mtf":
         return via_music21(mtf_to_midi(decode_text(data)), "midi")
+    if fmt == "mei":        # XML: UTF-16 as MusicXML's reader takes it (music21's own MEI test file is UTF-16)
+        return via_music21(as_utf8(data), "mei")
     if fmt in MUSIC21_FORMATS:
         return via_music21(data, MUSIC21_FORMATS[fmt])
     raise InputError(f"cannot convert {suffix or 'files without an extension'}")
