@@ -445,10 +445,13 @@ def m_midi_varlen(rng, d, ctx):
         return m_insert(rng, d, ctx)
     i, _, n = rng.choice(tracks)
     at = i + 8 + rng.randrange(min(n, len(d) - i - 8) or 1)
+    fix = rng.random() < 0.7           # mostly keep the track's length right, so the reader gets past it
     junk = rng.choice([b"\xff\xff\xff\x7f", b"\x8f\xff\xff\xff\x7f", b"\x80" * 20, b"\xff\x2f\x00", b"\xff\x51\x03\x00\x00\x00",
                        b"\xff\x58\x04\x00\x00\x00\x00", b"\xff\x01\xff\xff\xff\x7f", b"\xf0\xff\xff\xff\x7f", b"\xf7\x05",
                        b"\x90\x3c", b"\x00\xff\x59\x02\x80\x05", b"\x00\xff\x54\x05\x60\x00\x00\x00\x00",
                        b"\x00\xf2\x00\x00", b"\x00\xff\x7f\x00", b"\x00\xc0\x80"])
+    if fix:
+        d = d[:i + 4] + ((n + len(junk)) & 0xFFFFFFFF).to_bytes(4, "big") + d[i + 8:]
     return d[:at] + junk + d[at:]
 
 
@@ -971,7 +974,7 @@ def main() -> None:
             ap.error(f"no seed files for {fmt} in {args.seeds / fmt}")
     pool = [s for fmt in formats for s in seeds[fmt]]
     print("seeds: " + ", ".join(f"{fmt} {len(seeds[fmt])}" for fmt in formats), flush=True)
-    tried, outcomes = Counter(), defaultdict(Counter)
+    tried, outcomes, reasons = Counter(), defaultdict(Counter), defaultdict(Counter)
     findings: dict[str, dict] = {}
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
@@ -988,6 +991,8 @@ def main() -> None:
                 result = harness.run(fmt, data, route, opts)
                 tried[fmt] += 1
                 outcomes[fmt][result["outcome"]] += 1
+                if result["outcome"] in ("refused", "partial", "limit"):
+                    reasons[fmt][re.sub(r"\d+", "N", result.get("detail", ""))[:70]] += 1
                 if result["outcome"] in ("crash", "hang", "memory", "noise"):
                     sig = f"{fmt} {_signature(result)}"
                     if sig not in findings:
@@ -1008,6 +1013,10 @@ def main() -> None:
             harness.close()
     minutes = (time.monotonic() - t0) / 60
     report(formats, tried, outcomes, findings, minutes, args)
+    print("most frequent refusals (how deep the mutants get):")
+    for fmt in formats:
+        for reason, k in reasons[fmt].most_common(3):
+            print(f"  {fmt:<9}{k:>6}  {reason}")
 
 
 def report(formats, tried, outcomes, findings, minutes, args) -> None:
