@@ -154,3 +154,20 @@ def test_a_utf16_mei_file_is_read():
     [piece] = convert_bytes(data, ".mei", "iabc")
     [same] = convert_bytes((folder / "notes_in_utf8.mei").read_bytes(), ".mei", "iabc")  # the same score in UTF-8
     assert piece.error is None and piece.text == same.text and "[V:1]G,,2 A,,2 B,,2 C,2|" in piece.text
+
+
+def test_complex_feature_files_are_refused_not_cast():
+    """A .npy of complex numbers passed the "numbers" check: numpy printed a ComplexWarning on stderr
+    and the imaginary parts were dropped silently. Now one line; real dtypes still read."""
+    from types import SimpleNamespace
+
+    from clamp_cli.models.encoder import Encoder
+
+    model = SimpleNamespace(supports_audio=True, family="clamp3", model=SimpleNamespace(audio_input_size=768))
+    buf = io.BytesIO()
+    np.save(buf, np.ones((1, 768), np.complex64))
+    with pytest.raises(InputError, match=r"^audio features must be real numbers shaped \(\.\.\., 768\), "
+                                         r"got complex64 \(1, 768\)$"):
+        Encoder.audio_frames(model, load_npy(buf.getvalue()))
+    for dtype in (np.float16, np.float64, np.int16):
+        assert Encoder.audio_frames(model, np.ones((1, 4, 768), dtype)).shape == (6, 768)
