@@ -506,7 +506,7 @@ NPY_SHAPES = ["()", "(0,)", "(1, 0, 768)", "(-1, 768)", "(1, 768)", "(768,)", "(
               "(1, 1, 767)", "(1, 1, 769)", "(10, 1, 768)", "(1, 2, 3, 768)", "(2**31,)", "(1, 100000, 768)", "(1,2,",
               "(768, 1)", "(1, 1000000000, 768)", "(92233720368547758, 768)"]
 NPY_DTYPES = ["'<f4'", "'<f2'", "'<f8'", "'>f4'", "'|O'", "'<U10'", "'|S4'", "'<i2'", "'|b1'", "'<c16'", "'|V8'",
-              "'<M8[s]'", "'<m8'", "'x'", "[('a', '<f4')]", "'<f16'", "'<f0'", "'<i8'", "'|u1'"]
+              "'<M8[s]'", "'<m8'", "'<c8'", "'x'", "[('a', '<f4')]", "'<f16'", "'<f0'", "'<i8'", "'|u1'"]
 
 
 def m_npy_header(rng, d, ctx):
@@ -829,7 +829,7 @@ class Child:
                 return {"outcome": "memory", "detail": f"RSS {peak:.0f} MB past the {rss_mb:.0f} MB bound", "peak_mb": peak}
             if time.monotonic() > deadline:
                 self.stop()
-                return {"outcome": "hang", "detail": f"no answer within {bound:.0f} s", "peak_mb": peak}
+                return {"outcome": "hang", "detail": f"no answer within {bound:g} s", "peak_mb": peak}
 
     def _new_stderr(self, at: int) -> str:
         with open(self.log_path, "rb") as f:
@@ -852,13 +852,20 @@ def _signature(result: dict) -> str:
         where = f"{Path(frames[-1][0]).name}:{frames[-1][2]}" if frames else re.sub(r"\d+", "N", last[:60])
         return f"crash {exc} {where}"
     if result["outcome"] == "noise":
-        return "noise " + re.sub(r"\d+", "N", result["stderr"].strip().splitlines()[-1][:80])
+        warning = _OUR_WARNING.search(result["stderr"])
+        line = warning.group(0) if warning else result["stderr"].strip().splitlines()[-1]
+        return "noise " + re.sub(r"\d+", "N", line[:80])
     return result["outcome"]
 
 
+_OUR_WARNING = re.compile(r"clamp_cli/[\w/]+\.py:\d+: \w*Warning: ")
+
+
 def judge(result: dict) -> dict:
-    """A refusal or a success with a traceback on stderr is a crash too (the rule: never a traceback)."""
-    if result["outcome"] in ("ok", "refused", "partial", "limit") and "Traceback" in result.get("stderr", ""):
+    """A refusal or a success with a traceback on stderr is a crash too (the rule: never a traceback),
+    and so is a Python warning raised in clamp's own code (a stray line the user cannot act on)."""
+    stderr = result.get("stderr", "")
+    if result["outcome"] in ("ok", "refused", "partial", "limit") and ("Traceback" in stderr or _OUR_WARNING.search(stderr)):
         result["outcome"] = "noise"
     return result
 
@@ -974,7 +981,7 @@ def main() -> None:
             ap.error(f"no seed files for {fmt} in {args.seeds / fmt}")
     pool = [s for fmt in formats for s in seeds[fmt]]
     print("seeds: " + ", ".join(f"{fmt} {len(seeds[fmt])}" for fmt in formats), flush=True)
-    tried, outcomes, reasons = Counter(), defaultdict(Counter), defaultdict(Counter)
+    tried, outcomes, reasons, strays = Counter(), defaultdict(Counter), defaultdict(Counter), defaultdict(Counter)
     findings: dict[str, dict] = {}
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
@@ -991,6 +998,9 @@ def main() -> None:
                 result = harness.run(fmt, data, route, opts)
                 tried[fmt] += 1
                 outcomes[fmt][result["outcome"]] += 1
+                stray = [line for line in result.get("stderr", "").splitlines() if line.strip()]
+                if stray and result["outcome"] != "noise":
+                    strays[fmt][re.sub(r"\d+", "N", stray[0])[:90]] += 1
                 if result["outcome"] in ("refused", "partial", "limit"):
                     reasons[fmt][re.sub(r"\d+", "N", result.get("detail", ""))[:70]] += 1
                 if result["outcome"] in ("crash", "hang", "memory", "noise"):
@@ -1017,6 +1027,11 @@ def main() -> None:
     for fmt in formats:
         for reason, k in reasons[fmt].most_common(3):
             print(f"  {fmt:<9}{k:>6}  {reason}")
+    if any(strays.values()):
+        print("stderr lines that are not a traceback (a library's own messages), first line of each:")
+        for fmt in formats:
+            for line, k in strays[fmt].most_common(3):
+                print(f"  {fmt:<9}{k:>6}  {line}")
 
 
 def report(formats, tried, outcomes, findings, minutes, args) -> None:
