@@ -455,6 +455,71 @@ def m_midi_varlen(rng, d, ctx):
     return d[:at] + junk + d[at:]
 
 
+def _varlen(d: bytes, i: int) -> int:
+    while i < len(d) and d[i] & 0x80:
+        i += 1
+    return i + 1
+
+
+def _events(track: bytes) -> list[int]:
+    """Offsets where the events of a track body start (delta time first), as far as they parse."""
+    out, i, status = [], 0, 0
+    data_len = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+    while i < len(track):
+        out.append(i)
+        i = _varlen(track, i)
+        if i >= len(track):
+            break
+        b = track[i]
+        if b == 0xFF:                                     # meta: type, length, data
+            j = _varlen(track, i + 2)
+            n = 0
+            for k in range(i + 2, min(j, len(track))):
+                n = (n << 7) | (track[k] & 0x7F)
+            i = j + n
+        elif b in (0xF0, 0xF7):                           # sysex: length, data
+            j = _varlen(track, i + 1)
+            n = 0
+            for k in range(i + 1, min(j, len(track))):
+                n = (n << 7) | (track[k] & 0x7F)
+            i = j + n
+        elif b & 0x80:
+            status = b
+            i += 1 + data_len.get(b & 0xF0, 0)
+        else:                                             # running status
+            i += data_len.get(status & 0xF0, 1)
+    return out
+
+
+def m_midi_event(rng, d, ctx):
+    """Events, found by walking the track: one dropped, duplicated, or its delta time made huge,
+    or a well-formed but odd event inserted between two (the track length kept right)."""
+    tracks = [c for c in _chunks(d) if c[1] == b"MTrk" and c[2] > 0 and c[0] + 8 + c[2] <= len(d)]
+    if not tracks:
+        return m_midi_varlen(rng, d, ctx)
+    i, _, n = rng.choice(tracks)
+    body = d[i + 8:i + 8 + n]
+    starts = _events(body) + [len(body)]
+    k = rng.randrange(len(starts) - 1) if len(starts) > 1 else 0
+    a, b = starts[k], starts[min(k + 1, len(starts) - 1)]
+    op = rng.randrange(4)
+    if op == 0:
+        body = body[:a] + body[b:]
+    elif op == 1:
+        body = body[:b] + body[a:b] * rng.choice([1, 2, 100, 2000]) + body[b:]
+    elif op == 2:
+        body = body[:a] + rng.choice([b"\xff\xff\xff\x7f", b"\x8f\xff\xff\x7f", b"\x81\x80\x80\x00"]) + body[_varlen(body, a):]
+    else:
+        event = rng.choice([b"\x00\xff\x51\x03\x00\x00\x00", b"\x00\xff\x51\x03\xff\xff\xff", b"\x00\xff\x58\x04\x00\x00\x18\x08",
+                            b"\x00\xff\x58\x04\x07\x05\x18\x08", b"\x00\xff\x59\x02\x07\x01", b"\x00\xff\x59\x02\xf9\x00",
+                            b"\x00\x90\x3c\x00", b"\x00\x80\x3c\x40", b"\x00\x9f\x7f\x7f", b"\x00\xff\x2f\x00",
+                            b"\x00\xff\x20\x01\x0f", b"\x00\xff\x21\x01\x7f", b"\x00\xff\x54\x05\x60\x3b\x3b\x1d\x63",
+                            b"\x00\xf0\x03\x7e\x7f\xf7", b"\x00\xff\x7f\x00", b"\x00\xe0\x7f\x7f", b"\x00\xb0\x79\x00",
+                            b"\x00\xff\x03\x04\xff\xfe\xc3\x28", b"\x00\xc0\x7f", b"\x83\x60\x90\x3c\x40"])
+        body = body[:a] + event + body[a:]
+    return d[:i + 4] + len(body).to_bytes(4, "big") + body + d[i + 8 + n:]
+
+
 # MTF, Humdrum
 
 
@@ -596,7 +661,7 @@ SPECIFIC = {
     "musicxml": XML * 2 + [m_number],
     "mei": XML * 2 + [m_number],
     "mxl": [m_mxl_entry] * 4 + [m_zip_header],
-    "midi": [m_midi_length, m_midi_header, m_midi_varlen, m_midi_varlen],
+    "midi": [m_midi_length, m_midi_header, m_midi_varlen, m_midi_event, m_midi_event, m_midi_event, m_midi_event],
     "mtf": TEXT + [m_mtf_line] * 3,
     "krn": TEXT + [m_krn_token] * 3,
     "npy": [m_npy_header] * 3,
@@ -621,7 +686,10 @@ def _cut_tunes(d: bytes) -> bytes:
 def mutate(rng, seed: bytes, fmt: str, ctx) -> bytes:
     d = seed
     for _ in range(rng.choice([1, 1, 2, 3, 4])):
-        d = mutate_once(rng, d, fmt, ctx)[:MAX_MUTANT]
+        try:
+            d = mutate_once(rng, d, fmt, ctx)[:MAX_MUTANT]
+        except Exception:  # noqa: BLE001 - a format-aware mutation lost on bytes already damaged: a plain one
+            d = m_flip(rng, d, ctx)
     return _cut_tunes(d) if fmt == "abc" else d
 
 
