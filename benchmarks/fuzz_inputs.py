@@ -1083,8 +1083,12 @@ def main() -> None:
                     findings[sig]["count"] += 1
                 if time.monotonic() - last_report > 60:
                     last_report = time.monotonic()
+                    bad = Counter()
+                    for f in formats:
+                        bad.update(outcomes[f])
                     print(f"[{(last_report - t0) / 60:.1f} min] tried {sum(tried.values())}: "
-                          + ", ".join(f"{f} {tried[f]}" for f in formats), flush=True)
+                          + ", ".join(f"{f} {tried[f]}" for f in formats)
+                          + f"; crashes {bad['crash'] + bad['noise']}, hangs {bad['hang']}, memory {bad['memory']}", flush=True)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         finally:
