@@ -71,11 +71,21 @@ def test_npy_header_asking_for_more_than_the_file_holds(shape):
         load_npy(data)
 
 
+def test_npy_version_3_header_asking_for_more_than_the_file_holds():
+    """Format version 3.0 (a UTF-8 header) skipped the size check: numpy allocated 273 PB first."""
+    h = repr({"descr": "<f4", "fortran_order": False, "shape": (99_999_999_999_999, 768)}).encode()
+    h += b" " * ((-(12 + len(h) + 1)) % 64) + b"\n"
+    data = b"\x93NUMPY\x03\x00" + struct.pack("<I", len(h)) + h + b"\x00" * 3072
+    with pytest.raises(InputError, match=r"its header describes 307,199,999,999,996,928 bytes of data, the file holds 3,072\)$"):
+        load_npy(data)
+
+
 def test_npy_files_np_save_writes_still_load():
     for array in (np.zeros((1, 3, 768), np.float32), np.ones(768, np.float16), np.zeros((0, 768), np.float32)):
-        buf = io.BytesIO()
-        np.save(buf, array)
-        assert np.array_equal(load_npy(buf.getvalue()), array)
+        for version in ((1, 0), (2, 0), (3, 0)):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, array, version=version)
+            assert np.array_equal(load_npy(buf.getvalue()), array)
 
 
 def test_a_midi_key_signature_mido_cannot_decode():

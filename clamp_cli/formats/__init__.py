@@ -122,7 +122,10 @@ def _check_npy_size(data: bytes) -> None:
     fp = io.BytesIO(data)
     try:
         version = npformat.read_magic(fp)
-        read = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}.get(version)
+        # version 3.0 differs from 2.0 only in its header's encoding (UTF-8, not Latin-1): the same reader
+        # gets its shape and dtype right (a non-ASCII field name read as Latin-1 keeps its size)
+        read = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0,
+                (3, 0): npformat.read_array_header_2_0}.get(version)
         if read is None:
             return                      # a version this check does not read: np.load decides
         shape, _, dtype = read(fp)
