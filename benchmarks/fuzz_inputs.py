@@ -598,14 +598,11 @@ def m_npy_header(rng, d, ctx):
     new = head.encode("latin-1")
     start = d[:m.start()]
     if rng.random() < 0.7 and len(start) >= 10:     # keep the length field consistent (the parser must look inside)
-        total = len(start) + len(new) + len(body.split(b"\n", 1)[0]) + 1
-        pad = (-total) % 64
-        header = new + b" " * pad + b"\n"
-        ver = start[6]
-        if ver == 1:
-            start = start[:8] + struct.pack("<H", len(header))
-        else:
-            start = start[:8] + struct.pack("<I", len(header))
+        ver = rng.choice([1, 1, 2, 3]) if start[6] in (1, 2, 3) else start[6]   # and the version: 2.0 and 3.0 too
+        prefix = b"\x93NUMPY" + bytes([ver, 0])
+        total = len(prefix) + (2 if ver == 1 else 4) + len(new) + 1
+        header = new + b" " * ((-total) % 64) + b"\n"
+        start = prefix + (struct.pack("<H", len(header)) if ver == 1 else struct.pack("<I", len(header)))
         return start + header + (body.split(b"\n", 1)[1] if b"\n" in body else b"")
     return start + new + body
 
