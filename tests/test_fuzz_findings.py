@@ -181,3 +181,19 @@ def test_complex_feature_files_are_refused_not_cast():
         Encoder.audio_frames(model, load_npy(buf.getvalue()))
     for dtype in (np.float16, np.float64, np.int16):
         assert Encoder.audio_frames(model, np.ones((1, 4, 768), dtype)).shape == (6, 768)
+
+
+def test_features_past_float32s_range_are_refused_without_a_warning(recwarn):
+    """The campaign's finding: a float128 .npy holding 1e4906 overflowed in the cast to float32, and
+    numpy printed "RuntimeWarning: overflow encountered in cast" on stderr before the refusal."""
+    from types import SimpleNamespace
+
+    from clamp_cli.models.encoder import Encoder
+
+    model = SimpleNamespace(supports_audio=True, family="clamp3", model=SimpleNamespace(audio_input_size=768))
+    for dtype, big in ((np.float64, 1e300), (np.longdouble, np.longdouble("1e4906") if np.finfo(np.longdouble).max > 1e4906 else 1e300)):
+        arr = np.zeros((1, 768), dtype)
+        arr[0, 5] = big
+        with pytest.raises(InputError, match=r"^audio features hold NaN or infinite values \(or values past float32's range\)$"):
+            Encoder.audio_frames(model, arr)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -114,9 +114,10 @@ class Encoder(FileEmbedding):
         real = np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)   # not complex
         if arr.ndim == 0 or arr.shape[-1] != size or arr.size == 0 or not real:
             raise InputError(f"audio features must be real numbers shaped (..., {size}), got {arr.dtype} {arr.shape}")
-        frames = arr.reshape(-1, size).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):    # past float32's range: inf, refused below
+            frames = arr.reshape(-1, size).astype(np.float32)
         if not np.isfinite(frames).all():
-            raise InputError("audio features hold NaN or infinite values")
+            raise InputError("audio features hold NaN or infinite values (or values past float32's range)")
         zero = np.zeros((1, size), dtype=np.float32)
         return np.concatenate([zero, frames, zero])
 
