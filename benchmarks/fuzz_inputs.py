@@ -1113,7 +1113,8 @@ def report(formats, tried, outcomes, findings, minutes, args) -> None:
     total = Counter()
     for fmt in formats:
         total.update(outcomes[fmt])
-    print(f"crashes {total['crash'] + total['noise']} (tracebacks on stderr {total['noise']}), hangs {total['hang']}, "
+    print(f"crashes {total['crash'] + total['noise']} (of them a traceback or clamp's warning on stderr: {total['noise']}), "
+          f"hangs {total['hang']}, "
           f"memory blow-ups {total['memory']}; distinct findings {len(findings)}")
     for sig, f in sorted(findings.items()):
         print(f"  {f['count']:>5}x {sig}\n         {f['file']}")
