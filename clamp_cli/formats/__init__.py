@@ -99,14 +99,47 @@ def load_npy(data: bytes):
         raise InputError("empty file")
     if not data.startswith(b"\x93NUMPY"):
         raise InputError("not a NumPy .npy file")
+    _check_npy_size(data)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise InputError("a NumPy file of pickled Python objects (never loaded: pickle can run code)") from None
         raise InputError(f"a damaged NumPy .npy file ({str(exc).splitlines()[0][:120]})") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"a damaged NumPy .npy file ({str(exc).splitlines()[0][:120] or 'truncated'})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises more than ValueError (tokenize.TokenError)
+        raise InputError(f"a damaged NumPy .npy file (its header or data cannot be read: {type(exc).__name__})") from None
+
+
+def _check_npy_size(data: bytes) -> None:
+    """Refuse a .npy whose header describes more data than the file holds, before numpy allocates
+    the array the header asks for (a damaged shape can ask for terabytes)."""
+    import math
+
+    from numpy.lib import format as npformat
+
+    fp = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(fp)
+        # version 3.0 differs from 2.0 only in its header's encoding (UTF-8, not Latin-1): the same reader
+        # gets its shape and dtype right (a non-ASCII field name read as Latin-1 keeps its size)
+        read = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0,
+                (3, 0): npformat.read_array_header_2_0}.get(version)
+        if read is None:
+            return                      # a version this check does not read: np.load decides
+        shape, _, dtype = read(fp)
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - a header numpy cannot read: np.load says why
+        return
+    if dtype.hasobject:
+        return                          # refused by np.load (pickle)
+    need = math.prod(shape) * dtype.itemsize
+    held = len(data) - fp.tell()
+    if need > held:
+        raise InputError(f"a damaged NumPy .npy file (its header describes {need:,} bytes of data, "
+                         f"the file holds {held:,})")
 
 
 def via_music21(data: bytes, fmt: str) -> bytes:
@@ -132,7 +165,7 @@ def via_music21(data: bytes, fmt: str) -> bytes:
 def score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:
     """One score in any format but ABC -> MusicXML (xml2abc reads partwise MusicXML only)."""
     from .midi import mtf_to_midi, read_midi
-    from .musicxml import read_musicxml, root_tag
+    from .musicxml import as_utf8, read_musicxml, root_tag
 
     if fmt == "musicxml":
         xml = read_musicxml(data, suffix.lower())
@@ -142,6 +175,8 @@ def score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:
         return via_music21(data, "midi")
     if fmt == "mtf":
         return via_music21(mtf_to_midi(decode_text(data)), "midi")
+    if fmt == "mei":        # XML: UTF-16 as MusicXML's reader takes it (music21's own MEI test file is UTF-16)
+        return via_music21(as_utf8(data), "mei")
     if fmt in MUSIC21_FORMATS:
         return via_music21(data, MUSIC21_FORMATS[fmt])
     raise InputError(f"cannot convert {suffix or 'files without an extension'}")

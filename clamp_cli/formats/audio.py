@@ -63,6 +63,8 @@ def _decode_with_av(data: bytes) -> tuple[np.ndarray, int]:
             if not streams:
                 raise InputError("no audio stream")
             stream = streams[0]
+            if stream.codec_context is None:     # a codec tag FFmpeg has no decoder for (no rate, no layout)
+                raise InputError("an audio codec FFmpeg cannot decode")
             rate = stream.rate or stream.codec_context.sample_rate
             resampler = av.AudioResampler(format="flt", layout=stream.layout.name if stream.layout else "mono",
                                           rate=rate)
@@ -101,6 +103,24 @@ def sinc_kernel(orig: int, new: int, zeros: int = 6, rolloff: float = 0.99) -> t
     return (sinc * window * (cutoff / orig)).astype(np.float32)[:, None, :], width
 
 
+# Resampling exactly from `orig` to `new` Hz builds a filter of new' x (orig' + taps) coefficients
+# (the rates over their gcd): a few thousand for the usual rates, 16.6 million for 44,056 Hz, but
+# 10^9 (8 GB to build) for a rate such as 44,101 Hz that no recorder uses (a damaged header says it).
+MAX_FILTER = 2**24
+
+
+def check_rate(orig: int, new: int = MERT_RATE) -> None:
+    """Refuse a sample rate that cannot be resampled to `new` Hz within MAX_FILTER coefficients."""
+    if orig <= 0:
+        raise InputError(f"a sample rate of {orig} Hz")
+    g = math.gcd(orig, new)
+    o, n = orig // g, new // g
+    size = n * (2 * math.ceil(6 * o / (min(o, n) * 0.99)) + o)
+    if size > MAX_FILTER:
+        raise InputError(f"a sample rate of {orig} Hz, which cannot be resampled to {new} Hz exactly without a "
+                         f"filter of {size:,} coefficients (a damaged header, or resample it to 44,100 or 48,000 Hz first)")
+
+
 def resample(x: np.ndarray, orig: int, new: int = MERT_RATE, chunk: int = 1 << 20) -> np.ndarray:
     """Band-limited resampling of mono float32 samples, as torchaudio.transforms.Resample does it.
 
@@ -110,6 +130,7 @@ def resample(x: np.ndarray, orig: int, new: int = MERT_RATE, chunk: int = 1 << 2
     """
     if orig == new:
         return x
+    check_rate(orig, new)
     import torch
 
     kernel, width = sinc_kernel(orig, new)

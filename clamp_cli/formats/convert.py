@@ -210,8 +210,13 @@ def convert_path(path: str, to: str, flavour: str | None, full_mtf: bool, whole_
     except MemoryError:
         return [Piece(None, error=Limits(None, None).memory_message())]
     except Exception as exc:  # noqa: BLE001 - a bug of ours or a library's must cost one file, not the batch
-        return [Piece(None, error=f"clamp could not convert it (internal error {type(exc).__name__}: "
-                                  f"{str(exc)[:100]}; please report it with the file)")]
+        return internal_error(exc)
+
+
+def internal_error(exc: Exception) -> list[Piece]:
+    """The one-line result of a file whose conversion raised what no converter should (a bug)."""
+    return [Piece(None, error=f"clamp could not convert it (internal error {type(exc).__name__}: "
+                              f"{str(exc)[:100]}; please report it with the file)")]
 
 
 def conversion_crashed(path: str) -> list[Piece]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import mido
+from mido.midifiles.meta import KeySignatureError
 
 from ..errors import InputError
 
@@ -23,7 +24,7 @@ def read_midi(data: bytes) -> mido.MidiFile:
         raise InputError("empty file")
     try:
         return mido.MidiFile(file=io.BytesIO(data))
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, KeySignatureError) as exc:
         raise InputError(f"not a readable MIDI file ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats import decode_text, kind_of, load_npy, prep_key
-from ..formats.convert import Piece, conversion_crashed, limit_hit, music_pieces
+from ..formats.convert import Piece, conversion_crashed, internal_error, limit_hit, music_pieces
 from ..formats.limits import conversion_limits, score_limit
 from ..formats.pool import map_files, prestart
 from ..formats.reading import hash_input, read_input
@@ -101,6 +101,10 @@ def convert_file(path: str, style: str, whole_file: bool, expected: str | None =
         return [Piece(None, error=str(exc))]
     except OSError as exc:
         return [Piece(None, error=os_reason(exc))]
+    except MemoryError:
+        raise                   # the worker reports the memory limit (formats.pool)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours or a library's must cost one file, not the batch
+        return internal_error(exc)
 
 
 class Embedder:

@@ -116,11 +116,13 @@ class Encoder(FileEmbedding):
             raise InputError(f"model family {self.family} has no audio encoder (use a CLaMP 3 model)")
         size = self.model.audio_input_size
         arr = np.asarray(features)
-        if arr.ndim == 0 or arr.shape[-1] != size or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
-            raise InputError(f"audio features must be numbers shaped (..., {size}), got {arr.dtype} {arr.shape}")
-        frames = arr.reshape(-1, size).astype(np.float32)
+        real = np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)   # not complex
+        if arr.ndim == 0 or arr.shape[-1] != size or arr.size == 0 or not real:
+            raise InputError(f"audio features must be real numbers shaped (..., {size}), got {arr.dtype} {arr.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):    # past float32's range: inf, refused below
+            frames = arr.reshape(-1, size).astype(np.float32)
         if not np.isfinite(frames).all():
-            raise InputError("audio features hold NaN or infinite values")
+            raise InputError("audio features hold NaN or infinite values (or values past float32's range)")
         zero = np.zeros((1, size), dtype=np.float32)
         return np.concatenate([zero, frames, zero])
 
