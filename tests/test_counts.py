@@ -113,7 +113,7 @@ def test_an_output_that_cannot_be_written_is_counted_as_failed(env, tmp_path):
         (scores / name).write_text(abc)
     out = tmp_path / "features"
     (out / "b.npy").mkdir(parents=True)                # in the way of b's features
-    proc = run(["embed", scores, "-O", out, "--jsonl"], env, check=1)
+    proc = run(["embed", scores, "-O", out, "--jsonl", "--force"], env, check=1)    # --force: past the writers' rule
     assert error_lines(proc.stderr) == [f"clamp: error: {out / 'b.npy'}: cannot write (is a directory)"]
     assert summary(proc.stderr) == {"embedded": 1, "cached": 0, "skipped": 0, "failed": 1}
     assert [Path(json.loads(x)["path"]).name for x in proc.stdout.splitlines()] == ["a.abc"]
