@@ -12,6 +12,7 @@ and shapes, so fine-tuned or smaller checkpoints of the same layout load):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import re
@@ -401,6 +402,19 @@ def pick_device(choice: str = "auto"):
     return device
 
 
+def _no_init_weights():
+    """transformers' context that skips weight init: in `transformers.initialization` since 5.0,
+    in `modeling_utils` before (pyproject allows 4.40 on); without either, init runs (slower, same)."""
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:
+        try:
+            from transformers.modeling_utils import no_init_weights
+        except ImportError:
+            return contextlib.nullcontext()
+    return no_init_weights()
+
+
 def build_model(spec, state: dict[str, Any], where: str):
     """Build the family's module from the spec and load the weights strictly.
 
@@ -410,11 +424,10 @@ def build_model(spec, state: dict[str, Any], where: str):
     Tensors of another float type (fp16 checkpoints) are widened to float32 first, as a copying
     load would do."""
     import torch
-    from transformers.initialization import no_init_weights
 
     from .architectures import ClampModel
 
-    with no_init_weights():
+    with _no_init_weights():
         model = ClampModel(spec)
     state = {k: v.float() if v.is_floating_point() and v.dtype != torch.float32 else v for k, v in state.items()}
     try:
