@@ -153,21 +153,31 @@ def _changed(st: os.stat_result, got: int, fd: int) -> str | None:
 
 def read_input(path: str | Path, kind: str | None) -> tuple[os.stat_result, bytes]:
     """A regular file's stat and bytes, read at most limit + 1 bytes; InputError naming why otherwise."""
+    blocks: list[bytes] = []
+    st = _read_bounded(path, kind, blocks.append)
+    return st, b"".join(blocks)
+
+
+def _read_bounded(path: str | Path, kind: str | None, consume) -> os.stat_result:
+    """Open a regular file within its limit and give its blocks to `consume`, at most limit + 1
+    bytes (one byte more than the size it has: enough to see that it grew); InputError naming why."""
     limit = limit_bytes(kind)
     fd, st = _open(path, kind)
+    got = 0
     try:
-        # one byte more than the size it has: enough to see that it grew, never past limit + 1
-        data = b"".join(_blocks(fd, min(st.st_size, limit) + 1))
-        if len(data) > limit:
+        for block in _blocks(fd, min(st.st_size, limit) + 1):
+            consume(block)
+            got += len(block)
+        if got > limit:
             raise InputError(f"grew while it was read, past {_limit_words(kind)}")
-        reason = _changed(st, len(data), fd)
+        reason = _changed(st, got, fd)
     except OSError as exc:
         raise InputError(os_reason(exc)) from None
     finally:
         os.close(fd)
     if reason:
         raise InputError(reason)
-    return st, data
+    return st
 
 
 def read_head(path: str | Path, kind: str | None, n: int) -> bytes:
@@ -183,20 +193,6 @@ def read_head(path: str | Path, kind: str | None, n: int) -> bytes:
 
 def hash_input(path: str | Path, kind: str | None) -> tuple[os.stat_result, str]:
     """A regular file's stat and sha256, read in blocks, at most limit + 1 bytes (as `read_input`)."""
-    limit = limit_bytes(kind)
-    fd, st = _open(path, kind)
-    digest, got = hashlib.sha256(), 0
-    try:
-        for block in _blocks(fd, min(st.st_size, limit) + 1):
-            digest.update(block)
-            got += len(block)
-        if got > limit:
-            raise InputError(f"grew while it was read, past {_limit_words(kind)}")
-        reason = _changed(st, got, fd)
-    except OSError as exc:
-        raise InputError(os_reason(exc)) from None
-    finally:
-        os.close(fd)
-    if reason:
-        raise InputError(reason)
+    digest = hashlib.sha256()
+    st = _read_bounded(path, kind, digest.update)
     return st, digest.hexdigest()
