@@ -8,6 +8,11 @@
 Baselines: a bare `python3 -c "import numpy"` process (the floor of any Python tool) and, for 1,
 the numpy product + top-k over the same vectors in this process.
 
+The processes run with compiled bytecode, as an installed package has it (pip compiles at
+install): where the environment sets PYTHONDONTWRITEBYTECODE (this machine does), every process
+would compile clamp's modules from source again, so the script points PYTHONPYCACHEPREFIX at a
+folder of its own and lets the first run write there.
+
     python benchmarks/search_100k.py [--files 100000] [--big 1000000] [--runs 5]
 """
 
@@ -68,7 +73,8 @@ def main() -> None:
     model_id, dim = mini_facts()
     work = Path(tempfile.mkdtemp(prefix="clamp-search100k-", dir=args.workdir))
     env = dict(os.environ, HF_HUB_OFFLINE="1", CLAMP_CACHE_DIR=str(work / "cache"), CLAMP_MODEL="clamp-mini",
-               NO_COLOR="1")
+               NO_COLOR="1", PYTHONPYCACHEPREFIX=str(work / "pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     clamp = [sys.executable, "-c", WRAPPER]
     try:
         floor, _ = wall([sys.executable, "-c", "import numpy"], env, args.runs)

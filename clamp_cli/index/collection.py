@@ -106,19 +106,22 @@ class Collection:
     def sync_scan(self, scan, kinds: Sequence[str], on_progress: Callable[[int], None] | None = None
                   ) -> tuple[SyncReport, np.ndarray | None, set[bytes]]:
         """`sync` for a folder scan (formats.walk.Scan), built for 100,000s of files: an unchanged
-        file costs a dict lookup and no Python object; only new and changed ones become Paths.
+        file costs a set lookup and no Python object; only new and changed ones become Paths.
 
         Returns the report, the rows to rank (the live pieces of `kinds` the scanned files hold;
         None for every live row) and the scanned files' keys (to keep printed rows to them)."""
         lib = self.library
         report = SyncReport()
         scope = [absolute for absolute, _ in scan.roots]
-        table = lib.file_table(scope, hashes=False)
-        get = table.get
-        fresh = [key for key, size, mtime in zip(scan.keys, scan.sizes, scan.mtimes)
-                 if (known := get(key)) is None or known[0] != size or known[1] != mtime]
+        known = lib.file_signatures(scope)
+        fresh = [t[0] for t in zip(scan.keys, scan.sizes, scan.mtimes) if t not in known]
         seen = set(scan.keys)
-        gone = [key for key in table if key not in seen and not os.path.lexists(key)]
+        if len(known) == len(scan.keys) - len(fresh):      # every file the library holds there was matched
+            table: dict[bytes, tuple] = {}
+            gone: list[bytes] = []
+        else:
+            table = {p: (size, mtime) for p, size, mtime in known}
+            gone = [key for key in table if key not in seen and not os.path.lexists(key)]
         report.unchanged = len(scan.keys) - len(fresh)
         if on_progress and report.unchanged:
             on_progress(report.unchanged)
@@ -132,7 +135,8 @@ class Collection:
                 report.removed = len(gone)
             for start in range(0, len(fresh_paths), COMMIT_FILES):
                 self._add(fresh_paths[start:start + COMMIT_FILES], report, on_progress)
-        others = len(table) - len(gone) - (len(scan.keys) - len(fresh)) - sum(key in table for key in fresh)
+        others = (len(table) - len(gone) - (len(scan.keys) - len(fresh)) - sum(key in table for key in fresh)
+                  if table else 0)
         if others == 0 and not report.failed and not report.not_taken:
             return report, lib.rows_in_scope(scope, kinds), seen     # the library's files there are the scan's
         fresh_set = set(fresh)
