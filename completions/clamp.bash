@@ -42,6 +42,7 @@ _clamp() {
         "search --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
         "search --model"|"search -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "search --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "classify --correct") COMPREPLY=($(compgen -W "auto center none" -- "$cur")); return ;;
         "classify --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "classify --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
         "classify --model"|"classify -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
@@ -60,6 +61,7 @@ _clamp() {
         "eval retrieval --model"|"eval retrieval -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "eval retrieval --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         "eval classify --labels-from") COMPREPLY=($(compgen -W "dirs prefix" -- "$cur")); return ;;
+        "eval classify --correct") COMPREPLY=($(compgen -W "auto center none" -- "$cur")); return ;;
         "eval classify --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "eval classify --model"|"eval classify -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "eval classify --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
@@ -84,12 +86,12 @@ _clamp() {
     case "$cmd" in
         "embed") opts="--out-dir -O --out --force --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --library -L --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --keys-kind --include-query --library -L --no-update -N --unique -u --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "classify") opts="--labels --label -l --prompt -p --top-k -n --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "classify") opts="--labels --label -l --prompt -p --top-k -n --correct --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "score") opts="--queries -Q --references -R --pairs --group --fmd --outliers --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "map") opts="--output -o --labels-from --annotate -a --size --title --json --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval retrieval") opts="--queries -Q --references -R --pairs --hits --ties --ranks --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --correct --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "probe fit") opts="--labels-from --output -o --force --val-share --balanced --seed --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "probe predict") opts="--probe --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "models list") opts="--json --format --help" ;;

@@ -15,6 +15,7 @@ from .common import (
     BatchOpt,
     CacheOpt,
     Common,
+    CorrectOpt,
     DeviceOpt,
     JobsOpt,
     JsonlOpt,
@@ -45,6 +46,7 @@ def classify(
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", "-p", help="Template with <> where the label goes [default: the label alone].")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-n", min=1, help="Also list the K best labels.")] = 1,
+    correct: CorrectOpt = "auto",
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt: RecordFormatOpt = None,
@@ -76,7 +78,7 @@ def classify(
     if reporter.failed and all(r.vector is None for r in results):     # each failure is already a line
         reporter.summary(walk.skipped + len(walk.not_features))
         raise Reported("no piece could be embedded")
-    labelled = label_pieces(results, labels, prompt, embedder, top_k)
+    labelled = label_pieces(results, labels, prompt, embedder, top_k, correct)
     emit_labels(labelled, fmt, top_k, embedder.encoder.model_id)
     reporter.summary(walk.skipped + len(walk.not_features), labelled=len(labelled))
     return reporter.exit_code

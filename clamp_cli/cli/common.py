@@ -84,6 +84,20 @@ NoUpdateOpt = Annotated[bool, typer.Option(
     "--no-update", "-N", help="Search the library as it stands: no walk, no file read; new files are not added.")]
 UniqueOpt = Annotated[bool, typer.Option(
     "--unique", "-u", help="One result per content: identical files collapse into one, with a count of copies.")]
+
+
+def _correction(value: str) -> str:
+    from ..retrieval import CORRECTIONS
+
+    if value not in CORRECTIONS:
+        raise typer.BadParameter(f"{value!r}: one of {', '.join(CORRECTIONS)}")
+    return value
+
+
+CorrectOpt = Annotated[str, typer.Option(
+    "--correct", metavar="HOW", callback=_correction, autocompletion=values("auto", "center", "none"),
+    help="Hub-label correction before choosing: center (each label's cosines less its mean over the pieces "
+         "labelled), none, or auto (center for 50 pieces or more).")]
 NullOpt = Annotated[bool, typer.Option(
     "--null", "-0", help="The list of paths read from - is NUL-separated (find -print0), "
                          "and printed paths end in NUL (xargs -0).")]

@@ -18,6 +18,7 @@ from .common import (
     BatchOpt,
     CacheOpt,
     Common,
+    CorrectOpt,
     DeviceOpt,
     JobsOpt,
     JsonOpt,
@@ -352,6 +353,7 @@ def classify_eval(
     size: Annotated[str, typer.Option("--size", help="The PNG's size in pixels.")] = "900x800",
     allow_unmatched: Annotated[bool, typer.Option(
         "--allow-unmatched", help="Leave out items without a true label (counted) instead of failing.")] = False,
+    correct: CorrectOpt = "auto",
     as_json: JsonOpt = False,
     fmt: RecordFormatOpt = None,
     whole_file: WholeFileOpt = False,
@@ -363,7 +365,8 @@ def classify_eval(
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
-    """Zero-shot classification accuracy, macro-F1, per-class scores and the confusion matrix."""
+    """Zero-shot classification accuracy, macro-F1, per-class scores and the confusion matrix
+    (for the --correct rule; the plain and the hub-centred figures are both reported)."""
     from ..retrieval import zero_shot
     from ..retrieval.metrics import classification_metrics
     from ..retrieval.search import label_prompts
@@ -385,14 +388,22 @@ def classify_eval(
     if len(labels) < 2:
         raise InputError(f"only one label ({labels[0]}): zero-shot classification needs at least two")
     label_vecs = embedder.embed_strings(label_prompts(labels, prompt))
-    _, probs = zero_shot(pieces.vectors[rows], label_vecs, embedder.encoder.logit_scale)
+    scale = embedder.encoder.logit_scale
+    both = {}
+    for how in ("none", "center"):
+        _, p = zero_shot(pieces.vectors[rows], label_vecs, scale, how)
+        m = classification_metrics(true_labels, [labels[j] for j in p.argmax(axis=1)], labels)
+        both[how] = {"accuracy": round(m["accuracy"], 6), "macro_f1": round(m["macro_f1"], 6)}
+    _, probs = zero_shot(pieces.vectors[rows], label_vecs, scale, correct)
     predicted = [labels[j] for j in probs.argmax(axis=1)]
     result = classification_metrics(true_labels, predicted, labels)
     if plot is not None:
         confusion_png(plot, labels, result["confusion"], png_size,
                       f"accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f} (n={result['n']})")
     summary = {"accuracy": round(result["accuracy"], 6), "macro_f1": round(result["macro_f1"], 6),
-               "n": result["n"], "labels": labels, "prompt": prompt, "model": embedder.encoder.model_id}
+               "n": result["n"], "labels": labels, "prompt": prompt, "model": embedder.encoder.model_id,
+               "correct": correct, **{f"{m}_{name}": both[how][m] for how, name in (("none", "plain"), ("center", "centred"))
+                                      for m in ("accuracy", "macro_f1")}}
     if fmt == "table":
         emit_summary(summary, "table")
         sys.stdout.write("\n")

@@ -15,8 +15,12 @@ import numpy as np
 from ..index.vectors import normalize, top_k
 from .query import Query, QueryPart, parse_query, split_weight
 
-__all__ = ["Hit", "LabelScore", "Labelled", "Query", "QueryPart", "classify", "combine", "normalize",
-           "parse_query", "rank", "split_weight", "top_k", "zero_shot"]
+__all__ = ["CORRECTIONS", "Hit", "LabelScore", "Labelled", "Query", "QueryPart", "classify", "combine",
+           "correct_hubs", "normalize", "parse_query", "rank", "split_weight", "top_k", "zero_shot"]
+
+# how zero-shot treats labels that score high for every piece ("hubs"): see `correct_hubs`
+CORRECTIONS = ("auto", "center", "none")
+AUTO_CENTER_MIN = 50     # "auto" centres sets of at least this many pieces (fewer: a label's mean is noise)
 
 
 def combine(parts: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
@@ -57,10 +61,27 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def zero_shot(pieces: np.ndarray, labels: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(cosine, probability) matrices, pieces x labels; softmax over labels of cosine * scale."""
+def correct_hubs(cos: np.ndarray, how: str = "center") -> np.ndarray:
+    """Each label's cosines less that label's mean over the set being classified, plus the set's mean.
+
+    Some label texts sit close to every piece and win everywhere; subtracting each label's mean
+    over the set (a prior estimated on the set) lets the piece's own signal decide. The overall
+    mean is added back so that scores stay on the cosine scale. "auto" centres a set of at least
+    AUTO_CENTER_MIN pieces and leaves a smaller one alone; "none" changes nothing.
+    """
+    if how not in CORRECTIONS:
+        raise ValueError(f"unknown correction {how!r}")
+    if how == "none" or len(cos) == 0 or (how == "auto" and len(cos) < AUTO_CENTER_MIN):
+        return cos
+    return cos - cos.mean(axis=0, keepdims=True) + cos.mean()
+
+
+def zero_shot(pieces: np.ndarray, labels: np.ndarray, scale: float,
+              correct: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """(cosine, probability) matrices, pieces x labels; softmax over labels of the (hub-corrected)
+    cosine * scale. The cosines returned are the plain ones."""
     cos = normalize(pieces) @ normalize(labels).T
-    return cos, softmax_rows(cos * np.float32(scale))
+    return cos, softmax_rows(correct_hubs(cos, correct) * np.float32(scale))
 
 
 @dataclass(frozen=True)
@@ -81,9 +102,9 @@ class Labelled:
 
 
 def classify(keys: Sequence[str], pieces: np.ndarray, labels: Sequence[str], label_vectors: np.ndarray,
-             scale: float, k: int = 1) -> list[Labelled]:
+             scale: float, k: int = 1, correct: str = "none") -> list[Labelled]:
     """Zero-shot labels: for each piece the k most probable labels."""
-    cos, probs = zero_shot(pieces, label_vectors, scale)
+    cos, probs = zero_shot(pieces, label_vectors, scale, correct)
     out = []
     for key, c, p in zip(keys, cos, probs):
         order = top_k(p, k)

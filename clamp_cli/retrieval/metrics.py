@@ -101,3 +101,38 @@ def outlier_scores(items: np.ndarray, reference: np.ndarray, shrinkage: float = 
     cov = (1 - shrinkage) * cov + shrinkage * target * np.eye(cov.shape[0])
     diff = x - mu
     return np.sqrt(np.einsum("ij,ij->i", diff @ np.linalg.inv(cov), diff))
+
+
+def expected_calibration_error(probs: np.ndarray, truth: Sequence[int], bins: int = 15) -> float:
+    """ECE of the top label's probability: the mean |accuracy - confidence| over equal-width
+    confidence bins, weighted by the share of pieces in each."""
+    probs = np.asarray(probs, dtype=np.float64)
+    conf = probs.max(axis=1)
+    right = probs.argmax(axis=1) == np.asarray(truth)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
+    return float(total)
+
+
+def fit_scale(logits: Sequence[np.ndarray], truth: Sequence[Sequence[int]]) -> float:
+    """The softmax scale (cosine x scale) that minimises the negative log-likelihood of the true
+    labels over several classification tasks at once (temperature scaling; a grid, then refined)."""
+    def nll(scale: float) -> float:
+        total, n = 0.0, 0
+        for cos, t in zip(logits, truth):
+            z = np.asarray(cos, dtype=np.float64) * scale
+            z = z - z.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            total -= float(logp[np.arange(len(t)), np.asarray(t)].sum())
+            n += len(t)
+        return total / max(n, 1)
+
+    grid = np.geomspace(0.5, 500.0, 80)
+    best = float(grid[int(np.argmin([nll(s) for s in grid]))])
+    fine = np.linspace(best / 1.1, best * 1.1, 41)
+    return float(fine[int(np.argmin([nll(s) for s in fine]))])

@@ -86,11 +86,12 @@ def label_prompts(labels: Sequence[str], prompt: str | None) -> list[str]:
     return [f"{prompt} {label}" for label in labels]
 
 
-def label_pieces(results: Sequence, labels: Sequence[str], prompt: str | None, embedder, k: int) -> list[Labelled]:
-    """Zero-shot: each embedded piece against "prompt(label)" for every label."""
+def label_pieces(results: Sequence, labels: Sequence[str], prompt: str | None, embedder, k: int,
+                 correct: str = "none") -> list[Labelled]:
+    """Zero-shot: each embedded piece against "prompt(label)" for every label (`correct`: see correct_hubs)."""
     usable = [r for r in results if r.vector is not None]
     if not usable:
         raise InputError("no piece could be embedded")
     label_vecs = embedder.embed_strings(label_prompts(labels, prompt))
     return classify([r.name for r in usable], np.stack([r.vector for r in usable]), labels, label_vecs,
-                    embedder.encoder.logit_scale, k)
+                    embedder.encoder.logit_scale, k, correct)
