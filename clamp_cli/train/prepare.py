@@ -3,19 +3,28 @@
 `prepare(out_dir)` writes
 
     out_dir/data.jsonl    one record per piece and format:
-        {"music": "abc/oneills1850/0001-0050_12.abc", "texts": [...], "split": "train"|"heldout",
+        {"music": "abc/oneills1850/0001-0050_12.abc", "texts": [...], "split": "train"|"heldout"|"unseen",
          "text_groups": [[0, 1], ...], "key_groups": [0], "piece": "oneills1850/0001-0050#12", "group": "...",
-         "format": "abc"|"score"|"midi", "labels": {"tune_type": "jig", ...}}
+         "format": "abc"|"score"|"midi", "labels": {"tune_type": "jig", ...},
+         "route": "varied"|"music21"|"performance"}   (MIDI records: how the file was made)
     (`text_groups`, optional for `clamp train`: the texts of each fact, drawn evenly;
     `key_groups`, optional: the groups of the facts users classify by, drawn alone more often)
     out_dir/abc/...       each ABC tune on its own, its metadata lines removed
     out_dir/scores/...    copies of the multi-voice works
-    out_dir/midi/...      MIDI renderings (music21) of a share of the tunes and of every work
+    out_dir/midi/...      MIDI renderings of a share of the tunes and of every work
 
 Paths are relative to the JSONL's folder. The answer never reaches the music text: titles,
 `R:` (tune type), `O:` (origin), composers, notes and lyrics are stripped from ABC tunes, and
 the interleaving step drops the title and composer lines of the works. The split is 90/10
-by work (tunes sharing a title stay together; movements of one mass or quartet too), seeded.
+by work (tunes sharing a title stay together; movements of one mass or quartet too), seeded,
+and one whole collection, Ryan's Mammoth (`UNSEEN_COLLECTION`), is never trained on: its tunes
+are the "unseen" split, and tunes of the other collections whose title one of its tunes has
+are left out altogether, so that the same tune is not learnt under another collection's name.
+
+MIDI: training renderings come from `render` (varied resolution, tempo, tracks, programs,
+velocities, accompaniment and timing); held-out and unseen pieces are rendered by music21's
+own writer instead (route "music21": a route training never used), and a share of them also
+as humanised performances (route "performance").
 """
 
 from __future__ import annotations
@@ -33,7 +42,9 @@ from . import describe
 
 ENTRIES = ("abc", "scores", "midi", "data.jsonl")   # what prepare writes into its folder (the index last)
 HELDOUT_SHARE = 0.10
-MIDI_SHARE_TUNES = 0.25
+MIDI_SHARE_TUNES = 0.40          # of the training tunes; held-out and unseen tunes: all of them
+PERFORMANCE_SHARE = 0.25         # of the held-out and unseen pieces with a MIDI rendering
+UNSEEN_COLLECTION = "ryansMammoth"
 KEEP_HEADER = set("MLKQVP")  # ABC header fields the music keeps: metre, unit length, key, tempo, voices, parts
 
 
@@ -47,6 +58,7 @@ class Item:
     abc: str | None = None           # cleaned ABC tune
     score: Path | None = None        # a work's file in the corpus
     midi: bool = False               # also render to MIDI
+    title: str = ""                  # normalised title (unseen-collection overlap)
 
 
 def corpus_root() -> Path:
@@ -137,7 +149,8 @@ def abc_items(path: Path, collection: str, origin: str | None, default_type: str
         facts["bars"] = body_bars(tune)
         facts["voices"] = 1
         group = f"{collection}:{_title_key(fields) or piece}"
-        items.append(Item(piece, group, collection, facts, labels, abc=clean_tune(tune, number)))
+        items.append(Item(piece, group, collection, facts, labels, abc=clean_tune(tune, number),
+                          title=_title_key(fields)))
     return items
 
 
@@ -182,14 +195,15 @@ def work_items(root: Path, rng: random.Random) -> list[Item]:
     return out
 
 
-def score_facts(path: str) -> tuple[dict, bytes | None, str | None]:
-    """Worker: facts read from the music itself (voices, metre, key, length, range) and a MIDI rendering."""
+def score_facts(path: str, routes: tuple[str, ...] = ("music21",), seed: int = 0) -> tuple[dict, dict, str | None]:
+    """Worker: facts read from the music itself (voices, metre, key, length, range) and its MIDI
+    renderings by route ("varied", "music21", "performance")."""
     import music21
 
     try:
         score = music21.converter.parse(path)
     except Exception as exc:  # noqa: BLE001 - music21 raises many types
-        return {}, None, f"{type(exc).__name__}: {str(exc)[:80]}"
+        return {}, {}, f"{type(exc).__name__}: {str(exc)[:80]}"
     facts: dict = {}
     try:
         parts = list(score.parts) if hasattr(score, "parts") else []
@@ -209,30 +223,52 @@ def score_facts(path: str) -> tuple[dict, bytes | None, str | None]:
             facts["range"] = max(pitches) - min(pitches)
     except Exception:  # noqa: BLE001
         pass
-    try:
-        midi = music21.midi.translate.streamToMidiFile(score).writestr()
-    except Exception:  # noqa: BLE001
-        midi = None
-    return facts, midi, None
+    return facts, render_routes(score, routes, seed), None
 
 
-def _work_crashed(path: str) -> tuple[dict, None, str]:
-    return {}, None, "music21 crashed on it"
+def render_routes(score, routes: tuple[str, ...], seed: int) -> dict[str, bytes]:
+    """The score's MIDI renderings by route; a route that fails is left out."""
+    from . import render
+
+    out: dict[str, bytes] = {}
+    rng = random.Random(seed)
+    key = render.key_of(score) if any(r != "music21" for r in routes) else None
+    for route in routes:
+        try:
+            if route == "music21":
+                out[route] = render.music21_midi(score)
+            else:
+                out[route] = render.render(score, render.draw_style(rng, performance=route == "performance"), key)
+        except Exception:  # noqa: BLE001 - odd scores: no rendering rather than no piece
+            pass
+    return out
 
 
-def _tune_crashed(abc: str) -> None:
-    return None
+def _score_facts_of(path: str, job: tuple) -> tuple[dict, dict, str | None]:
+    return score_facts(path, *job)
 
 
-def abc_to_midi(abc: str) -> bytes | None:
-    """Worker: one cleaned ABC tune -> MIDI bytes through music21 (None when it cannot)."""
+def _abc_to_midi_of(abc: str, job: tuple) -> dict[str, bytes]:
+    return abc_to_midi(abc, *job)
+
+
+def _work_crashed(path: str) -> tuple[dict, dict, str]:
+    return {}, {}, "music21 crashed on it"
+
+
+def _tune_crashed(abc: str) -> dict:
+    return {}
+
+
+def abc_to_midi(abc: str, routes: tuple[str, ...] = ("music21",), seed: int = 0) -> dict[str, bytes]:
+    """Worker: one cleaned ABC tune -> its MIDI renderings by route (empty when music21 cannot read it)."""
     import music21
 
     try:
         score = music21.converter.parseData(abc, format="abc")
-        return music21.midi.translate.streamToMidiFile(score).writestr()
     except Exception:  # noqa: BLE001
-        return None
+        return {}
+    return render_routes(score, routes, seed)
 
 
 # -- the whole set ----------------------------------------------------------------
@@ -260,6 +296,19 @@ def heldout(group: str, seed: int) -> bool:
     return (zlib.crc32(f"{seed}:{group}".encode()) % 1000) < HELDOUT_SHARE * 1000
 
 
+def split_of(it: Item, seed: int) -> str:
+    if it.collection == UNSEEN_COLLECTION:
+        return "unseen"
+    return "heldout" if heldout(it.group, seed) else "train"
+
+
+def routes_of(it: Item, split: str, rng: random.Random) -> tuple[str, ...]:
+    """The MIDI renderings a piece gets: varied for training, music21's (+ a performance) otherwise."""
+    if split == "train":
+        return ("varied",)
+    return ("music21", "performance") if rng.random() < PERFORMANCE_SHARE else ("music21",)
+
+
 def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
             log: Callable[[str], None] = print, limit: int | None = None) -> Path:
     """Write the training set; returns the JSONL path. `limit` keeps a seeded sample (tests)."""
@@ -272,25 +321,38 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
     items = collect(rng)
     if limit:
         items = rng.sample(items, min(limit, len(items)))
-    log(f"{len(items)} pieces from music21's corpus")
+    unseen_titles = {it.title for it in items if it.collection == UNSEEN_COLLECTION and it.title}
+    overlap = [it for it in items if it.collection != UNSEEN_COLLECTION and it.title in unseen_titles]
+    items = [it for it in items if it.collection == UNSEEN_COLLECTION or it.title not in unseen_titles]
+    log(f"{len(items)} pieces from music21's corpus ({len(overlap)} left out: a tune of {UNSEEN_COLLECTION}, "
+        f"held out whole, has their title)")
+    splits = {it.piece: split_of(it, seed) for it in items}
+    routes: dict[str, tuple[str, ...]] = {}
     for it in items:
         if it.abc is not None:
-            it.midi = rng.random() < MIDI_SHARE_TUNES
+            it.midi = splits[it.piece] != "train" or rng.random() < MIDI_SHARE_TUNES
+        if it.midi or it.score is not None:
+            routes[it.piece] = routes_of(it, splits[it.piece], rng)
+    seeds = {it.piece: zlib.crc32(f"{seed}:{it.piece}".encode()) for it in items}
 
     works = [it for it in items if it.score is not None]
     log(f"reading {len(works)} works with music21 (the quartets take a while)")
-    work_results = dict(map_files(score_facts, [str(it.score) for it in works], jobs, on_crash=_work_crashed))
+    work_results = dict(map_files(_score_facts_of, [str(it.score) for it in works], jobs, on_crash=_work_crashed,
+                                  per_file=[(routes[it.piece], seeds[it.piece]) for it in works]))
     tunes_midi = [it for it in items if it.abc is not None and it.midi]
     log(f"rendering {len(tunes_midi)} tunes to MIDI")
     tune_midis = dict(zip([it.piece for it in tunes_midi],
-                          (m for _, m in map_files(abc_to_midi, [it.abc for it in tunes_midi], jobs, on_crash=_tune_crashed))))
+                          (m for _, m in map_files(_abc_to_midi_of, [it.abc for it in tunes_midi], jobs,
+                                                   on_crash=_tune_crashed,
+                                                   per_file=[(routes[it.piece], seeds[it.piece])
+                                                             for it in tunes_midi]))))
 
     records = []
     failed = 0
     for it in items:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", it.piece.replace("#", "_"))
         if it.score is not None:
-            facts, midi, err = work_results[str(it.score)]
+            facts, midis, err = work_results[str(it.score)]
             if err:
                 failed += 1
                 continue
@@ -302,20 +364,22 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
             music = Path("abc") / f"{stem}.abc"
             (out / music).parent.mkdir(parents=True, exist_ok=True)
             (out / music).write_text(it.abc, encoding="utf-8")
-            midi = tune_midis.get(it.piece)
+            midis = tune_midis.get(it.piece) or {}
         texts, groups, key_groups = describe.describe(it.facts, random.Random(zlib.crc32(it.piece.encode()) + seed))
-        split = "heldout" if heldout(it.group, seed) else "train"
+        split = splits[it.piece]
         base = {"texts": texts, "text_groups": groups, "key_groups": key_groups,
                 "split": split, "piece": it.piece, "group": it.group, "labels": it.labels}
         records.append({"music": music.as_posix(), "format": "abc" if it.abc is not None else "score", **base})
-        if it.midi and midi:
-            mpath = Path("midi") / f"{stem}.mid"
+        for route, midi in sorted(midis.items()):
+            mpath = Path("midi") / f"{stem}{'' if route == 'varied' else '.' + route}.mid"
             (out / mpath).parent.mkdir(parents=True, exist_ok=True)
             (out / mpath).write_bytes(midi)
-            records.append({"music": mpath.as_posix(), "format": "midi", **base})
+            records.append({"music": mpath.as_posix(), "format": "midi", "route": route, **base})
     target = out / "data.jsonl"
     atomic_write(target, lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n"
                                                     for r in records).encode("utf-8")))
     n_held = sum(r["split"] == "heldout" for r in records)
-    log(f"wrote {len(records)} records ({n_held} held out, {failed} works music21 could not read)")
+    n_unseen = sum(r["split"] == "unseen" for r in records)
+    log(f"wrote {len(records)} records ({n_held} held out, {n_unseen} of the unseen collection, "
+        f"{failed} works music21 could not read)")
     return target

@@ -1,6 +1,8 @@
 """`clamp train`: contrastive training of a music encoder against a frozen multilingual text encoder.
 
-Data: a JSONL of {"music": path[#X], "texts": [...], "split": "train"|"heldout", "piece": id, ...}
+Data: a JSONL of {"music": path[#X], "texts": [...], "split": "train"|"heldout"|..., "piece": id, ...}
+(only "train" is learnt from; "heldout" is the per-epoch monitor; any other split, such as
+prepare's "unseen" collection, is not read at all)
 (paths relative to the JSONL). Music goes through exactly the pipeline `clamp embed` uses (same
 conversion, same M3 patches), text through multilingual-e5-small (frozen, vectors computed once).
 
@@ -40,6 +42,7 @@ class Record:
     fmt: str
     labels: dict = field(default_factory=dict)
     key_groups: list[int] = field(default_factory=list)
+    route: str = ""                  # how a MIDI record was made ("varied", "music21", "performance")
 
 
 def _format_of(music: Path) -> str:
@@ -73,7 +76,7 @@ def read_jsonl(path: str | Path) -> list[Record]:
         groups = [g for g in groups if g]
         out.append(Record(music if music.is_absolute() else path.parent / music, str(r.get("piece", r["music"])),
                           r.get("split", "train"), texts, groups, r.get("format") or _format_of(music),
-                          r.get("labels", {}), [groups.index(g) for g in key if g]))
+                          r.get("labels", {}), [groups.index(g) for g in key if g], str(r.get("route", ""))))
     if not out:
         raise UsageError(f"{path}: no training records")
     return out
@@ -293,7 +296,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     arch = preset(cfg.arch)
     if arch.get("family") != "mini":
         raise UsageError(f"architecture '{cfg.arch}' is not trainable by clamp train (family {arch.get('family')})")
-    records = read_jsonl(cfg.data)
+    records = [r for r in read_jsonl(cfg.data) if r.split in ("train", "heldout")]
     work = cfg.out.with_name(cfg.out.name + ".work")
     patches = load_patches(records, work, cfg.jobs, log)
     vec = text_vectors([t for r in records for t in r.texts], work, log)
@@ -303,6 +306,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     for i, r in enumerate(records):
         if patches[i] is None:
             continue
+        if r.split == "heldout" and r.route == "performance":
+            continue    # the monitor pairs a piece's score with one MIDI: music21's rendering
         (held_pieces if r.split == "heldout" else train_pieces).setdefault(r.piece, []).append(i)
     if not train_pieces:
         raise UsageError(f"{cfg.data}: no training piece could be converted")
