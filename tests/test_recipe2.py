@@ -56,6 +56,24 @@ def test_renderings_vary_like_peoples_files_and_read_back(tunes):
     assert render.render(tunes[0], style, (7, False)) == render.render(tunes[0], again, (7, False))
 
 
+def test_rescale_keeps_the_timing_at_another_resolution(tunes):
+    style = render.draw_style(random.Random(3))
+    data = render.render(tunes[1], style, render.key_of(tunes[1]))
+    high = render.rescale(data, 10080)
+
+    def onsets(raw):
+        mid = mido.MidiFile(file=__import__("io").BytesIO(raw))
+        now, out = 0.0, []
+        for msg in mid:                      # seconds, through the tempo map
+            now += msg.time
+            if msg.type == "note_on" and msg.velocity:
+                out.append((round(now, 2), msg.note))
+        return out
+
+    assert mido.MidiFile(file=__import__("io").BytesIO(high)).ticks_per_beat == 10080
+    assert onsets(high) == onsets(data) and len(onsets(data)) > 20
+
+
 def test_harmonise_picks_the_triad_that_covers_the_bar():
     line = render.Line([(0.0, 1.0, 67), (1.0, 1.0, 71), (2.0, 1.0, 74),      # G B D: the dominant of C
                         (3.0, 1.0, 60), (4.0, 1.0, 64), (5.0, 1.0, 67)])     # C E G: the tonic

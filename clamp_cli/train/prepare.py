@@ -238,7 +238,11 @@ def render_routes(score, routes: tuple[str, ...], seed: int) -> dict[str, bytes]
             if route == "music21":
                 out[route] = render.music21_midi(score)
             else:
-                out[route] = render.render(score, render.draw_style(rng, performance=route == "performance"), key)
+                data = render.render(score, render.draw_style(rng, performance=route == "performance"), key)
+                high = random.Random(seed ^ 0x9E3779B9)      # its own draws: the styles above stay as they were
+                if route == "varied" and high.random() < render.HIGH_SHARE:
+                    data = render.rescale(data, high.choice(render.HIGH_RESOLUTIONS))
+                out[route] = data
         except Exception:  # noqa: BLE001 - odd scores: no rendering rather than no piece
             pass
     return out

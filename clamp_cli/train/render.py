@@ -5,8 +5,9 @@ one velocity, one track per part, no accompaniment, exact timing. Files people h
 all of these, and the model reads MIDI as MTF text where each of them shows. `draw_style` picks
 one rendering per piece from a seeded generator; `render` writes it with mido:
 
-- resolution: 96 to 1,024 ticks per beat; tempo from the score's mark or 60-180 bpm, sometimes
-  changing once or slowing at the end;
+- resolution: 96 to 1,024 ticks per beat, and a quarter of the files rewritten at 1,920, 3,840 or
+  10,080 (`rescale`, drawn from a generator of its own so the other draws stay as they were);
+- tempo from the score's mark or 60-180 bpm, sometimes changing once or slowing at the end;
 - type 0 (one track) or type 1 (a conductor track and a track per line);
 - programs drawn from the instruments folk and classical files use, or no program change;
 - velocities: a level per line, accents on the strong beats, random spread;
@@ -35,6 +36,8 @@ MELODY_PROGRAMS = (40, 40, 110, 73, 72, 78, 21, 22, 0, 0, 24, 71, 68, 56, 41, 10
 CHORD_PROGRAMS = (0, 0, 24, 25, 21, 48, 4, 19)
 BASS_PROGRAMS = (32, 33, 0, 42, 58)
 RESOLUTIONS = (96, 120, 192, 220, 240, 256, 384, 480, 480, 480, 960, 1024)
+HIGH_RESOLUTIONS = (1920, 3840, 10080)    # some notation programs and music21's writer (10,080)
+HIGH_SHARE = 0.25                         # of the renderings, rewritten at one of these by `rescale`
 
 
 @dataclass
@@ -280,6 +283,25 @@ def render(score, style: Style, key: tuple[int, bool] | None = None) -> bytes:
 
 
 _SHARP_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def rescale(data: bytes, ticks_per_beat: int) -> bytes:
+    """The same MIDI file at another resolution: every delta time scaled (rounded on the absolute
+    times, so errors do not add up)."""
+    import mido
+
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    factor = ticks_per_beat / mid.ticks_per_beat
+    for track in mid.tracks:
+        now = scaled = 0
+        for msg in track:
+            now += msg.time
+            new = round(now * factor)
+            msg.time, scaled = new - scaled, new
+    mid.ticks_per_beat = ticks_per_beat
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
 
 
 def _key_name(key: tuple[int, bool]) -> str:
