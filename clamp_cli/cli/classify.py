@@ -46,7 +46,7 @@ def classify(
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", "-p", help="Template with <> where the label goes [default: the label alone].")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-n", min=1, help="Also list the K best labels.")] = 1,
-    correct: CorrectOpt = "auto",
+    correct: CorrectOpt = "none",
     as_json: JsonOpt = False,
     as_jsonl: JsonlOpt = False,
     fmt: RecordFormatOpt = None,

@@ -96,8 +96,8 @@ def _correction(value: str) -> str:
 
 CorrectOpt = Annotated[str, typer.Option(
     "--correct", metavar="HOW", callback=_correction, autocompletion=values("auto", "center", "none"),
-    help="Hub-label correction before choosing: center (each label's cosines less its mean over the pieces "
-         "labelled), none, or auto (center for 50 pieces or more).")]
+    help="Hub-label correction before choosing: none, center (each label's cosines less its mean over the "
+         "pieces labelled), or auto (center for 50 pieces or more).")]
 NullOpt = Annotated[bool, typer.Option(
     "--null", "-0", help="The list of paths read from - is NUL-separated (find -print0), "
                          "and printed paths end in NUL (xargs -0).")]

@@ -353,7 +353,7 @@ def classify_eval(
     size: Annotated[str, typer.Option("--size", help="The PNG's size in pixels.")] = "900x800",
     allow_unmatched: Annotated[bool, typer.Option(
         "--allow-unmatched", help="Leave out items without a true label (counted) instead of failing.")] = False,
-    correct: CorrectOpt = "auto",
+    correct: CorrectOpt = "none",
     as_json: JsonOpt = False,
     fmt: RecordFormatOpt = None,
     whole_file: WholeFileOpt = False,
