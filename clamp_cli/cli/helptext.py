@@ -12,11 +12,16 @@ from __future__ import annotations
 KIND_NAMES = {"Path": "PATH", "int": "N", "float": "NUMBER"}
 
 
+CLICK_TYPE_NAMES = {"path": "PATH", "int": "N", "integer": "N", "int range": "N", "float": "NUMBER", "float range": "NUMBER"}
+
+
 def value_name(param) -> str:
     """An option's value as help shows it (`--top N`, `--cache-dir PATH`, `--stdin-score FORMAT`)."""
     if getattr(param, "metavar", None):
         return param.metavar
-    kind = str(param.bare_type()) if hasattr(param, "bare_type") else ""
+    if not hasattr(param, "bare_type"):          # typer before 0.29: the click type says
+        return CLICK_TYPE_NAMES.get(getattr(getattr(param, "type", None), "name", ""), "TEXT")
+    kind = str(param.bare_type())
     if kind.startswith("list[") and kind.endswith("]"):     # a repeatable option: one value each time
         kind = kind[5:-1]
     return KIND_NAMES.get(kind, "PATH" if "Path" in kind else "TEXT")
@@ -33,3 +38,16 @@ def plain_value_names() -> None:
 
     typer.core.TyperOption.display_type_rich = option_value
     typer.core.TyperArgument.display_type_rich = argument_value
+    if not hasattr(typer.core.TyperOption, "bare_type"):     # typer before 0.29 names values in make_metavar
+        def option_metavar(self, ctx=None) -> str:
+            return value_name(self)
+
+        def argument_metavar(self, ctx=None, *, usage: bool = False) -> str:
+            var = self.metavar or (self.name or "").upper()
+            if not usage:    # the Arguments section: the name alone
+                return var
+            var = f"{{{var}}}" if self.required else f"[{var}]"     # usage lines as typer 0.29 writes them
+            return var + ("..." if self.nargs != 1 else "")
+
+        typer.core.TyperOption.make_metavar = option_metavar
+        typer.core.TyperArgument.make_metavar = argument_metavar
