@@ -317,19 +317,22 @@ class Library:
         return out
 
     # -- reading the tables -------------------------------------------------------
+    def _file_rows(self, columns: str, scope: Sequence[Path | bytes] | None):
+        """Cursors over the files table's `columns`, for the whole table or each root of `scope`."""
+        if scope is None:
+            yield self.db.execute(f"SELECT {columns} FROM files")
+            return
+        for root in scope:
+            key = path_key(root)
+            yield self.db.execute(f"SELECT {columns} FROM files WHERE path = ? OR (path >= ? AND path < ?)",
+                                  (key, *_below(key)))
+
     def file_table(self, scope: Sequence[Path | bytes] | None = None, hashes: bool = True
                    ) -> dict[bytes, tuple]:
         """path -> (size, mtime_ns, hash) in one read; `scope` limits it to paths under those
         folders/files; without `hashes`, path -> (size, mtime_ns) (a third less to read)."""
-        columns = "path, size, mtime_ns, hash" if hashes else "path, size, mtime_ns"
         out: dict[bytes, tuple] = {}
-        for root in [None] if scope is None else scope:
-            if root is None:
-                cursor = self.db.execute(f"SELECT {columns} FROM files")
-            else:
-                key = path_key(root)
-                cursor = self.db.execute(f"SELECT {columns} FROM files WHERE path = ? OR (path >= ? AND path < ?)",
-                                         (key, *_below(key)))
+        for cursor in self._file_rows("path, size, mtime_ns, hash" if hashes else "path, size, mtime_ns", scope):
             if hashes:
                 out.update((p, (s, m, h)) for p, s, m, h in cursor)
             else:
@@ -340,10 +343,8 @@ class Library:
         """{(path, size, mtime_ns)} of the files under those folders/files: a scan's unchanged
         files are the tuples it shares with this set (no Python object built per file)."""
         out: set[tuple[bytes, int, int]] = set()
-        for root in scope:
-            key = path_key(root)
-            out.update(self.db.execute("SELECT path, size, mtime_ns FROM files WHERE path = ? OR (path >= ? AND path < ?)",
-                                       (key, *_below(key))))
+        for cursor in self._file_rows("path, size, mtime_ns", scope):
+            out.update(cursor)
         return out
 
     def file_count(self) -> int:
