@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -87,7 +88,9 @@ def test_the_unseen_collection_and_the_midi_routes():
     other = Item("oneills1850/x#1", "oneills1850:x", "oneills1850")
     assert split_of(other, 0) in ("train", "heldout")
     rng = random.Random(0)
-    assert routes_of(other, "train", rng) == ("varied",)          # training never sees music21's writer
+    assert routes_of(other, "train", rng) == ("varied",)          # training tunes never see music21's writer
+    work = Item("bach/bwv66.6", "bach:bwv66.6", "bach", score=Path("bwv66.6.mxl"))
+    assert routes_of(work, "train", rng) == ("music21",)          # works keep recipe 1's rendering
     routes = {routes_of(it, "unseen", rng) for _ in range(50)}
     assert routes == {("music21",), ("music21", "performance")}
 

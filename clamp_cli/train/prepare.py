@@ -21,10 +21,11 @@ and one whole collection, Ryan's Mammoth (`UNSEEN_COLLECTION`), is never trained
 are the "unseen" split, and tunes of the other collections whose title one of its tunes has
 are left out altogether, so that the same tune is not learnt under another collection's name.
 
-MIDI: training renderings come from `render` (varied resolution, tempo, tracks, programs,
-velocities, accompaniment and timing); held-out and unseen pieces are rendered by music21's
-own writer instead (route "music21": a route training never used), and a share of them also
-as humanised performances (route "performance").
+MIDI (recipe 3): training tunes are rendered by `render` (varied resolution, tempo, tracks,
+programs, velocities, accompaniment and timing), training works by music21's writer as in
+recipe 1 (recipe 2 rendered works in varied styles too and lost composer recognition); held-out
+and unseen pieces are rendered by music21's own writer (for tunes, a route training never
+used), and a share of them also as humanised performances (route "performance").
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from . import describe
 
 ENTRIES = ("abc", "scores", "midi", "data.jsonl")   # what prepare writes into its folder (the index last)
 HELDOUT_SHARE = 0.10
-MIDI_SHARE_TUNES = 0.40          # of the training tunes; held-out and unseen tunes: all of them
+MIDI_SHARE_TUNES = 0.25          # of the training tunes (recipe 1's share; 0.40 cost text figures); held-out
+                                 # and unseen tunes: all of them
 PERFORMANCE_SHARE = 0.25         # of the held-out and unseen pieces with a MIDI rendering
 UNSEEN_COLLECTION = "ryansMammoth"
 KEEP_HEADER = set("MLKQVP")  # ABC header fields the music keeps: metre, unit length, key, tempo, voices, parts
@@ -307,9 +309,10 @@ def split_of(it: Item, seed: int) -> str:
 
 
 def routes_of(it: Item, split: str, rng: random.Random) -> tuple[str, ...]:
-    """The MIDI renderings a piece gets: varied for training, music21's (+ a performance) otherwise."""
+    """The MIDI renderings a piece gets: for training, varied for tunes and music21's for works;
+    music21's (+ a performance) otherwise."""
     if split == "train":
-        return ("varied",)
+        return ("music21",) if it.score is not None else ("varied",)
     return ("music21", "performance") if rng.random() < PERFORMANCE_SHARE else ("music21",)
 
 
