@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clamp_cli.index.library import DB_NAME, VECTORS_NAME, Library, LibraryError
+from clamp_cli.index.library import DB_NAME, VECTORS_NAME, SCHEMA_VERSION, Library, LibraryError
 from clamp_cli.train.prepare import corpus_root
 
 from .test_cli import run
@@ -83,6 +83,40 @@ def test_search_fills_the_default_library_and_follows_renames_edits_and_deletion
         assert lib.rows == rows + 1 and counts["files"] == len(first) - 1 and counts["dead"] == 2
 
 
+def test_an_unchanged_folder_is_recorded_and_any_write_to_the_files_table_voids_the_record(lib_env, tunes):
+    first = _search(["-t", "a jig", tunes, "-n", "20"], lib_env)      # embeds: writes, records nothing
+    with _library(lib_env) as lib:
+        assert "scans" not in lib.meta
+    assert _search(["-t", "a jig", tunes, "-n", "20"], lib_env) == first   # wrote nothing: recorded
+    with _library(lib_env) as lib:
+        (recorded,) = json.loads(lib.meta["scans"]).values()
+        assert recorded[1] == lib.files_generation
+    assert _search(["-t", "a jig", tunes, "-n", "20"], lib_env) == first   # answered from the record
+    # a file dropped from the library behind the folder's back (another command, the Python API):
+    # the record no longer holds, so the next search checks the folder and takes the file in again
+    victim = Path(first[0]["path"])
+    with _library(lib_env) as lib:
+        generation = lib.files_generation
+        lib.remove_files([os.fsencode(victim)])
+        assert lib.files_generation != generation and not lib.scan_unchanged(*json.loads(lib.meta["scans"]).popitem())
+    assert _search(["-t", "a jig", tunes, "-n", "20"], lib_env) == first
+    with _library(lib_env) as lib:
+        assert lib.counts()["files"] == len(first)
+    # a file touched (new mtime, same bytes) is a different scan: checked, its row's mtime updated
+    os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 10**9))
+    assert _search(["-t", "a jig", tunes, "-n", "20"], lib_env) == first
+    with _library(lib_env) as lib:
+        assert lib.file_table([os.fsencode(victim)])[os.fsencode(victim)][1] == victim.stat().st_mtime_ns
+        scope, (fingerprint, _) = json.loads(lib.meta["scans"]).popitem()
+        assert not lib.scan_unchanged(scope, fingerprint)       # that search wrote: the next one records
+    assert _search(["-t", "a jig", tunes, "-n", "20"], lib_env) == first
+    with _library(lib_env) as lib:
+        scope, (fingerprint, _) = json.loads(lib.meta["scans"]).popitem()
+        assert lib.scan_unchanged(scope, fingerprint)
+        lib.record_scan(scope, "another", str(int(lib.files_generation) - 1))   # a sync that saw an older table
+        assert lib.scan_unchanged(scope, fingerprint)                          # is not recorded
+
+
 def test_copies_are_converted_once_and_unique_collapses_them(lib_env, tunes, tmp_path):
     copies = tmp_path / "copies"
     copies.mkdir()
@@ -104,7 +138,7 @@ def test_named_library_no_update_reads_no_file(lib_env, tunes):
     run(["library", "create", "folk", tunes], lib_env, check=0)
     info = json.loads(run(["library", "info", "folk", "--json"], lib_env, check=0).stdout)[0]
     assert info["files"] == len(list(tunes.glob("*.abc"))) and info["model_name"] == "clamp-mini"
-    assert info["search"] == "exact" and info["schema"] == 1
+    assert info["search"] == "exact" and info["schema"] == SCHEMA_VERSION == 2
     full = _search(["-L", "folk", "-t", "a reel"], lib_env)
     # --no-update answers from the table as it stands: unreadable files are not read, a deleted one is
     # still listed until the next update
@@ -379,3 +413,21 @@ def test_a_library_folder_may_have_any_name(tmp_path):
         with Library(directory, readonly=readonly) as again:
             assert again.rows == 1 and again.check() == []
     assert not list(tmp_path.glob("odd"))        # nothing made at the name cut short
+
+
+def test_a_schema_1_library_is_migrated_when_writable_and_read_as_it_is_when_not(tmp_path):
+    for readonly in (False, True):
+        directory = tmp_path / f"old-{readonly}"
+        Library.create(directory, "m", 4).close()
+        db = sqlite3.connect(directory / DB_NAME)
+        db.execute("DELETE FROM meta WHERE key = 'files_generation'")
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
+        db.close()
+        with Library(directory, readonly=readonly) as lib:
+            assert lib.files_generation == (None if readonly else "0")
+            assert not lib.scan_unchanged("scope", "fingerprint")
+            lib.record_scan("scope", "fingerprint", lib.files_generation)
+            assert lib.scan_unchanged("scope", "fingerprint") is not readonly
+        version = sqlite3.connect(directory / DB_NAME).execute("PRAGMA user_version").fetchone()[0]
+        assert version == (1 if readonly else SCHEMA_VERSION)

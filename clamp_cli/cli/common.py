@@ -6,6 +6,7 @@ that `clamp --help` and `clamp --version` never import torch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -330,7 +331,10 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
     With `before` (what runs first: the cache or the library is checked) the bar is drawn only once
     there is work: when files are left after those found done, or when the check takes longer than
     a second (labelled `before` until then). A run that embeds nothing draws no bar at all.
+    Where such a late bar cannot show, rich is not even imported (a warm search into a pipe).
     """
+    if before is not None and not _bar_can_show(quiet):
+        return contextlib.nullcontext(), _no_progress
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -346,6 +350,15 @@ def progress_bar(total: int, label: str, quiet: bool, before: str | None = None)
         return progress, advance
     bar = _LateBar(progress, task, total, label)
     return bar, bar.advance
+
+
+def _bar_can_show(quiet: bool) -> bool:
+    """Whether rich would draw a bar on stderr (a terminal, or one forced by its variables)."""
+    return not quiet and bool(sys.stderr.isatty() or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_INTERACTIVE"))
+
+
+def _no_progress(k: int) -> None:
+    """The advance of a bar that is not drawn."""
 
 
 class _LateBar:

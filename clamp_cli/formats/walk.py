@@ -77,23 +77,42 @@ FEATURES_MARKER_B = FEATURES_MARKER.encode()
 MB = 2**20
 
 
-def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True, features_too: bool = False
-              ) -> Iterator[tuple[bytes, str | None, int, int, str | None]]:
-    """(path, kind, size, mtime_ns, refusal) of each file below `root`, in the walk's order: a
-    folder's files sorted, then its sub-folders, through symlinked folders (each folder once, so
-    links cannot loop). Hidden files and folders (.git) are left out, and (unless `features_too`:
-    the commands that read feature vectors) the .npy feature files of folders `clamp embed --out`
-    wrote (they are features, not audio). A file clamp does not
-    read comes with kind None and is not stat'ed; one it reads is stat'ed once (refusal: why it is
-    not opened, from formats.reading). Folders that cannot be listed go to `problems`.
+@dataclass
+class TreeListing:
+    """The files below a folder, as columns: those clamp reads and may open (`paths`, `kinds`,
+    `sizes`, `mtimes`), and the rest (`others`: (position among `paths` it came before, path, kind,
+    refusal): kind None for a file clamp does not read, else why it is not opened)."""
+
+    paths: list[bytes] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    others: list[tuple[int, bytes, str | None, str | None]] = field(default_factory=list)
+
+
+def list_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True, features_too: bool = False
+              ) -> TreeListing:
+    """Each file below `root`, in the walk's order: a folder's files sorted, then its sub-folders,
+    through symlinked folders (each folder once, so links cannot loop). Hidden files and folders
+    (.git) are left out, and (unless `features_too`: the commands that read feature vectors) the
+    .npy feature files of folders `clamp embed --out` wrote (they are features, not audio). A file
+    clamp does not read is not stat'ed; one it reads is stat'ed once (a refusal says why it is not
+    opened, from formats.reading). Folders that cannot be listed go to `problems`.
 
     Paths are bytes joined onto `root` as given: any name a file system holds, no Path per file.
     Without `ordered` a folder's entries come in the file system's order (no sort: a search ranks
-    by score, and sorting 100,000 names is a tenth of a second).
+    by score, and sorting 100,000 names is a tenth of a second). Built for 100,000s of files: an
+    ordinary file costs a few operations and four appends (no tuple, no generator step).
     """
     from .reading import max_file_mb, refusal
 
     limits = {kind: int(mb * MB) for kind, mb in max_file_mb().items()}
+    limit_of = {kind: limits.get(kind, limits["music"]) for kind in set(_KIND_OF_SUFFIX.values())}
+    out = TreeListing()
+    add_path, add_kind, add_size, add_mtime = out.paths.append, out.kinds.append, out.sizes.append, out.mtimes.append
+    other = out.others.append
+    kind_of_suffix = _KIND_OF_SUFFIX.get
+    is_regular = stat.S_ISREG
     visited: set[tuple[int, int]] = set()
     features: set[bytes] = set()
     stack = [root]
@@ -111,35 +130,62 @@ def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True
             continue
         if os.path.dirname(folder) in features or os.path.lexists(os.path.join(folder, FEATURES_MARKER_B)):
             features.add(folder)
+        skip_npy = not features_too and folder in features
         subfolders = []
         for entry in entries:
             name = entry.name
-            if name.startswith(b"."):
+            if name[:1] == b".":
                 continue
             if entry.is_dir():
                 subfolders.append(entry.path)
                 continue
-            if not features_too and folder in features and name.lower().endswith(b".npy"):
-                continue
             dot = name.rfind(b".")
-            suffix = name[dot:].lower() if dot > 0 else b""
-            kind = _KIND_OF_SUFFIX.get(suffix)
-            if kind is None and not suffix.isascii():     # str.lower may still make it one clamp reads
-                kind = kind_of(os.fsdecode(name))
+            if dot <= 0:
+                other((len(out.paths), entry.path, None, None))
+                continue
+            suffix = name[dot:]
+            kind = kind_of_suffix(suffix)
             if kind is None:
-                yield entry.path, None, 0, 0, None
+                kind = kind_of_suffix(suffix.lower())
+                if kind is None and not suffix.isascii():   # str.lower may still make it one clamp reads
+                    kind = kind_of(os.fsdecode(name))
+                if kind is None:
+                    other((len(out.paths), entry.path, None, None))
+                    continue
+            if skip_npy and suffix.lower() == b".npy":
                 continue
             try:
                 st = entry.stat()
             except OSError:
-                yield entry.path, kind, 0, 0, check_path(Path(os.fsdecode(entry.path)), kind)  # its words
+                other((len(out.paths), entry.path, kind, check_path(Path(os.fsdecode(entry.path)), kind)))  # its words
                 continue
-            if stat.S_ISREG(st.st_mode) and st.st_size <= limits.get(kind, limits["music"]):
-                yield entry.path, kind, st.st_size, st.st_mtime_ns, None
+            if st.st_size <= limit_of[kind] and is_regular(st.st_mode):
+                add_path(entry.path)
+                add_kind(kind)
+                add_size(st.st_size)
+                add_mtime(st.st_mtime_ns)
             else:
                 reason = refusal(st, kind)
-                yield entry.path, kind, 0, 0, f"a symbolic link to {reason}" if entry.is_symlink() else reason
+                other((len(out.paths), entry.path, kind,
+                       f"a symbolic link to {reason}" if entry.is_symlink() else reason))
         stack.extend(reversed(subfolders))
+    return out
+
+
+def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True, features_too: bool = False
+              ) -> Iterator[tuple[bytes, str | None, int, int, str | None]]:
+    """list_tree's files one by one in the walk's order: (path, kind, size, mtime_ns, refusal)."""
+    listing = list_tree(root, problems, ordered, features_too)
+    others = iter(listing.others)
+    nxt = next(others, None)
+    for i, path in enumerate(listing.paths):
+        while nxt is not None and nxt[0] == i:
+            yield nxt[1], nxt[2], 0, 0, nxt[3]
+            nxt = next(others, None)
+        yield path, listing.kinds[i], listing.sizes[i], listing.mtimes[i], None
+    while nxt is not None:
+        yield nxt[1], nxt[2], 0, 0, nxt[3]
+        nxt = next(others, None)
 
 
 _name = operator.attrgetter("name")
@@ -166,6 +212,25 @@ class Scan:
                 return str(Path(os.path.expanduser(given)) / os.fsdecode(key[len(absolute) + 1:]))  # as expand
         return os.fsdecode(key)
 
+    def scope(self) -> str:
+        """A key naming the folders scanned (the same folders give the same key)."""
+        import hashlib
+
+        return hashlib.blake2b(b"\0".join(sorted(a for a, _ in self.roots)), digest_size=16).hexdigest()
+
+    def fingerprint(self) -> str:
+        """A digest of every (path, size, mtime) found, in the order found: equal for two scans
+        that found the same files unchanged (a file system lists an unchanged folder in the same
+        order; another order only costs the full check). Paths hold no NUL, so the join is exact."""
+        import hashlib
+        from array import array
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(b"\0".join(self.keys))
+        h.update(array("q", self.sizes).tobytes())
+        h.update(array("q", self.mtimes).tobytes())
+        return h.hexdigest()
+
     def keep(self, kinds: Iterable[str]) -> None:
         """Only the files of these kinds."""
         kinds = set(kinds)
@@ -188,21 +253,26 @@ def scan(args: Sequence[str]) -> Scan | None:
             return None
         absolute = os.path.abspath(os.fsencode(path))
         out.roots.append((absolute, arg))
-    seen: set[bytes] = set()
     several = len(out.roots) > 1        # one folder lists each file once (its folders are walked once)
-    keys, kinds, sizes, mtimes = out.keys.append, out.kinds.append, out.sizes.append, out.mtimes.append
+    seen: set[bytes] = set()
     for absolute, _ in out.roots:
-        for key, kind, size, mtime, refused in scan_tree(absolute, out.problems, ordered=False):
+        listing = list_tree(absolute, out.problems, ordered=False)
+        if several:                     # a folder inside another one given: its files once
+            fresh = [i for i, key in enumerate(listing.paths) if key not in seen]
+            seen.update(listing.paths)
+            for name in ("paths", "kinds", "sizes", "mtimes"):
+                column = getattr(listing, name)
+                setattr(listing, name, [column[i] for i in fresh])
+        out.keys += listing.paths
+        out.kinds += listing.kinds
+        out.sizes += listing.sizes
+        out.mtimes += listing.mtimes
+        for _, key, kind, refused in listing.others:
             if several:
                 if key in seen:
                     continue
                 seen.add(key)
-            if refused is None and kind is not None:
-                keys(key)
-                kinds(kind)
-                sizes(size)
-                mtimes(mtime)
-            elif kind is None:
+            if kind is None:
                 out.skipped += 1
             else:
                 out.problems.append((out.shown(key), refused))

@@ -69,6 +69,16 @@ class Match:
         return [piece_name(p, self.item) for p in self.paths]
 
 
+class UnderFolders:
+    """Path keys below some folders: `key in` it without a set of every file's key."""
+
+    def __init__(self, folders: Sequence[bytes]):
+        self.prefixes = tuple(folder.rstrip(b"/") + b"/" for folder in folders)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key.startswith(self.prefixes)
+
+
 class Collection:
     """A library together with the embedder that fills it (the CLI and the Python API share it)."""
 
@@ -113,6 +123,13 @@ class Collection:
         lib = self.library
         report = SyncReport()
         scope = [absolute for absolute, _ in scan.roots]
+        scope_key, fingerprint = scan.scope(), scan.fingerprint()
+        generation = lib.files_generation     # read when the library was opened, before the table below
+        if lib.scan_unchanged(scope_key, fingerprint):       # the same files as last time, the table untouched
+            report.unchanged = len(scan.keys)
+            if on_progress and report.unchanged:
+                on_progress(report.unchanged)
+            return report, lib.rows_in_scope(scope, kinds), UnderFolders(scope)
         known = lib.file_signatures(scope)
         fresh = [t[0] for t in zip(scan.keys, scan.sizes, scan.mtimes) if t not in known]
         seen = set(scan.keys)
@@ -137,8 +154,10 @@ class Collection:
                 self._add(fresh_paths[start:start + COMMIT_FILES], report, on_progress)
         others = (len(table) - len(gone) - (len(scan.keys) - len(fresh)) - sum(key in table for key in fresh)
                   if table else 0)
-        if others == 0 and not report.failed and not report.not_taken:
-            return report, lib.rows_in_scope(scope, kinds), seen     # the library's files there are the scan's
+        if others == 0 and not report.failed and not report.not_taken:    # the library's files there are the scan's
+            if not (fresh or gone):     # recorded by a sync that wrote nothing (the next one, after a change)
+                lib.record_scan(scope_key, fingerprint, generation)
+            return report, lib.rows_in_scope(scope, kinds), seen
         fresh_set = set(fresh)
         table = lib.file_table(scope)
         hashes = {table[key][2] for key in scan.keys if key in table and key not in fresh_set}

@@ -58,8 +58,13 @@ MIGRATIONS: list[list[str]] = [
         " kind TEXT NOT NULL, live INTEGER NOT NULL DEFAULT 1, UNIQUE (hash, item))",
         "CREATE INDEX pieces_dead ON pieces (row) WHERE live = 0",
     ],
+    [   # 2: a counter of the files table's writes, which the folder scans a search records are checked against
+        "INSERT OR IGNORE INTO meta VALUES ('files_generation', '0')",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+READABLE_FROM = 1       # the oldest schema read as it is when the library is read-only (reads need nothing newer)
+SCANS_KEPT = 32         # folder scans remembered per library (see record_scan)
 
 
 class LibraryError(ClampError):
@@ -146,7 +151,7 @@ class Library:
                 db = sqlite3.connect(str(tmp), isolation_level=None)
                 try:
                     db.execute("BEGIN")
-                    for statement in MIGRATIONS[0]:
+                    for statement in (statement for step in MIGRATIONS for statement in step):
                         db.execute(statement)
                     meta = {"format": "clamp-library", "model": model_id, "dim": str(dim), "rows": "0",
                             "whole_file": "1" if whole_file else "0", "created": str(time.time()),
@@ -220,6 +225,8 @@ class Library:
             raise LibraryError(f"{self.db_path}: library written by a newer clamp (schema {version}); upgrade clamp")
         if version < SCHEMA_VERSION:
             if not self.writable:
+                if version >= READABLE_FROM:
+                    return db
                 raise LibraryError(f"{self.db_path}: library of schema {version} needs migrating, and is read-only")
             with storage(self.db_path), _transaction(db):
                 version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -346,6 +353,38 @@ class Library:
         for cursor in self._file_rows("path, size, mtime_ns", scope):
             out.update(cursor)
         return out
+
+    # -- folder scans ----------------------------------------------------------
+    @property
+    def files_generation(self) -> str | None:
+        """Changes with every write to the files table (None: a library not yet migrated)."""
+        return self.meta.get("files_generation")
+
+    def scan_unchanged(self, scope: str, fingerprint: str) -> bool:
+        """Whether a folder scan of `scope` (a key naming its folders) found exactly what the one
+        recorded last found (`fingerprint`, formats.walk.Scan.fingerprint), with the files table
+        untouched since: then the library holds those files as they are and nothing needs checking."""
+        generation = self.files_generation
+        recorded = json.loads(self.meta.get("scans", "{}")).get(scope)
+        return generation is not None and recorded == [fingerprint, generation]
+
+    def record_scan(self, scope: str, fingerprint: str, generation: str | None) -> None:
+        """Remember that the files under `scope` are, in this library, exactly those a scan with
+        `fingerprint` found, as of `generation` of the files table: not recorded if the table has
+        been written since (another process), nor in a read-only library. The last SCANS_KEPT scopes
+        are kept."""
+        if not self.writable or generation is None:
+            return
+        with self.writing():
+            if self.files_generation != generation:
+                return
+            scans = json.loads(self.meta.get("scans", "{}"))
+            scans.pop(scope, None)
+            scans[scope] = [fingerprint, generation]
+            kept = dict(list(scans.items())[-SCANS_KEPT:])
+            with self._transaction() as db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('scans', ?)", (json.dumps(kept),))
+            self.refresh()
 
     def file_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM files").fetchone()[0]
@@ -543,6 +582,8 @@ class Library:
                     if touched:
                         self._set_liveness(db, touched)
                     db.execute("UPDATE meta SET value = ? WHERE key = 'rows'", (str(start + len(new)),))
+                    if file_rows or gone:
+                        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'files_generation'")
                     stored_kinds = sorted(set(self.kinds) | {kind for *_, kind in new})
                     if stored_kinds != self.kinds:
                         db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(stored_kinds),))
