@@ -76,12 +76,37 @@ def run(argv: list[str] | None = None) -> None:
     import signal
     import sys
 
+    from ..errors import EXIT_INTERRUPTED
+
     args = sys.argv[1:] if argv is None else argv
     first = args[0] if args else None
     try:
         build(first if first in COMMANDS or first in GROUPS else None)(args, prog_name="clamp")
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            exit_now(EXIT_INTERRUPTED)
+        raise
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def exit_now(code: int) -> None:
+    """End an interrupted process at once: its work is already rolled back or committed and its
+    message printed, but the interpreter's own shutdown (collecting the objects of torch, music21
+    and the rest) took 1-5 s on 2 busy cores, and Ctrl-C must end clamp within 2 s. The exit
+    handlers still run (temporary folders go) and the streams are flushed."""
+    import atexit
+    import os
+    import sys
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

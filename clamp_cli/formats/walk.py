@@ -9,6 +9,8 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import getitem
 from pathlib import Path
 
 from ..fsutil import os_reason
@@ -131,6 +133,8 @@ def list_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True
         if os.path.dirname(folder) in features or os.path.lexists(os.path.join(folder, FEATURES_MARKER_B)):
             features.add(folder)
         skip_npy = not features_too and folder in features
+        if not skip_npy and _all_plain(entries, out, limit_of):
+            continue
         subfolders = []
         for entry in entries:
             name = entry.name
@@ -172,6 +176,31 @@ def list_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True
     return out
 
 
+def _all_plain(entries: list, out: TreeListing, limit_of: dict[str, int]) -> bool:
+    """A folder of nothing but regular, readable files with suffixes clamp knows (the usual
+    music folder), listed into `out` by C-level maps over the entries: no bytecode per file.
+    False, with nothing added, for any other folder (list_tree then goes entry by entry)."""
+    names = list(map(_name, entries))
+    if any(map(bytes.startswith, names, repeat(b"."))) or any(map(_is_dir, entries)):
+        return False
+    suffixes = list(map(getitem, names, map(slice, map(bytes.rfind, names, repeat(b".")), repeat(None))))
+    kinds = list(map(_KIND_OF_SUFFIX.get, suffixes))
+    if None in kinds:
+        return False
+    try:
+        stats = list(map(_stat_of, entries))
+    except OSError:
+        return False
+    sizes = list(map(_size, stats))
+    if sizes and (max(sizes) > min(limit_of[k] for k in set(kinds)) or not all(map(stat.S_ISREG, map(_mode, stats)))):
+        return False
+    out.paths += map(_path, entries)
+    out.kinds += kinds
+    out.sizes += sizes
+    out.mtimes += map(_mtime, stats)
+    return True
+
+
 def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True, features_too: bool = False
               ) -> Iterator[tuple[bytes, str | None, int, int, str | None]]:
     """list_tree's files one by one in the walk's order: (path, kind, size, mtime_ns, refusal)."""
@@ -189,6 +218,10 @@ def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True
 
 
 _name = operator.attrgetter("name")
+_path = operator.attrgetter("path")
+_size, _mtime, _mode = (operator.attrgetter(a) for a in ("st_size", "st_mtime_ns", "st_mode"))
+_is_dir = os.DirEntry.is_dir
+_stat_of = os.DirEntry.stat
 _KIND_OF_SUFFIX = {suffix.encode(): kind_of("x" + suffix) for suffix in SUFFIX_FORMAT}
 
 
