@@ -251,6 +251,22 @@ def test_import_npy_tree_and_parquet_shards(lib_env, tunes, tmp_path):
         np.testing.assert_allclose(lib.raw_vectors(range(n + 50, n + 70)), raw, rtol=1e-5)
 
 
+def test_a_piece_twice_in_a_shard_or_in_two_shards_gets_one_row(tmp_path):
+    from clamp_cli.index.imports import import_parquet, write_parquet_shard
+
+    rng = np.random.default_rng(5)
+    raw = rng.normal(size=(6, 8)).astype(np.float32)
+    keys = [f"{i:064x}" for i in (1, 2, 2, 3, 4, 4)]          # two pieces twice within the shard
+    write_parquet_shard(tmp_path / "a.parquet", keys, [f"/far/{i}.abc" for i in range(6)], "m", ["music/x"] * 6, raw)
+    write_parquet_shard(tmp_path / "b.parquet", keys[:3] + [f"{9:064x}"], [f"/far/b{i}.abc" for i in range(4)], "m",
+                        ["music/x"] * 4, raw[:4])
+    with Library.create(tmp_path / "lib", "m", 8) as lib:
+        report = import_parquet(lib, [tmp_path / "a.parquet", tmp_path / "b.parquet"])
+        assert report.rows_added == lib.rows == 5 and lib.counts()["files"] == 10 and not lib.check()
+        with pytest.raises(ValueError):         # the caller's check must be made under the write lock
+            lib.add_rows([], [f"{7:064x}"], [""], ["music"], raw[:1], unheld=True)
+
+
 def _open_named(env, name) -> Library:
     return Library(Path(env["CLAMP_CACHE_DIR"]) / "libraries" / name)
 

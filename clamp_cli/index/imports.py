@@ -106,40 +106,48 @@ def import_parquet(lib: Library, shards: list[Path], on_progress: Callable[[int]
             report.problems.append((str(shard), f"vectors of model {other}; the library holds {lib.model_id}"))
             continue
         for group in range(pf.num_row_groups):
-            # the small columns first: a group whose pieces are all held already (a re-import) is
-            # never decoded for its vectors, which are nearly all of its bytes
-            meta = pf.read_row_group(group, columns=["key", "path", "prep"], use_threads=False)
-            keys = meta.column("key").to_pylist()
-            preps = meta.column("prep").to_pylist()
-            split = [key.partition("#") for key in keys]
-            hashes = [h for h, _, _ in split]
-            items = [item for _, _, item in split]
-            held = lib.held_pieces(hashes)[0] if lib.rows else set()
-            new = [i for i, piece in enumerate(zip(hashes, items)) if piece not in held]
-            vectors = np.zeros((0, lib.dim), np.float32)
-            if new:
-                # one thread: pyarrow's pool decoded a group's vectors 3.4x slower on 2 busy cores
-                column = pf.read_row_group(group, columns=["vector"], use_threads=False).column("vector")
-                flat = [chunk.flatten().to_numpy(zero_copy_only=False) for chunk in column.chunks]   # views
-                vectors = (flat[0] if len(flat) == 1 else np.concatenate(flat)).reshape(len(keys), lib.dim)
-                if not np.isfinite(vectors).all():
-                    report.problems.append((str(shard), f"vectors that are not finite; row group {group} skipped"))
-                    continue
-                if len(new) < len(keys):
-                    vectors = vectors[np.asarray(new)]
-            kind_of_prep = {prep: (prep or "music").split("/")[0] for prep in set(preps)}
-            files = {path: h for path, h in zip(meta.column("path").to_pylist(), hashes) if path}
-            folders = {d: os.path.isdir(d) for d in {p.rpartition("/")[0] for p in files}}
-            rows = []
-            for path, h in files.items():      # paths of folders this machine lacks are not stat'ed one by one
-                st = _stat(path) if folders[path.rpartition("/")[0]] else _Missing
-                rows.append((path_key(path), st.st_size, st.st_mtime_ns, h))
-            report.rows_added += lib.add_rows(rows, [hashes[i] for i in new], [items[i] for i in new],
-                                              [kind_of_prep[preps[i]] for i in new], vectors)
-            report.files += len(files)
-            if on_progress:
-                on_progress(len(keys))
+            with lib.writing():     # the check below and the write are one step (no other writer between)
+                added = _import_group(lib, pf, group, str(shard), report)
+            if on_progress and added is not None:
+                on_progress(added)
     return report
+
+
+def _import_group(lib: Library, pf, group: int, shard: str, report: ImportReport) -> int | None:
+    """One row group of a shard into the library (the caller holds its write lock); the number
+    of rows read, or None when the group is refused (a line in the report)."""
+    # the small columns first: a group whose pieces are all held already (a re-import) is
+    # never decoded for its vectors, which are nearly all of its bytes
+    meta = pf.read_row_group(group, columns=["key", "path", "prep"], use_threads=False)
+    keys = meta.column("key").to_pylist()
+    preps = meta.column("prep").to_pylist()
+    split = [key.partition("#") for key in keys]
+    hashes = [h for h, _, _ in split]
+    items = [item for _, _, item in split]
+    held = lib.held_pieces(hashes)[0] if lib.rows else set()
+    new = [i for i, piece in enumerate(zip(hashes, items)) if piece not in held]
+    vectors = np.zeros((0, lib.dim), np.float32)
+    if new:
+        # one thread: pyarrow's pool decoded a group's vectors 3.4x slower on 2 busy cores
+        column = pf.read_row_group(group, columns=["vector"], use_threads=False).column("vector")
+        flat = [chunk.flatten().to_numpy(zero_copy_only=False) for chunk in column.chunks]   # views
+        vectors = (flat[0] if len(flat) == 1 else np.concatenate(flat)).reshape(len(keys), lib.dim)
+        if not np.isfinite(vectors).all():
+            report.problems.append((shard, f"vectors that are not finite; row group {group} skipped"))
+            return None
+        if len(new) < len(keys):
+            vectors = vectors[np.asarray(new)]
+    kind_of_prep = {prep: (prep or "music").split("/")[0] for prep in set(preps)}
+    files = {path: h for path, h in zip(meta.column("path").to_pylist(), hashes) if path}
+    folders = {d: os.path.isdir(d) for d in {p.rpartition("/")[0] for p in files}}
+    rows = []
+    for path, h in files.items():      # paths of folders this machine lacks are not stat'ed one by one
+        st = _stat(path) if folders[path.rpartition("/")[0]] else _Missing
+        rows.append((path_key(path), st.st_size, st.st_mtime_ns, h))
+    report.rows_added += lib.add_rows(rows, [hashes[i] for i in new], [items[i] for i in new],
+                                      [kind_of_prep[preps[i]] for i in new], vectors, unheld=True)
+    report.files += len(files)
+    return len(keys)
 
 
 def _npy_files(root: Path) -> Iterator[Path]:

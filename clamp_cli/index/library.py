@@ -526,15 +526,19 @@ class Library:
                              hashes, items, kinds, block, gone)
 
     def add_rows(self, files: Sequence[tuple[bytes, int, int, str]], hashes: Sequence[str], items: Sequence[str],
-                 kinds: Sequence[str], vectors: np.ndarray, gone: Sequence[bytes] = ()) -> int:
+                 kinds: Sequence[str], vectors: np.ndarray, gone: Sequence[bytes] = (), unheld: bool = False) -> int:
         """`add` in columns (what a bulk import has): files as (path key, size, mtime_ns, hash), the
         pieces as parallel lists with their vectors as one (n, dim) block (modified in place).
 
         A content already stored keeps its rows (revived if dead); pieces of contents whose last
         file is gone are marked dead. Vectors are normalised here. Lookups go through temporary
         tables joined on the indexes, so a batch costs the same in a library of any size (and
-        nothing in an empty one).
+        nothing in an empty one). `unheld`: the caller, holding the write lock (`writing`), has found
+        none of these pieces held (a bulk import checks before it decodes the vectors), so that join
+        is not made twice.
         """
+        if unheld and self._lock_fd is None:
+            raise ValueError("add_rows(unheld=True) needs the write lock held around the check")
         with self.writing():
             db = self.db
             has_rows = self.rows > 0
@@ -543,7 +547,7 @@ class Library:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_path (path BLOB PRIMARY KEY, hash TEXT) WITHOUT ROWID")
             db.execute("DELETE FROM incoming_hash")
             db.execute("DELETE FROM incoming_path")
-            held, dead_held = self.held_pieces(hashes) if has_rows else (set(), set())
+            held, dead_held = self.held_pieces(hashes) if has_rows and not unheld else (set(), set())
             keep, fresh = [], set()
             for i, key in enumerate(zip(hashes, items)):
                 if key not in held and key not in fresh:
