@@ -129,7 +129,7 @@ class Collection:
             report.unchanged = len(scan.keys)
             if on_progress and report.unchanged:
                 on_progress(report.unchanged)
-            return report, lib.rows_in_scope(scope, kinds), UnderFolders(scope)
+            return report, lib.rows_in_scope(scope, kinds, files=len(scan.keys)), UnderFolders(scope)
         known = lib.file_signatures(scope)
         fresh = [t[0] for t in zip(scan.keys, scan.sizes, scan.mtimes) if t not in known]
         seen = set(scan.keys)

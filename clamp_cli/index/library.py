@@ -389,12 +389,15 @@ class Library:
     def file_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM files").fetchone()[0]
 
-    def rows_in_scope(self, scope: Sequence[bytes], kinds: Iterable[str]) -> np.ndarray | None:
+    def rows_in_scope(self, scope: Sequence[bytes], kinds: Iterable[str], files: int | None = None
+                      ) -> np.ndarray | None:
         """Live rows of those kinds held by a file under the folders of `scope` (None: every live
-        row of the library qualifies), from the tables alone (no Python object per file)."""
+        row of the library qualifies), from the tables alone (no Python object per file).
+        `files`: how many files the table holds there, when the caller knows (not counted again)."""
         kinds = sorted(set(kinds))
-        table_files = sum(self.db.execute("SELECT count(*) FROM files WHERE path >= ? AND path < ?",
-                                          _below(key)).fetchone()[0] for key in _outermost(scope))
+        table_files = files if files is not None else sum(
+            self.db.execute("SELECT count(*) FROM files WHERE path >= ? AND path < ?", _below(key)).fetchone()[0]
+            for key in _outermost(scope))
         if table_files == self.file_count():
             return self.rows_of_kinds(kinds)
         marks = ",".join("?" * len(kinds))
