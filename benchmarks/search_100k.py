@@ -34,10 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-# runs the CLI in this process, then says on stderr whether torch was imported
-WRAPPER = ("import sys\nfrom clamp_cli.cli.main import run\n"
-           "try:\n    run()\n"
-           "finally:\n    print('torch imported: %s' % ('torch' in sys.modules), file=sys.stderr)\n")
+# runs the CLI in this process, then (an exit handler: the CLI ends with os._exit) says on stderr whether
+# torch was imported
+WRAPPER = ("import atexit, sys\nfrom clamp_cli.cli.main import run\n"
+           "atexit.register(lambda: print('torch imported: %s' % ('torch' in sys.modules), file=sys.stderr))\n"
+           "run()\n")
 
 
 def wall(argv: list[str], env: dict, runs: int) -> tuple[float, subprocess.CompletedProcess]:

@@ -83,19 +83,23 @@ def run(argv: list[str] | None = None) -> None:
     try:
         build(first if first in COMMANDS or first in GROUPS else None)(args, prog_name="clamp")
     except SystemExit as exc:
-        if exc.code == EXIT_INTERRUPTED:
+        code = 0 if exc.code is None else exc.code
+        if code == EXIT_INTERRUPTED or (argv is None and isinstance(code, int)):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            exit_now(EXIT_INTERRUPTED)
+            exit_now(code)
         raise
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def exit_now(code: int) -> None:
-    """End an interrupted process at once: its work is already rolled back or committed and its
-    message printed, but the interpreter's own shutdown (collecting the objects of torch, music21
-    and the rest) took 1-5 s on 2 busy cores, and Ctrl-C must end clamp within 2 s. The exit
-    handlers still run (temporary folders go) and the streams are flushed."""
+    """End the process at once when its command is done (the console entry point) or
+    interrupted: its work is committed or rolled back, its databases closed and its message
+    printed, and the interpreter's own shutdown (collecting the objects of torch, music21, a
+    100,000-file walk) is all that is left: 0.1 s of a warm search, and 1-5 s of an interrupted
+    run on 2 busy cores, where Ctrl-C must end clamp within 2 s. The exit handlers still run
+    (temporary folders go, worker processes are reaped) and the streams are flushed; a flush
+    that fails (the reader of a pipe left) changes nothing."""
     import atexit
     import os
     import sys
