@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clamp_cli.index.library import DB_NAME, VECTORS_NAME, SCHEMA_VERSION, Library, LibraryError
+from clamp_cli.index.library import DB_NAME, SCHEMA_VERSION, VECTORS_NAME, Library, LibraryError
 from clamp_cli.train.prepare import corpus_root
 
 from .test_cli import run
