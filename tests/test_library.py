@@ -98,7 +98,7 @@ def test_an_unchanged_folder_is_recorded_and_any_write_to_the_files_table_voids_
     with _library(lib_env) as lib:
         generation = lib.files_generation
         lib.remove_files([os.fsencode(victim)])
-        assert lib.files_generation != generation and not lib.scan_unchanged(*json.loads(lib.meta["scans"]).popitem())
+        assert lib.files_generation != generation and not lib.scan_unchanged(*json.loads(lib.meta["scans"]).popitem())[0]
     assert _search(["-t", "a jig", tunes, "-n", "20"], lib_env) == first
     with _library(lib_env) as lib:
         assert lib.counts()["files"] == len(first)
@@ -108,13 +108,16 @@ def test_an_unchanged_folder_is_recorded_and_any_write_to_the_files_table_voids_
     with _library(lib_env) as lib:
         assert lib.file_table([os.fsencode(victim)])[os.fsencode(victim)][1] == victim.stat().st_mtime_ns
         scope, (fingerprint, _) = json.loads(lib.meta["scans"]).popitem()
-        assert not lib.scan_unchanged(scope, fingerprint)       # that search wrote: the next one records
+        assert not lib.scan_unchanged(scope, fingerprint)[0]    # that search wrote: the next one records
     assert _search(["-t", "a jig", tunes, "-n", "20"], lib_env) == first
     with _library(lib_env) as lib:
         scope, (fingerprint, _) = json.loads(lib.meta["scans"]).popitem()
-        assert lib.scan_unchanged(scope, fingerprint)
+        assert lib.scan_unchanged(scope, fingerprint)[0]
         lib.record_scan(scope, "another", str(int(lib.files_generation) - 1))   # a sync that saw an older table
-        assert lib.scan_unchanged(scope, fingerprint)                          # is not recorded
+        assert lib.scan_unchanged(scope, fingerprint)[0]                       # is not recorded
+        with _library(lib_env) as other:        # another process writes after this one opened the library
+            other.remove_files([os.fsencode(victim)])
+        assert not lib.scan_unchanged(scope, fingerprint)[0]   # read as the database is now, not as opened
 
 
 def test_copies_are_converted_once_and_unique_collapses_them(lib_env, tunes, tmp_path):
@@ -442,8 +445,8 @@ def test_a_schema_1_library_is_migrated_when_writable_and_read_as_it_is_when_not
         db.close()
         with Library(directory, readonly=readonly) as lib:
             assert lib.files_generation == (None if readonly else "0")
-            assert not lib.scan_unchanged("scope", "fingerprint")
+            assert not lib.scan_unchanged("scope", "fingerprint")[0]
             lib.record_scan("scope", "fingerprint", lib.files_generation)
-            assert lib.scan_unchanged("scope", "fingerprint") is not readonly
+            assert lib.scan_unchanged("scope", "fingerprint")[0] is not readonly
         version = sqlite3.connect(directory / DB_NAME).execute("PRAGMA user_version").fetchone()[0]
         assert version == (1 if readonly else SCHEMA_VERSION)

@@ -124,8 +124,8 @@ class Collection:
         report = SyncReport()
         scope = [absolute for absolute, _ in scan.roots]
         scope_key, fingerprint = scan.scope(), scan.fingerprint()
-        generation = lib.files_generation     # read when the library was opened, before the table below
-        if lib.scan_unchanged(scope_key, fingerprint):       # the same files as last time, the table untouched
+        unchanged, generation = lib.scan_unchanged(scope_key, fingerprint)   # generation: before the table below
+        if unchanged:       # the same files as last time, the table untouched
             report.unchanged = len(scan.keys)
             if on_progress and report.unchanged:
                 on_progress(report.unchanged)

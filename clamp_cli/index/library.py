@@ -360,13 +360,16 @@ class Library:
         """Changes with every write to the files table (None: a library not yet migrated)."""
         return self.meta.get("files_generation")
 
-    def scan_unchanged(self, scope: str, fingerprint: str) -> bool:
+    def scan_unchanged(self, scope: str, fingerprint: str) -> tuple[bool, str | None]:
         """Whether a folder scan of `scope` (a key naming its folders) found exactly what the one
         recorded last found (`fingerprint`, formats.walk.Scan.fingerprint), with the files table
-        untouched since: then the library holds those files as they are and nothing needs checking."""
-        generation = self.files_generation
-        recorded = json.loads(self.meta.get("scans", "{}")).get(scope)
-        return generation is not None and recorded == [fingerprint, generation]
+        untouched since: then the library holds those files as they are and nothing needs checking.
+        Read from the database as it is now (another process may have written since this one
+        opened it), with the files table's generation as read (what record_scan is given later)."""
+        state = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('files_generation', 'scans')"))
+        generation = state.get("files_generation")
+        recorded = json.loads(state.get("scans", "{}")).get(scope)
+        return generation is not None and recorded == [fingerprint, generation], generation
 
     def record_scan(self, scope: str, fingerprint: str, generation: str | None) -> None:
         """Remember that the files under `scope` are, in this library, exactly those a scan with
