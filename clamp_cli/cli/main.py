@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
+from .entry import exit_now, run  # noqa: F401  (the entry point, and `python -m clamp_cli.cli.main`)
 from .helptext import plain_value_names
 
 plain_value_names()      # help names values PATH, N, TEXT..., not by their Python types
@@ -68,49 +69,6 @@ def __getattr__(name: str):
         app = build()
         return app
     raise AttributeError(name)
-
-
-def run(argv: list[str] | None = None) -> None:
-    """The console entry point: once the command is done (or interrupted), a late Ctrl-C must not
-    turn the interpreter's shutdown into a traceback or change the exit code."""
-    import signal
-    import sys
-
-    from ..errors import EXIT_INTERRUPTED
-
-    args = sys.argv[1:] if argv is None else argv
-    first = args[0] if args else None
-    try:
-        build(first if first in COMMANDS or first in GROUPS else None)(args, prog_name="clamp")
-    except SystemExit as exc:
-        code = 0 if exc.code is None else exc.code
-        if code == EXIT_INTERRUPTED or (argv is None and isinstance(code, int)):
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            exit_now(code)
-        raise
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def exit_now(code: int) -> None:
-    """End the process at once when its command is done (the console entry point) or
-    interrupted: its work is committed or rolled back, its databases closed and its message
-    printed, and the interpreter's own shutdown (collecting the objects of torch, music21, a
-    100,000-file walk) is all that is left: 0.1 s of a warm search, and 1-5 s of an interrupted
-    run on 2 busy cores, where Ctrl-C must end clamp within 2 s. The exit handlers still run
-    (temporary folders go, worker processes are reaped) and the streams are flushed; a flush
-    that fails (the reader of a pipe left) changes nothing."""
-    import atexit
-    import os
-    import sys
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import app
 from ..errors import InputError, UsageError
 from ..formats.features import feature_size, is_npy
-from ..formats.walk import piece_name
+from ..formats.walk import piece_name, split_piece_ref
+
+# imported with the command, though only app uses them: a search of folders then imports them while
+# formats.walk.list_ahead's child lists the folders, not after
+from ..index.collection import Collection  # noqa: F401
+from ..index.embedder import Embedder  # noqa: F401
+from ..index.library import path_key
+from ..retrieval import parse_query
+from ..retrieval.search import is_piece_ref, query_vector, rank_texts
 from .common import (
     DEFAULT_MODEL,
     BackboneOpt,
@@ -194,10 +203,6 @@ def search(
     quiet: QuietOpt = False,
 ) -> int:
     """Rank keys by cosine similarity to the query (text and/or music, with arithmetic)."""
-    from ..formats.walk import split_piece_ref
-    from ..retrieval import parse_query
-    from ..retrieval.search import is_piece_ref, query_vector, rank_texts
-
     fmt = output_format(fmt, as_json, as_jsonl, paths_only)
     reporter = Reporter(quiet, counts=("ranked",), always=False)
     query = parse_query(text or [], music or [], sub or [], sub_music or [], is_path=is_piece_ref)
@@ -256,9 +261,6 @@ def search(
                      null=null)
         reporter.summary(0, ranked=len(key_lines))
         return reporter.exit_code
-    from .. import app
-    from ..index.library import path_key
-
     collection = app.open_collection(settings, embedder, whole_file)
     ranked = 0
     try:

@@ -196,23 +196,50 @@ def _all_plain(entries: list, out: TreeListing, limit_of: dict[str, int]) -> boo
             return False
     paths = list(map(_path, entries))
     limit = min(limit_of[k] for k in set(kinds)) if kinds else 0
+    stats = _split_stats(paths, limit) if _helpers and len(paths) >= _SPLIT_FROM else _plain_stats(paths, limit)
+    if stats is None:
+        return False
+    sizes, mtimes = stats
+    out.paths += paths
+    out.kinds += kinds
+    out.sizes += sizes
+    out.mtimes += mtimes
+    return True
+
+
+def _plain_stats(paths: list[bytes], limit: int) -> tuple[list[int], list[int]] | None:
+    """The sizes and mtimes of `paths`; None unless every one is a regular file within `limit`."""
     sizes: list[int] = []
     mtimes: list[int] = []
     for start in range(0, len(paths), _STAT_CHUNK):   # a chunk's stat results freed before the next
         try:
             stats = list(map(os.stat, paths[start:start + _STAT_CHUNK]))
         except OSError:
-            return False
+            return None
         chunk = list(map(_size, stats))
         if max(chunk) > limit or not all(map(stat.S_ISREG, map(_mode, stats))):
-            return False
+            return None
         sizes += chunk
         mtimes += map(_mtime, stats)
-    out.paths += paths
-    out.kinds += kinds
-    out.sizes += sizes
-    out.mtimes += mtimes
-    return True
+    return sizes, mtimes
+
+
+def _split_stats(paths: list[bytes], limit: int) -> tuple[list[int], list[int]] | None:
+    """_plain_stats with the second half in a forked helper: list_ahead's child, once the clamp
+    process has finished its imports, has both cores to itself (two processes make twice the stat
+    calls of one). A helper that fails leaves its half to this process."""
+    from .. import forked
+
+    half = len(paths) // 2
+    try:
+        helper = forked.start(_plain_stats, paths[half:], limit)
+    except OSError:
+        return _plain_stats(paths, limit)
+    first = _plain_stats(paths[:half], limit)
+    second = forked.result(*helper) or (_plain_stats(paths[half:], limit),)
+    if first is None or second[0] is None:
+        return None
+    return first[0] + second[0][0], first[1] + second[0][1]
 
 
 def scan_tree(root: bytes, problems: list[tuple[str, str]], ordered: bool = True, features_too: bool = False
@@ -235,7 +262,9 @@ _name = operator.attrgetter("name")
 _path = operator.attrgetter("path")
 _size, _mtime, _mode = (operator.attrgetter(a) for a in ("st_size", "st_mtime_ns", "st_mode"))
 _is_dir = os.DirEntry.is_dir
+_helpers = False         # True in list_ahead's child, which may fork helpers (see _split_stats)
 _STAT_CHUNK = 4096      # os.stat (not DirEntry.stat, which keeps each result): 100,000 kept cost 0.1-0.2 s
+_SPLIT_FROM = 4 * _STAT_CHUNK   # a folder this large has its stat calls split (_split_stats)
 _KIND_OF_SUFFIX = {suffix.encode(): kind_of("x" + suffix) for suffix in SUFFIX_FORMAT}
 
 
@@ -281,6 +310,8 @@ class Scan:
     def keep(self, kinds: Iterable[str]) -> None:
         """Only the files of these kinds."""
         kinds = set(kinds)
+        if kinds.issuperset(self.kinds):
+            return
         picked = [i for i, k in enumerate(self.kinds) if k in kinds]
         if len(picked) != len(self.kinds):
             for name in ("keys", "kinds", "sizes", "mtimes"):
@@ -303,7 +334,7 @@ def scan(args: Sequence[str]) -> Scan | None:
     several = len(out.roots) > 1        # one folder lists each file once (its folders are walked once)
     seen: set[bytes] = set()
     for absolute, _ in out.roots:
-        listing = list_tree(absolute, out.problems, ordered=False)
+        listing = _listed_ahead(absolute, out.problems) or list_tree(absolute, out.problems, ordered=False)
         if several:                     # a folder inside another one given: its files once
             fresh = [i for i, key in enumerate(listing.paths) if key not in seen]
             seen.update(listing.paths)
@@ -324,6 +355,78 @@ def scan(args: Sequence[str]) -> Scan | None:
             else:
                 out.problems.append((out.shown(key), refused))
     return out
+
+
+_ahead: dict = {}     # list_ahead's child ("child": pid and pipe), then the listings it sent, by folder
+
+
+def list_ahead(args: Sequence[str]) -> None:
+    """Start listing the folders among `args` in a forked child, for the `scan` of them that this
+    process makes later: the stat of each file (half of a warm 100,000-file search) then runs on
+    other cores while this process imports numpy and parses its command line (git's
+    preload-index does the same with threads). A listing is used once, for a folder scanned as
+    given here; any other scan, or a child that failed, lists in this process as before. The
+    console entry point calls it before it builds its command (forked.available: one thread)."""
+    from .. import forked
+
+    roots = list(dict.fromkeys(os.path.abspath(os.fsencode(os.path.expanduser(a))) for a in args
+                               if a != "-" and os.path.isdir(os.path.expanduser(a))))
+    if _ahead or not roots or not forked.available():
+        return
+    import atexit
+
+    try:
+        _ahead["child"] = forked.start(_list_roots, roots)
+    except OSError:
+        return
+    atexit.register(_end_ahead)
+
+
+def _list_roots(roots: list[bytes]) -> list[tuple]:
+    """list_ahead's child: each folder's listing, as compact as marshal makes it (paths hold no
+    NUL, so their join is exact)."""
+    import signal
+    from array import array
+
+    global _helpers
+    signal.signal(signal.SIGINT, signal.SIG_DFL)    # Ctrl-C ends it at once, as it ends clamp
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):                            # nothing of it reaches the terminal or a pipe's reader
+        os.dup2(null, fd)
+    _helpers = True
+    found = []
+    for root in roots:
+        problems: list[tuple[str, str]] = []
+        got = list_tree(root, problems, ordered=False)
+        found.append((root, b"\0".join(got.paths), got.kinds, array("q", got.sizes).tobytes(),
+                      array("q", got.mtimes).tobytes(), got.others, problems))
+    return found
+
+
+def _listed_ahead(root: bytes, problems: list[tuple[str, str]]) -> TreeListing | None:
+    """list_ahead's listing of `root` (its problems added to `problems`), once; None when there is none."""
+    from array import array
+
+    if "child" in _ahead:
+        from .. import forked
+
+        sent = forked.result(*_ahead.pop("child"))
+        _ahead["listings"] = {found[0]: found[1:] for found in sent[0]} if sent else {}
+    found = _ahead.get("listings", {}).pop(root, None)
+    if found is None:
+        return None
+    paths, kinds, sizes, mtimes, others, its_problems = found
+    problems += its_problems
+    return TreeListing(paths.split(b"\0") if paths else [], kinds, array("q", sizes).tolist(),
+                       array("q", mtimes).tolist(), others)
+
+
+def _end_ahead() -> None:
+    """At exit: a child whose listing was never asked for is stopped."""
+    if "child" in _ahead:
+        from .. import forked
+
+        forked.stop(*_ahead.pop("child"))
 
 
 def names_file(path: Path) -> bool:
