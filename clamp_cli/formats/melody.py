@@ -1,0 +1,250 @@
+"""The melody of a piece: its main line as notes (MIDI pitch, onset and duration in quarter notes,
+bar), what melody search matches.
+
+Two routes, one rule for the line:
+- MIDI (and MTF) files are read as they are, with mido:
+  1. the notes are grouped into voices, one per (track, channel); channel 10 (drums) is left out;
+  2. the melody voice is one whose track name says so ("melody", "lead", "vocal", "voice",
+     "tune", "solo", "melodie", "canto") if there is one, else the voice with the highest mean
+     pitch among those holding at least a fifth of the notes of the fullest voice (an
+     accompaniment's chords hold many notes, a melody sits on top).
+  Bars come from the file's time signatures (4/4 when it has none).
+- Scores (ABC through abc2xml, as the embedding converts them; MusicXML as it is; Humdrum, MEI
+  and the rest through music21's MusicXML) are read from MusicXML with ElementTree: the first
+  part's first staff, all its voices; grace notes left out (ornaments), tied notes joined. Bars
+  are the measures, counted from 1 (a pickup is bar 1).
+Then, in both, the skyline: at each onset the highest note, and a note cut where the next onset
+begins (the line a listener follows in a chordal part).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+MELODY_NAMES = ("melody", "lead", "vocal", "voice", "tune", "solo", "melodie", "canto")
+DRUM_CHANNEL = 9
+MIN_SHARE = 0.2     # of the fullest voice's notes, for a voice to be the melody by pitch
+
+
+@dataclass(frozen=True)
+class Melody:
+    """A monophonic line: one entry per note, in time order."""
+
+    pitches: np.ndarray     # int16, MIDI note numbers
+    onsets: np.ndarray      # float32, quarter notes from the start
+    durations: np.ndarray   # float32, quarter notes
+    bars: np.ndarray        # int32, from 1
+
+    def __len__(self) -> int:
+        return len(self.pitches)
+
+    def intervals(self) -> np.ndarray:
+        """Semitones from each note to the next: what does not change with the key."""
+        return np.diff(self.pitches.astype(np.int16))
+
+    def excerpt(self, start: int, stop: int) -> Melody:
+        return Melody(self.pitches[start:stop], self.onsets[start:stop], self.durations[start:stop],
+                      self.bars[start:stop])
+
+
+def _notes(mid) -> list[tuple[int, int, int, int, int, str]]:
+    """(track, channel, start tick, end tick, pitch, track name) of every note with a length."""
+    notes = []
+    for t, track in enumerate(mid.tracks):
+        name, tick, sounding = "", 0, {}
+        for msg in track:
+            tick += msg.time
+            if msg.type == "track_name" and not name:
+                name = str(msg.name)
+            elif msg.type == "note_on" and msg.velocity > 0:
+                sounding.setdefault((msg.channel, msg.note), []).append(tick)
+            elif msg.type in ("note_off", "note_on"):
+                starts = sounding.get((msg.channel, msg.note))
+                if starts:
+                    start = starts.pop(0)
+                    if tick > start:
+                        notes.append((t, msg.channel, start, tick, msg.note, name))
+    return notes
+
+
+def _bar_starts(mid) -> list[tuple[int, int]]:
+    """(tick, bar length in ticks) at each time signature, in time order."""
+    changes, tick = [], 0
+    for msg in mid.tracks[0] if mid.type != 2 else []:
+        tick += msg.time
+        if msg.type == "time_signature":
+            changes.append((tick, int(mid.ticks_per_beat * 4 * msg.numerator / msg.denominator)))
+    if not changes or changes[0][0] > 0:
+        changes.insert(0, (0, mid.ticks_per_beat * 4))
+    return changes
+
+
+def _bars_of(ticks: np.ndarray, changes: list[tuple[int, int]]) -> np.ndarray:
+    bars = np.empty(len(ticks), dtype=np.int32)
+    first_bar = 1
+    for i, (start, length) in enumerate(changes):
+        end = changes[i + 1][0] if i + 1 < len(changes) else None
+        inside = (ticks >= start) & ((ticks < end) if end is not None else True)
+        bars[inside] = first_bar + (ticks[inside] - start) // max(length, 1)
+        if end is not None:
+            first_bar += -(-(end - start) // max(length, 1))
+    return bars
+
+
+def _skyline(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, bars: np.ndarray, beat: float) -> Melody:
+    """The highest note at each onset, each cut where the next begins (times in units of `beat`)."""
+    order = np.lexsort((-pitches, starts))
+    starts, ends, pitches, bars = starts[order], ends[order], pitches[order], bars[order]
+    top = np.ones(len(starts), dtype=bool)
+    top[1:] = starts[1:] != starts[:-1]
+    starts, ends, pitches, bars = starts[top], ends[top].copy(), pitches[top], bars[top]
+    ends[:-1] = np.minimum(ends[:-1], starts[1:])
+    return Melody(pitches.astype(np.int16), (starts / beat).astype(np.float32),
+                  ((ends - starts) / beat).astype(np.float32), bars.astype(np.int32))
+
+
+def melody_from_midi(data: bytes) -> Melody:
+    """The melody of a MIDI file (the rule in the module's docstring). InputError when it has no notes."""
+    from .midi import read_midi
+
+    mid = read_midi(data)
+    try:
+        notes = [n for n in _notes(mid) if n[1] != DRUM_CHANNEL]
+        changes = _bar_starts(mid)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"damaged MIDI track ({exc})") from None
+    if not notes:
+        raise InputError("no notes to make a melody of")
+    voices: dict[tuple[int, int], list] = {}
+    for n in notes:
+        voices.setdefault((n[0], n[1]), []).append(n)
+    named = [v for v in voices.values() if any(word in v[0][5].lower() for word in MELODY_NAMES)]
+    if named:
+        voice = max(named, key=len)
+    else:
+        fullest = max(len(v) for v in voices.values())
+        voice = max((v for v in voices.values() if len(v) >= MIN_SHARE * fullest),
+                    key=lambda v: sum(n[4] for n in v) / len(v))
+    starts = np.array([n[2] for n in voice], dtype=np.int64)
+    return _skyline(starts, np.array([n[3] for n in voice], dtype=np.int64),
+                    np.array([n[4] for n in voice], dtype=np.int64), _bars_of(starts, changes),
+                    float(mid.ticks_per_beat))
+
+
+STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def melody_from_musicxml(xml: bytes) -> Melody:
+    """The melody of a partwise MusicXML score (the rule in the module's docstring)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise InputError(f"not readable MusicXML ({exc})") from None
+    for el in root.iter():                                  # namespaced files: plain tag names
+        if "}" in el.tag:
+            el.tag = el.tag.split("}", 1)[1]
+    part = root.find("part")
+    if part is None:
+        raise InputError("no part in the MusicXML score")
+    divisions, time = 1.0, 0.0
+    starts: list[float] = []
+    ends: list[float] = []
+    pitches: list[int] = []
+    bars: list[int] = []
+    tied: dict[int, int] = {}                               # pitch -> its note that a tie goes on from
+    for bar, measure in enumerate(part.findall("measure"), start=1):
+        for el in measure:
+            if el.tag == "attributes" and el.findtext("divisions"):
+                divisions = float(el.findtext("divisions")) or 1.0
+            elif el.tag in ("backup", "forward"):
+                step = float(el.findtext("duration") or 0) / divisions
+                time += -step if el.tag == "backup" else step
+            elif el.tag == "note":
+                length = float(el.findtext("duration") or 0) / divisions
+                chord = el.find("chord") is not None
+                onset = starts[-1] if chord and starts else time
+                if not chord:
+                    time += length
+                if el.find("grace") is not None or el.find("rest") is not None or el.find("pitch") is None:
+                    continue
+                if (el.findtext("staff") or "1") != "1":
+                    continue
+                pitch = el.find("pitch")
+                midi = 12 * (int(pitch.findtext("octave") or 4) + 1) + STEPS.get(pitch.findtext("step") or "C", 0) \
+                    + round(float(pitch.findtext("alter") or 0))
+                ties = {t.get("type") for t in el.findall("tie")}
+                if "stop" in ties and midi in tied:         # the same note held on: one longer note
+                    ends[tied[midi]] = onset + length
+                    if "start" not in ties:
+                        del tied[midi]
+                    continue
+                starts.append(onset)
+                ends.append(onset + length)
+                pitches.append(midi)
+                bars.append(bar)
+                if "start" in ties:
+                    tied[midi] = len(starts) - 1
+    if not pitches:
+        raise InputError("no notes to make a melody of")
+    return _skyline(np.array(starts), np.array(ends), np.array(pitches), np.array(bars), 1.0)
+
+
+def melodies(data: bytes, suffix: str, whole_file: bool = False) -> list[tuple[str | None, Melody | str]]:
+    """(tune id, its melody or why there is none) for each piece of a file of any score format
+    (tune ids as the embedding gives them: None for a file of one piece). InputError for the
+    whole file."""
+    from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_score_text, decode_text, score_to_musicxml
+    from .abc import abc_to_xml, split_tunes
+    from .midi import mtf_to_midi
+
+    fmt = SUFFIX_FORMAT.get(suffix.lower())
+    if fmt not in MUSIC_FORMATS:
+        raise InputError(f"not a score format clamp reads ({suffix or 'no extension'})")
+    if fmt == "midi":
+        return [(None, melody_from_midi(data))]
+    if fmt == "mtf":
+        return [(None, melody_from_midi(mtf_to_midi(decode_text(data))))]
+    if fmt != "abc":
+        return [(None, melody_from_musicxml(score_to_musicxml(data, fmt, suffix)))]
+    tunes = split_tunes(decode_score_text(data, fmt)[0])
+    if not tunes:
+        raise InputError("no ABC tune in the file")
+    if whole_file:
+        tunes = [(None, "\n\n".join(tune for _, tune in tunes))]
+    out: list[tuple[str | None, Melody | str]] = []
+    for item, tune in tunes:
+        try:
+            out.append((item if len(tunes) > 1 else None, melody_from_musicxml(abc_to_xml(tune).encode("utf-8"))))
+        except InputError as exc:
+            out.append((item if len(tunes) > 1 else None, str(exc)))
+    return out
+
+
+def melody_from_abc_notes(notes: str) -> Melody:
+    """A melody typed as ABC notes ("DFA dAF|GBd gfe"), with optional K:, L:, M: fields before
+    them (K:C, L:1/8, M:none by default). InputError when they make no notes."""
+    fields = {"K": "C", "L": "1/8", "M": "none"}
+    body = []
+    for line in notes.replace("\\n", "\n").splitlines():
+        line = line.strip()
+        if len(line) > 2 and line[1] == ":" and line[0] in "KLMQ" and not line.startswith("K:|"):
+            fields[line[0]] = line[2:].strip()
+        elif line:
+            body.append(line)
+    if not body:
+        raise InputError("no notes in the melody query")
+    tune = "X:1\nT:query\n" + "".join(f"{k}:{fields[k]}\n" for k in ("M", "L") if k in fields)
+    if "Q" in fields:
+        tune += f"Q:{fields['Q']}\n"
+    tune += f"K:{fields['K']}\n" + "\n".join(body) + "\n"
+    found = melodies(tune.encode("utf-8"), ".abc")
+    if not found or isinstance(found[0][1], str):
+        reason = found[0][1] if found else "no tune"
+        raise InputError(f"the melody query is not ABC notes clamp can read ({reason})")
+    return found[0][1]

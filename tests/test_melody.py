@@ -1,0 +1,148 @@
+"""Melodies out of scores (formats.melody) and melody matching (retrieval.melody): the line each
+route picks, and a phrase found in any key, with ornaments, and where it is."""
+
+from __future__ import annotations
+
+import io
+
+import mido
+import numpy as np
+import pytest
+
+from clamp_cli.errors import InputError
+from clamp_cli.formats.melody import Melody, melodies, melody_from_abc_notes, melody_from_midi, melody_from_musicxml
+from clamp_cli.retrieval.melody import MelodyIndex, align, symbols
+
+JIG = "DFA dAF|GBd gfe|dcB AFD|EFG FED"
+TUNES = {
+    "jig": "X:1\nT:Jig\nM:6/8\nL:1/8\nK:D\n" + JIG + "|\nfed cBA|Bcd ecA|dfa gfe|fd d d3|\n",
+    "reel": "X:2\nT:Reel\nM:4/4\nL:1/8\nK:G\nGABc dedB|dedB dedB|c2ec B2dB|c2A2 A2BA|\n",
+    "air": "X:3\nT:Air\nM:3/4\nL:1/4\nK:Am\nA2 B|c2 d|e3|dcB|A2 G|E3|\n",
+    "march": "X:4\nT:March\nM:2/4\nL:1/8\nK:A\nAB cd|ec ec|fe dc|B2 B2|AB cd|ec ea|\n",
+}
+
+
+def melody_of(abc: str) -> Melody:
+    (_, found), = melodies(abc.encode(), ".abc")
+    assert isinstance(found, Melody), found
+    return found
+
+
+def test_abc_notes_typed_as_a_query():
+    m = melody_from_abc_notes("DFA dAF|GBd gfe")
+    assert m.pitches.tolist() == [62, 65, 69, 74, 69, 65, 67, 71, 74, 79, 77, 76]
+    assert m.durations.tolist() == [0.5] * 12 and m.bars.tolist() == [1] * 6 + [2] * 6
+    assert melody_from_abc_notes("K:D\nL:1/4\nF A d").pitches.tolist() == [66, 69, 74]     # K: sharpens F
+    for bad in ("", "   ", "K:D"):
+        with pytest.raises(InputError):
+            melody_from_abc_notes(bad)
+
+
+def test_a_multi_tune_file_gives_a_melody_per_tune_and_a_reason_for_a_bad_one():
+    text = TUNES["jig"] + "\n" + TUNES["air"] + "\nX:9\nT:Empty\nK:C\nz4|\n"
+    found = melodies(text.encode(), ".abc")
+    assert [item for item, _ in found] == ["1", "3", "9"]
+    assert [len(m) for _, m in found[:2]] == [len(melody_of(TUNES["jig"])), len(melody_of(TUNES["air"]))]
+    assert found[2][1] == "no notes to make a melody of"
+
+
+def midi_file(tracks: list[tuple[str, int, list[tuple[int, int, int]]]], tpb: int = 480) -> bytes:
+    """Tracks of (name, channel, [(start tick, end tick, pitch)]) as a type-1 file in 3/4."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=tpb)
+    meta = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0)])
+    mid.tracks.append(meta)
+    for name, channel, notes in tracks:
+        events = [(s, 1, mido.Message("note_on", channel=channel, note=p, velocity=80)) for s, _, p in notes]
+        events += [(e, 0, mido.Message("note_off", channel=channel, note=p, velocity=0)) for _, e, p in notes]
+        track, now = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)]), 0
+        for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+            track.append(msg.copy(time=tick - now))
+            now = tick
+        mid.tracks.append(track)
+    out = io.BytesIO()
+    mid.save(file=out)
+    return out.getvalue()
+
+
+def test_the_melody_of_a_midi_file():
+    tune = [(i * 480, (i + 1) * 480, p) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69, 67])]
+    chords = [(i * 1440, (i + 1) * 1440, p) for i in range(3) for p in (48, 52, 55)]
+    drums = [(i * 240, i * 240 + 100, 80) for i in range(36)]
+    high_pad = [(0, 4320, 96)]                          # high, but one note: not the melody
+    m = melody_from_midi(midi_file([("Piano", 0, chords), ("Pad", 2, high_pad), ("Drums", 9, drums),
+                                    ("Fiddle", 1, tune)]))
+    assert m.pitches.tolist() == [67, 69, 71, 72, 74, 72, 71, 69, 67]
+    assert m.onsets.tolist() == list(range(9)) and m.bars.tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    # a track named as the melody wins over a higher one; chords in it give their top note
+    low = [(i * 480, (i + 1) * 480, p - 24) for i, (_, _, p) in enumerate(tune)]
+    named = melody_from_midi(midi_file([("Fiddle", 1, tune), ("Melody", 0, low + [(0, 480, 30)])]))
+    assert named.pitches.tolist() == [p - 24 for p in [67, 69, 71, 72, 74, 72, 71, 69, 67]]
+    with pytest.raises(InputError):
+        melody_from_midi(midi_file([("Drums", 9, drums)]))
+
+
+def test_the_melody_of_a_musicxml_score():
+    """First staff only, grace notes out, ties joined, a chord's top note, a second voice under it."""
+    def note(step, octave, duration, extra="", staff=1, voice=1):
+        return (f"<note>{extra}<pitch><step>{step}</step><octave>{octave}</octave></pitch>"
+                f"<duration>{duration}</duration><voice>{voice}</voice><staff>{staff}</staff></note>")
+    measure1 = ("<attributes><divisions>2</divisions><time><beats>2</beats><beat-type>4</beat-type></time></attributes>"
+                + note("G", 4, 0, "<grace/>") + note("A", 4, 2) + note("C", 5, 2, '<tie type="start"/>')
+                + "<backup><duration>4</duration></backup>" + note("D", 4, 4, voice=2)
+                + "<backup><duration>4</duration></backup>" + note("C", 3, 4, staff=2, voice=5))
+    measure2 = (note("C", 5, 2, '<tie type="stop"/>') + note("E", 5, 2) + note("G", 5, 2, "<chord/>"))
+    xml = ('<?xml version="1.0"?><score-partwise version="3.1"><part-list><score-part id="P1"/></part-list>'
+           f'<part id="P1"><measure number="1">{measure1}</measure><measure number="2">{measure2}</measure>'
+           "</part></score-partwise>").encode()
+    m = melody_from_musicxml(xml)
+    assert m.pitches.tolist() == [69, 72, 79]           # A4, C5 held over the bar, then the chord's G5
+    assert m.onsets.tolist() == [0.0, 1.0, 3.0] and m.durations.tolist() == [1.0, 2.0, 1.0]
+    assert m.bars.tolist() == [1, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def index() -> MelodyIndex:
+    return MelodyIndex([melody_of(TUNES[name]) for name in TUNES])
+
+
+def test_a_phrase_is_found_in_any_key_and_where_it_is(index):
+    names = list(TUNES)
+    second_part = "fed cBA|Bcd ecA"                     # bars 5-6 of the jig
+    for key in ("D", "F", "Bb"):                       # the same phrase, written in other keys
+        query = melody_from_abc_notes(f"K:{key}\n{second_part}" if key == "D" else
+                                      f"K:{key}\n" + {"F": "agf edc|def gec", "Bb": "dcB AGF|GAB cAF"}[key])
+        hits = index.search(query, top=4)
+        assert names[hits[0].piece] == "jig" and hits[0].score == pytest.approx(1.25), (key, hits)
+        jig = index.melodies[hits[0].piece]
+        assert jig.bars[hits[0].first_note] == 5 and jig.bars[hits[0].last_note] == 6
+        # the march holds the phrase too (bars 3-6: a B repeated, another last note): second, below
+        assert names[hits[1].piece] == "march" and hits[1].score < 1.1 and all(h.score < 0.6 for h in hits[2:])
+
+
+def test_ornaments_and_modes(index):
+    plain = melody_from_abc_notes("K:D\nfed cBA|Bcd ecA")
+    ornamented = melody_from_abc_notes("K:D\nf/g/ed cBA|Bc/d/d ecA")  # a neighbour note, a repeated note
+    contour_only = melody_from_abc_notes("K:D\nfdc BAG|ABc dBA")     # same ups and downs, other steps
+    jig = list(TUNES).index("jig")
+    assert index.search(ornamented, top=1)[0].piece == jig
+    # a path scoring 23.5 of 26 exists (each added note merged into its neighbour's interval, two
+    # rhythms off); the best alignment is at least that, and below the plain phrase's 1.25
+    assert 23.5 / 26 <= index.search(ornamented)[0].score < 1.0
+    exact = MelodyIndex(index.melodies, mode="exact")
+    assert exact.search(plain)[0].piece == jig and exact.search(plain)[0].score == pytest.approx(1.25)
+    assert exact.search(ornamented) == []                                    # no ornaments in exact mode
+    contour = MelodyIndex(index.melodies, mode="contour")
+    assert contour.search(contour_only, top=1)[0].piece == jig
+    with pytest.raises(InputError):
+        index.search(melody_from_abc_notes("K:D\nDFA"))                     # three notes say too little
+
+
+def test_alignment_keeps_targets_apart():
+    """A phrase split across two targets laid end to end matches neither whole."""
+    q = np.array([2, 2, 1, 2, 2, 2, 1], dtype=np.int16)
+    r = np.zeros(len(q), dtype=np.int8)
+    first, second = q[:4].copy(), q[4:].copy()
+    scores, _, _ = align(q, r, [first, second, q], [np.zeros(4, np.int8), np.zeros(3, np.int8), r])
+    assert scores.tolist() == pytest.approx([2.5 * 4 / 14, 2.5 * 3 / 14, 2.5 * 7 / 14])   # each its own part
+    with pytest.raises(InputError):
+        symbols(Melody(q, q, q, q), "tonal")
