@@ -2,7 +2,7 @@
 _clamp() {
     local cur="${COMP_WORDS[COMP_CWORD]}" opts=""
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "embed search classify convert score map eval probe models library train --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "embed search classify convert score map melody eval probe models library train --help --version" -- "$cur"))
         return
     fi
     local cmd="${COMP_WORDS[1]}"
@@ -56,6 +56,8 @@ _clamp() {
         "map --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "map --model"|"map -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "map --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "melody --mode") COMPREPLY=($(compgen -W "intervals contour exact" -- "$cur")); return ;;
+        "melody --format") COMPREPLY=($(compgen -W "table json jsonl paths files" -- "$cur")); return ;;
         "eval retrieval --ties") COMPREPLY=($(compgen -W "pessimistic optimistic" -- "$cur")); return ;;
         "eval retrieval --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "eval retrieval --model"|"eval retrieval -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
@@ -90,6 +92,7 @@ _clamp() {
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "score") opts="--queries -Q --references -R --pairs --group --fmd --outliers --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "map") opts="--output -o --labels-from --annotate -a --size --title --json --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "melody") opts="--notes --music --bars --mode --top -n --candidates --include-query --paths-only -f --json --jsonl --format --null -0 --whole-file --jobs -j --cache-dir --quiet -q --help" ;;
         "eval retrieval") opts="--queries -Q --references -R --pairs --hits --ties --ranks --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --correct --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "probe fit") opts="--labels-from --output -o --force --val-share --balanced --seed --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;

@@ -146,3 +146,84 @@ def test_alignment_keeps_targets_apart():
     assert scores.tolist() == pytest.approx([2.5 * 4 / 14, 2.5 * 3 / 14, 2.5 * 7 / 14])   # each its own part
     with pytest.raises(InputError):
         symbols(Melody(q, q, q, q), "tonal")
+
+
+@pytest.fixture
+def tune_folder(tmp_path):
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for name, abc in TUNES.items():
+        (folder / f"{name}.abc").write_text(abc)
+    (folder / "book.abc").write_text(TUNES["reel"] + "\n" + TUNES["air"].replace("X:3", "X:7"))
+    (folder / "rests.abc").write_text("X:1\nT:Rests\nK:C\nz4|z4|\n")
+    jig = melody_of(TUNES["jig"])
+    (folder / "jig-in-g.mid").write_bytes(midi_file([("Fiddle", 0, [
+        (int(on * 480), int((on + d) * 480), int(p) - 7) for on, d, p in zip(jig.onsets, jig.durations, jig.pitches)])]))
+    (folder / "notes.txt").write_text("not music")
+    return folder
+
+
+def clamp(args, cache):
+    from typer.testing import CliRunner
+
+    from clamp_cli.cli.main import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"CLAMP_CACHE_DIR": str(cache), "NO_COLOR": "1"},
+                                catch_exceptions=False)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def test_clamp_melody_finds_the_tune_and_its_bars(tune_folder, tmp_path):
+    import json
+
+    from clamp_cli.index.melodies import MELODY_MODEL, prep_of
+    from clamp_cli.index.store import FeatureStore
+
+    cache = tmp_path / "cache"
+    got = clamp(["melody", "--notes", "K:F\\nagf edc|def gec", tune_folder, "--json"], cache)
+    assert got.exit_code == 1                                       # one file has no melody; the rest is ranked
+    assert got.stderr.count("clamp: error:") == 1 and "rests.abc: no notes to make a melody of" in got.stderr
+    assert "1 recording(s) or text(s) left out" in got.stderr
+    records = json.loads(got.stdout)
+    assert [(r["path"].rsplit("/", 1)[1], r["bars"]) for r in records[:2]] == [("jig-in-g.mid", "5-6"),
+                                                                            ("jig.abc", "5-6")]
+    assert records[0]["score"] == records[1]["score"] == 1.25 and records[2]["path"].endswith("march.abc")
+    stored = FeatureStore(cache)
+    rows = stored.db.execute("SELECT count(*) FROM features WHERE model = ? AND prep = ?",
+                             (MELODY_MODEL, prep_of(False))).fetchone()[0]
+    assert rows == 7                  # 4 tunes, the MIDI file, the two of the book; none for rests.abc
+    # cached: the same answer; an edited file is read again
+    assert json.loads(clamp(["melody", "--notes", "K:F\\nagf edc|def gec", tune_folder, "--json"], cache).stdout) \
+        == records
+    (tune_folder / "jig.abc").write_text(TUNES["reel"].replace("X:2", "X:1"))
+    again = json.loads(clamp(["melody", "--notes", "K:F\\nagf edc|def gec", tune_folder, "--json"], cache).stdout)
+    assert not any(r["path"].endswith("jig.abc") and r["score"] > 1 for r in again)
+
+
+def test_clamp_melody_from_a_piece_and_its_bars(tune_folder, tmp_path):
+    cache = tmp_path / "cache"
+    got = clamp(["melody", "--music", tune_folder / "jig.abc", "--bars", "5-6", tune_folder / "jig-in-g.mid",
+                 tune_folder / "march.abc", tune_folder / "jig.abc", "-f"], cache)
+    assert got.exit_code == 0, got.stderr
+    assert got.stdout.splitlines() == [str(tune_folder / "jig-in-g.mid"), str(tune_folder / "march.abc")]
+    got = clamp(["melody", "--music", f"{tune_folder / 'book.abc'}#7", tune_folder / "air.abc", "--jsonl"], cache)
+    assert got.exit_code == 0 and '"bars": "1-6"' in got.stdout, (got.stdout, got.stderr)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--notes", "DFA"], "needs at least 4 notes"),
+    (["--notes", ""], "no notes in the melody query"),
+    (["--notes", "K:D\n[[[ ))"], "melody query"),
+    (["--notes", "DFAd", "--music", "x.abc"], "--notes 'ABC notes' or --music"),
+    ([], "--notes 'ABC notes' or --music"),
+    (["--music", "{folder}/book.abc"], "holds 2 tunes: name one as"),
+    (["--music", "{folder}/jig.abc", "--bars", "40-41"], "has no bar 40-41 (its bars: 1-8)"),
+    (["--music", "{folder}/jig.abc", "--bars", "x"], "--bars takes a bar or a range"),
+    (["--notes", "DFAd", "--mode", "tonal"], "--mode must be"),
+])
+def test_clamp_melody_refuses_a_bad_query_in_one_line(tune_folder, tmp_path, args, says):
+    got = clamp(["melody", *[a.format(folder=tune_folder) for a in args], tune_folder], tmp_path / "cache")
+    assert got.exit_code == 2, (got.exit_code, got.stderr)
+    lines = got.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], lines

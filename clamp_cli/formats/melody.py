@@ -50,6 +50,20 @@ class Melody:
         return Melody(self.pitches[start:stop], self.onsets[start:stop], self.durations[start:stop],
                       self.bars[start:stop])
 
+    def to_bytes(self) -> bytes:
+        """float32 rows of (pitch, onset, duration, bar): what the cache keeps (exact below 2**24)."""
+        return np.stack([self.pitches, self.onsets, self.durations, self.bars]).astype(np.float32).tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Melody | None:
+        """to_bytes read back; None for bytes that are not a melody (a damaged cache row)."""
+        if not isinstance(blob, bytes) or not blob or len(blob) % 16:
+            return None
+        rows = np.frombuffer(blob, dtype=np.float32).reshape(4, -1)
+        if not np.isfinite(rows).all():
+            return None
+        return cls(rows[0].astype(np.int16), rows[1].copy(), rows[2].copy(), rows[3].astype(np.int32))
+
 
 def _notes(mid) -> list[tuple[int, int, int, int, int, str]]:
     """(track, channel, start tick, end tick, pitch, track name) of every note with a length."""

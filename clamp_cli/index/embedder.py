@@ -85,6 +85,25 @@ class Result:
         self.status, self.error = "failed", reason
 
 
+def hash_files(store: FeatureStore, files: list[Result], given: dict[Path, str] | None = None) -> None:
+    """Each file's content hash: given, or from the store's stat cache, or read (and remembered);
+    a file that cannot be read fails with the reason."""
+    known = dict(given or {})
+    known.update(store.known_hashes(f.path for f in files if f.path not in known))
+    fresh = []
+    for f in files:
+        if f.path in known:
+            f.hash = known[f.path]
+            continue
+        try:
+            st, f.hash = hash_input(f.path, f.kind)
+        except InputError as exc:
+            f.fail(str(exc))
+            continue
+        fresh.append((f.path, st, f.hash))
+    store.remember_hashes(fresh)
+
+
 def convert_file(path: str, style: str, whole_file: bool, expected: str | None = None) -> list[Piece]:
     """Worker: one file -> its pieces in the model's text style (errors inside the pieces).
 
@@ -196,20 +215,7 @@ class Embedder:
         return [r for rs in by_file for r in rs]
 
     def _hash(self, files: list[Result], given: dict[Path, str]) -> None:
-        known = dict(given)
-        known.update(self.store.known_hashes(f.path for f in files if f.path not in given))
-        fresh = []
-        for f in files:
-            if f.path in known:
-                f.hash = known[f.path]
-                continue
-            try:
-                st, f.hash = hash_input(f.path, f.kind)
-            except InputError as exc:
-                f.fail(str(exc))
-                continue
-            fresh.append((f.path, st, f.hash))
-        self.store.remember_hashes(fresh)
+        hash_files(self.store, files, given)
 
     def _embed_music(self, idx: list[int], files, by_file, on_progress) -> None:
         """Convert every pending file through one pool; embed and commit every `chunk` files."""

@@ -8,6 +8,8 @@ platform's user cache dir):
                                                -> content hash
       features(model, prep, hash, dim, vector) float32 bytes of one global vector; hash is the
                                                file's sha256, or "sha256#X" for tune X of a file
+                                               (model "melody/v1": a piece's melody instead, the
+                                               float32 rows of formats.melody.Melody.to_bytes)
       pieces(prep, hash, items)                 the pieces a file holds (JSON list; [null] = one)
     libraries/<name>/                         libraries (index.library): what search ranks
 
@@ -274,6 +276,35 @@ class FeatureStore:
                     self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
                 if pieces:
                     self._insert_pieces(prep, pieces)
+
+    def get_blobs(self, model: str, prep: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        """The rows of a `model` whose rows have no one length (melodies), as stored."""
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(sorted(set(hashes)), 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(
+                f"SELECT hash, vector FROM features WHERE model = ? AND prep = ? AND hash IN ({marks})",
+                [model, prep, *chunk]))
+        return found
+
+    def put_blobs(self, model: str, prep: str, blobs: dict[str, bytes], pieces: dict[str, list] | None = None) -> None:
+        """get_blobs' rows, and the piece lists of their files, in one transaction (as `put`)."""
+        now = time.time()
+        rows = [(model, prep, h, len(b) // 4, b, now) for h, b in blobs.items()]
+        if rows or pieces:
+            with self._transaction():
+                if rows:
+                    self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
+                if pieces:
+                    self._insert_pieces(prep, pieces)
+
+    def drop(self, model: str, prep: str, hashes: Iterable[str]) -> None:
+        """Rows found damaged: deleted, so that they are computed again."""
+        hashes = list(hashes)
+        if hashes:
+            with self._transaction():
+                self.db.executemany("DELETE FROM features WHERE model = ? AND prep = ? AND hash = ?",
+                                    [(model, prep, h) for h in hashes])
 
     def get_pieces(self, prep: str, hashes: Iterable[str]) -> dict[str, list]:
         """Known piece lists of files, by file hash ([None] for a file that is one piece)."""

@@ -1,0 +1,178 @@
+"""`clamp melody`: find the pieces that go like a tune, in any key, and the bars where they do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError, Reported, UsageError
+from .common import (
+    CacheOpt,
+    FormatOpt,
+    JobsOpt,
+    JsonlOpt,
+    JsonOpt,
+    NullOpt,
+    QuietOpt,
+    Reporter,
+    WholeFileOpt,
+    emit_records,
+    gather_inputs,
+    handle_errors,
+    output_format,
+    progress_bar,
+    values,
+    wanted_pieces,
+)
+
+
+def parse_bars(text: str | None) -> tuple[int, int] | None:
+    """"5-8" -> (5, 8); "5" -> (5, 5)."""
+    if text is None:
+        return None
+    first, _, last = text.partition("-")
+    try:
+        a, b = int(first), int(last or first)
+    except ValueError:
+        raise UsageError(f"--bars takes a bar or a range of bars (5, 5-8), not '{text}'") from None
+    if a < 1 or b < a:
+        raise UsageError(f"--bars: '{text}' is not a range of bars (they count from 1)")
+    return a, b
+
+
+def query_melody(notes: str | None, music: str | None, bars: tuple[int, int] | None, store, whole_file: bool):
+    """The query's melody, and (for --music) the piece it came from (hash, item), to leave out."""
+    from ..formats.melody import melody_from_abc_notes
+    from ..formats.walk import piece_name, split_piece_ref
+    from ..index.melodies import melodies_of
+
+    if (notes is None) == (music is None):
+        raise UsageError("give the tune to find: --notes 'ABC notes' or --music FILE[#X]")
+    if notes is not None:
+        if bars is not None:
+            raise UsageError("--bars picks bars of the --music piece; type only those notes with --notes")
+        try:
+            return enough_notes(melody_from_abc_notes(notes)), None
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+    path, item = split_piece_ref(music)
+    found = melodies_of(store, [path], whole_file=whole_file)
+    if item is not None:
+        found = [r for r in found if r.item == item] or found
+    if len(found) > 1:
+        raise UsageError(f"{path} holds {len(found)} tunes: name one as {piece_name(path, found[0].item)}")
+    query = found[0]
+    if query.melody is None:
+        raise InputError(f"{query.name}: {query.error}")
+    if item is not None and query.item != item:
+        raise InputError(f"{piece_name(path, item)}: no tune X:{item} in the file")
+    melody = query.melody
+    if bars is not None:
+        inside = (melody.bars >= bars[0]) & (melody.bars <= bars[1])
+        if not inside.any():
+            raise UsageError(f"{query.name} has no bar {bars[0]}{'' if bars[0] == bars[1] else f'-{bars[1]}'} "
+                             f"(its bars: 1-{int(melody.bars.max())})")
+        picked = inside.nonzero()[0]
+        melody = melody.excerpt(int(picked[0]), int(picked[-1]) + 1)
+    try:
+        return enough_notes(melody), (query.hash, query.item)
+    except InputError as exc:
+        raise UsageError(f"{query.name}{'' if bars is None else f' bars {bars[0]}-{bars[1]}'}: {exc}") from None
+
+
+def enough_notes(melody):
+    from ..retrieval.melody import MIN_QUERY_NOTES
+
+    if len(melody) < MIN_QUERY_NOTES:
+        raise InputError(f"a melody query needs at least {MIN_QUERY_NOTES} notes (this one has {len(melody)})")
+    return melody
+
+
+@handle_errors
+def melody(
+    paths: Annotated[Optional[list[str]], typer.Argument(
+        metavar="PATH", help="Music to search: files, directories, globs, or - for a list of paths on stdin.",
+        show_default=False)] = None,
+    notes: Annotated[Optional[str], typer.Option(
+        "--notes", metavar="ABC", help="The tune as ABC notes (\"DFA dAF|GBd gfe\"); K:, L: and M: lines may "
+                                       "come first (K:C, L:1/8 by default; \\n separates lines).")] = None,
+    music: Annotated[Optional[str], typer.Option(
+        "--music", metavar="FILE", help="A piece whose melody is the tune to find (FILE, or FILE#X for a tune "
+                                        "of a multi-tune file).")] = None,
+    bars: Annotated[Optional[str], typer.Option(
+        "--bars", metavar="A-B", help="Only these bars of the --music piece (5, or 5-8).")] = None,
+    mode: Annotated[str, typer.Option(
+        "--mode", metavar="MODE", autocompletion=values("intervals", "contour", "exact"),
+        help="intervals (any key; ornaments, passing and repeated notes allowed), contour (only up, down, "
+             "repeat) or exact (the same intervals in a row).")] = "intervals",
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="Number of results.")] = 10,
+    candidates: Annotated[int, typer.Option(
+        "--candidates", min=1, help="Pieces aligned after the n-gram pass (more: slower, finds more distant "
+                                    "variants).")] = 500,
+    include_query: Annotated[bool, typer.Option(
+        "--include-query", help="Keep the --music piece itself in the results (left out by default).")] = False,
+    paths_only: Annotated[bool, typer.Option(
+        "--paths-only", "-f", help="Print only the results' names, one per line (same as --format paths).")] = False,
+    as_json: JsonOpt = False,
+    as_jsonl: JsonlOpt = False,
+    fmt: FormatOpt = None,
+    null: NullOpt = False,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
+    cache_dir: CacheOpt = None,
+    quiet: QuietOpt = False,
+) -> int:
+    """Rank pieces by how closely they hold the tune (in any key), with the bars that match."""
+    from .. import app
+    from ..retrieval.melody import MODES, MelodyIndex
+
+    fmt = output_format(fmt, as_json, as_jsonl, paths_only)
+    if mode not in MODES:
+        raise UsageError(f"--mode must be {', '.join(MODES)}, not '{mode}'")
+    span = parse_bars(bars)
+    reporter = Reporter(quiet, counts=("ranked",), always=False)
+    if not paths:
+        raise UsageError("no music given to search (files, directories, globs, or - for a list on stdin)")
+    store = app.open_store(app.Settings(cache_dir=cache_dir), reporter.warn)
+    query, own = query_melody(notes, music, span, store, whole_file)
+    walk = gather_inputs(paths, reporter, "music", null)
+    files = [f for f in walk.files if walk.kind(f) == "music"]
+    others = len(walk.files) - len(files)
+    if others:
+        reporter.note(f"{others} recording(s) or text(s) left out: melody search reads scores")
+    found = _melodies(store, files, jobs, whole_file, quiet, reporter)
+    found = wanted_pieces(walk, found, lambda r: r.path, reporter)
+    for r in found:
+        if r.status == "failed":
+            reporter.error(r.name, r.error or "failed")
+    pieces = [r for r in found if r.melody is not None and (include_query or (r.hash, r.item) != own)]
+    if not pieces and reporter.failed:
+        reporter.summary(walk.skipped + others)
+        raise Reported("no piece had a melody to search")
+    index = MelodyIndex([r.melody for r in pieces], mode=mode)
+    matches = index.search(query, top=top, candidates=candidates) if pieces else []
+    records = []
+    for rank, m in enumerate(matches, start=1):
+        r = pieces[m.piece]
+        first_bar, last_bar = int(r.melody.bars[m.first_note]), int(r.melody.bars[m.last_note])
+        records.append({"rank": rank, "score": round(m.score, 6), "path": r.name,
+                        "bars": f"{first_bar}" if first_bar == last_bar else f"{first_bar}-{last_bar}",
+                        "notes": [m.first_note + 1, m.last_note + 1]})
+    emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path"), ("bars", "bars")],
+                 null=null)
+    reporter.summary(walk.skipped + others, ranked=len(pieces))
+    return reporter.exit_code
+
+
+def _melodies(store, files: list[Path], jobs, whole_file: bool, quiet: bool, reporter: Reporter):
+    from ..index.melodies import melodies_of
+
+    progress, advance = progress_bar(len(files), "reading melodies", quiet, before="checking the cache")
+    with progress:
+        found = melodies_of(store, files, jobs, whole_file, on_progress=advance)
+    for notice in store.notices:
+        reporter.warn(notice)
+    store.notices.clear()
+    return found
