@@ -58,13 +58,17 @@ def tree(tmp_path) -> Path:
 
 LISTED = """
     import json, os, sys
+    from clamp_cli import forked
     from clamp_cli.formats import walk
     walk._SPLIT_FROM = 4                  # the helper splits even a folder of 40 files
     args = sys.argv[1:]
     walk.list_ahead(args)
     started = "child" in walk._ahead
+    sent = []
+    result = forked.result
+    forked.result = lambda *a: sent.append(result(*a)) or sent[-1]
     ahead = walk.scan(args)
-    used = walk._ahead == {"listings": {}}
+    used = len(sent) == 1 and sent[0] is not None and walk._ahead == {"listings": {}}
     walk._ahead.clear()
     here = walk.scan(args)
     print(json.dumps({"started": started, "used": used, "same": ahead == here, "files": len(here.keys),
@@ -93,6 +97,9 @@ def test_a_helper_that_fails_leaves_its_half_to_the_child(tree):
             return plain_stats(paths, limit)
         walk._plain_stats = failing
         walk._helpers, walk._SPLIT_FROM = True, 4
+        started = []
+        start = forked.start
+        forked.start = lambda *a: started.append(a[0]) or start(*a)
         problems = []
         split = walk.list_tree(os.fsencode(sys.argv[1]), problems, ordered=False)
         walk._helpers = False
@@ -101,7 +108,8 @@ def test_a_helper_that_fails_leaves_its_half_to_the_child(tree):
             return None
         def broken():
             raise ValueError("no result")
-        got = {"same": split == alone, "files": len(alone.paths),
+        forked.start = start
+        got = {"same": split == alone, "files": len(alone.paths), "helpers": len(started),
                "none": forked.result(*forked.start(nothing)), "failed": forked.result(*forked.start(broken))}
         forked._reap_all()
         try:
@@ -111,8 +119,60 @@ def test_a_helper_that_fails_leaves_its_half_to_the_child(tree):
             got["children left"] = False
         print(json.dumps(got))
     """
-    assert python(code, str(tree / "plain")) == {"same": True, "files": 40, "none": [None], "failed": None,
-                                                "children left": False}
+    assert python(code, str(tree / "plain")) == {"same": True, "files": 40, "helpers": 1, "none": [None],
+                                                "failed": None, "children left": False}
+
+
+WAITED = """
+    import json, os, signal, sys, time
+    from clamp_cli import forked
+    from clamp_cli.formats import walk
+    walk._SPLIT_FROM = 4
+    plain_stats = walk._plain_stats
+    first = os.getpid()
+    def slow(paths, limit):              # the child and its helper each take 20 s over their half
+        if os.getpid() != first:
+            with open(sys.argv[2] + "/" + str(os.getpid()), "w"):
+                pass
+            time.sleep(20)
+        return plain_stats(paths, limit)
+    walk._plain_stats = slow
+    walk.list_ahead([sys.argv[1]])
+    child = walk._ahead["child"][0]
+    while len(os.listdir(sys.argv[2])) < 2:       # both at work
+        time.sleep(0.01)
+    t = time.monotonic()
+    if sys.argv[3] == "interrupt":                # Ctrl-C sent to clamp alone, while it waits for the listing
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
+        try:
+            walk.scan([sys.argv[1]])
+        except KeyboardInterrupt:
+            pass
+    else:                                         # a listing nobody asks for
+        walk._end_ahead()
+    forked._reap_all()
+    def gone(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")    # killed, not yet reaped by init
+        except FileNotFoundError:
+            return True
+    helpers = [int(p) for p in os.listdir(sys.argv[2])]
+    while not all(map(gone, helpers)) and time.monotonic() - t < 10:
+        time.sleep(0.01)
+    print(json.dumps({"seconds": time.monotonic() - t, "gone": all(map(gone, helpers)), "processes": len(helpers)}))
+"""
+
+
+@pytest.mark.parametrize("how", ["interrupt", "not asked"])
+def test_a_stopped_listing_ends_its_child_and_helper(tree, tmp_path, how):
+    """Interrupted while it waits (a signal to clamp alone), or never asked for: clamp does not
+    wait for the listing, and no process of it is left running."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    got = python(WAITED, str(tree / "plain"), str(marks), how)
+    assert got["processes"] == 2 and got["gone"] and got["seconds"] < 5, got
 
 
 def test_a_listing_nobody_asks_for_is_stopped(tree):
@@ -150,6 +210,7 @@ def test_the_guess_of_the_folders_follows_the_search_options(tree):
     assert search_folders(["-t", "x", "--", "-odd-name"]) == ["-odd-name"]
     assert search_folders(["-t", "x", "tunes", "--no-update"]) == []
     assert search_folders(["-t", "x", "tunes", "--stdin-score=abc"]) == []
+    assert search_folders(["-ft", "a jig", "tunes", "-qn", "5"]) == ["tunes"]      # short flags together
 
 
 def test_a_search_process_ranks_as_the_search_in_this_process(tree, tmp_path):

@@ -57,6 +57,8 @@ def search_folders(args: list[str]) -> list[str]:
                 words.append(arg)
             value_of = None
         elif arg.startswith("-") and arg != "-":
+            if not arg.startswith("--") and len(arg) > 2:    # short flags together (-ft): the last may take a value
+                arg = "-" + arg[-1]
             value_of = arg if arg in SEARCH_VALUE_OPTIONS else None
         else:
             words.append(arg)

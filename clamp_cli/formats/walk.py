@@ -385,11 +385,9 @@ def list_ahead(args: Sequence[str]) -> None:
 def _list_roots(roots: list[bytes]) -> list[tuple]:
     """list_ahead's child: each folder's listing, as compact as marshal makes it (paths hold no
     NUL, so their join is exact)."""
-    import signal
     from array import array
 
     global _helpers
-    signal.signal(signal.SIGINT, signal.SIG_DFL)    # Ctrl-C ends it at once, as it ends clamp
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):                            # nothing of it reaches the terminal or a pipe's reader
         os.dup2(null, fd)
