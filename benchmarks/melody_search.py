@@ -88,6 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--synthetic", type=int, default=100_000)
+    ap.add_argument("--candidates", type=int, default=200)
     ap.add_argument("--cache", type=Path, default=None, help="a cache directory to keep the tunes' melodies in")
     args = ap.parse_args()
     import music21
@@ -121,7 +122,7 @@ def main() -> None:
         for i, excerpt in queries:
             q = variant(excerpt, kind, rng)
             t = time.perf_counter()
-            hits = index.search(q, top=10)
+            hits = index.search(q, top=10, candidates=args.candidates)
             times.append(time.perf_counter() - t)
             ours.append(next((r for r, h in enumerate(hits) if h.piece in same[i]), None))
             order = floor.rank(q)
@@ -148,7 +149,7 @@ def main() -> None:
             a = k % 150
             q = variant(m.excerpt(a, a + 12), "ornamented", rng)
             t = time.perf_counter()
-            big.search(q, top=10)
+            big.search(q, top=10, candidates=args.candidates)
             big_times.append(time.perf_counter() - t)
         print(f"   over {len(synthetic)} synthetic tunes of 200 notes: p50 {1000 * np.median(big_times):.1f} ms, "
               f"p95 {1000 * np.percentile(big_times, 95):.1f} ms (index built in {built:.1f} s, "

@@ -110,7 +110,7 @@ def melody(
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="Number of results.")] = 10,
     candidates: Annotated[int, typer.Option(
         "--candidates", min=1, help="Pieces aligned after the n-gram pass (more: slower, finds more distant "
-                                    "variants).")] = 500,
+                                    "variants).")] = 200,
     include_query: Annotated[bool, typer.Option(
         "--include-query", help="Keep the --music piece itself in the results (left out by default).")] = False,
     paths_only: Annotated[bool, typer.Option(

@@ -93,16 +93,30 @@ class MelodyIndex:
         return int(self._codes.nbytes + self._owners.nbytes + sum(s.nbytes for s in self.intervals)
                    + sum(r.nbytes for r in self.rhythms))
 
-    def candidates(self, query: np.ndarray, k: int) -> np.ndarray:
-        """The (at most) k pieces sharing the most idf-weighted n-grams with the query's symbols."""
+    def _query_codes(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The query's n-gram codes and their weights: 1, and in "intervals" mode 0.5 for those of
+        the query with one note left out (two intervals merged): a query with an ornament still
+        finds its tune."""
         codes = np.unique(_codes(query, NGRAM))
+        weight = np.ones(len(codes))
+        if self.mode == "intervals" and len(query) > NGRAM:
+            merged = [np.concatenate([query[:i], [query[i] + query[i + 1]], query[i + 2:]]) for i in range(len(query) - 1)]
+            extra = np.setdiff1d(np.unique(np.concatenate([_codes(np.clip(m, -MAX_INTERVAL, MAX_INTERVAL), NGRAM)
+                                                           for m in merged])), codes)
+            codes, weight = np.concatenate([codes, extra]), np.concatenate([weight, np.full(len(extra), 0.5)])
+        return codes, weight
+
+    def candidates(self, query: np.ndarray, k: int) -> np.ndarray:
+        """The (at most) k pieces sharing the most idf-weighted n-grams with the query's symbols
+        (those of _query_codes)."""
+        codes, weight = self._query_codes(query)
         lo = np.searchsorted(self._codes, codes, side="left")
         hi = np.searchsorted(self._codes, codes, side="right")
         df = hi - lo
         held = df > 0
         if not held.any():
             return np.zeros(0, dtype=np.int64)
-        lo, hi, idf = lo[held], hi[held], np.log(len(self) / df[held]) + 1e-3
+        lo, hi, idf = lo[held], hi[held], (np.log(len(self) / df[held]) + 1e-3) * weight[held]
         positions = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
         weights = np.repeat(idf, hi - lo)
         scores = np.bincount(self._owners[positions], weights=weights, minlength=len(self))
@@ -111,7 +125,20 @@ class MelodyIndex:
             found = found[np.argpartition(-scores[found], k - 1)[:k]]
         return found[np.argsort(-scores[found], kind="stable")]
 
-    def search(self, query: Melody, top: int = 10, candidates: int = 500) -> list[MelodyMatch]:
+    def _window(self, piece: int, codes: np.ndarray, span: int) -> tuple[int, int]:
+        """The part of a piece worth aligning: from 2 query lengths (`span` intervals) before to 3
+        after where most of the query's n-grams fall within one query length; the whole piece when
+        it is not much longer than that, or when none falls in it."""
+        t = self.intervals[piece]
+        if len(t) <= 5 * span + NGRAM:
+            return 0, len(t)
+        hits = np.flatnonzero(np.isin(_codes(t, NGRAM), codes))
+        if not len(hits):
+            return 0, len(t)
+        densest = hits[int(np.argmax(np.searchsorted(hits, hits + span, side="right") - np.arange(len(hits))))]
+        return max(0, int(densest) - 2 * span), min(len(t), int(densest) + 3 * span + NGRAM)
+
+    def search(self, query: Melody, top: int = 10, candidates: int = 200) -> list[MelodyMatch]:
         """The `top` pieces best aligned with the query, best first."""
         if len(query) < MIN_QUERY_NOTES:
             raise InputError(f"a melody query needs at least {MIN_QUERY_NOTES} notes (this one has {len(query)})")
@@ -119,11 +146,13 @@ class MelodyIndex:
         picked = self.candidates(q, candidates)
         if not len(picked):
             return []
-        scores, firsts, lasts = align(q, qr, [self.intervals[i] for i in picked], [self.rhythms[i] for i in picked],
-                                      self.mode)
+        codes = self._query_codes(q)[0]
+        windows = [self._window(i, codes, len(q)) for i in picked]     # alignment is the cost: only near the hits
+        scores, firsts, lasts = align(q, qr, [self.intervals[i][a:b] for i, (a, b) in zip(picked, windows)],
+                                      [self.rhythms[i][a:b] for i, (a, b) in zip(picked, windows)], self.mode)
         order = np.lexsort((picked, -scores))[:top]
-        return [MelodyMatch(int(picked[i]), float(scores[i]), int(firsts[i]), int(lasts[i]))
-                for i in order if scores[i] > 0]
+        return [MelodyMatch(int(picked[i]), float(scores[i]), int(firsts[i] + windows[i][0]),
+                            int(lasts[i] + windows[i][0])) for i in order if scores[i] > 0]
 
 
 def align(query: np.ndarray, query_rhythm: np.ndarray, targets: Sequence[np.ndarray],
