@@ -143,7 +143,7 @@ complete -c clamp -n '__fish_seen_subcommand_from melody' -l bars -r -d 'Only th
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l mode -r -f -a 'intervals contour exact' -d 'intervals (any key; ornaments, passing and repeated notes allowed), contour (only up, down, repeat) or exact (the same intervals in a row).'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l top -s n -r -d 'Number of results.'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l candidates -r -d 'Pieces aligned after the n-gram pass (more: slower, finds more distant variants).'
-complete -c clamp -n '__fish_seen_subcommand_from melody' -l include-query -d 'Keep the --music piece itself in the results (left out by default).'
+complete -c clamp -n '__fish_seen_subcommand_from melody' -l include-query -d 'Keep the --music piece itself in the results (left out by default, and so are files of the same content).'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l paths-only -s f -d 'Print only the results\' names, one per line (same as --format paths).'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l json -d 'Write one JSON array to stdout.'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l jsonl -d 'Write one JSON object per line to stdout.'

@@ -221,9 +221,83 @@ def test_clamp_melody_from_a_piece_and_its_bars(tune_folder, tmp_path):
     (["--music", "{folder}/jig.abc", "--bars", "40-41"], "has no bar 40-41 (its bars: 1-8)"),
     (["--music", "{folder}/jig.abc", "--bars", "x"], "--bars takes a bar or a range"),
     (["--notes", "DFAd", "--mode", "tonal"], "--mode must be"),
+    (["--music", "{folder}/book.abc#9"], "book.abc#9: no tune X:9 in the file"),
+    (["--music", "{folder}/jig.abc", "--bars", "5-"], "--bars takes a bar or a range"),
 ])
 def test_clamp_melody_refuses_a_bad_query_in_one_line(tune_folder, tmp_path, args, says):
     got = clamp(["melody", *[a.format(folder=tune_folder) for a in args], tune_folder], tmp_path / "cache")
     assert got.exit_code == 2, (got.exit_code, got.stderr)
     lines = got.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], lines
+
+
+def score_xml(measures: list[str], parts: str = "") -> bytes:
+    return ('<?xml version="1.0"?><score-partwise version="3.1"><part-list><score-part id="P1"/></part-list>'
+            '<part id="P1">' + "".join(f'<measure number="{i + 1}">{m}</measure>' for i, m in enumerate(measures))
+            + "</part>" + parts + "</score-partwise>").encode()
+
+
+def xnote(step, octave, duration, extra="", voice=1):
+    return (f"<note>{extra}<pitch><step>{step}</step><octave>{octave}</octave></pitch>"
+            f"<duration>{duration}</duration><voice>{voice}</voice></note>")
+
+
+def test_the_score_rule_in_harder_cases():
+    div = "<attributes><divisions>1</divisions></attributes>"
+    # a chord whose first note continues a tie: the chord's top note keeps the chord's onset
+    tied = melody_from_musicxml(score_xml([div + xnote("C", 5, 2) + xnote("G", 4, 2, '<tie type="start"/>'),
+                                           xnote("G", 4, 2, '<tie type="stop"/>') + xnote("E", 5, 2, "<chord/>")
+                                           + xnote("F", 5, 2)]))
+    assert tied.pitches.tolist() == [72, 67, 76, 77] and tied.onsets.tolist() == [0, 2, 4, 6]
+    # a second voice that stops short does not pull the next bar back; a lower voice under a held note is not the tune
+    short = melody_from_musicxml(score_xml([div + xnote("E", 5, 4) + "<backup><duration>4</duration></backup>"
+                                            + xnote("C", 4, 1, voice=2) + xnote("B", 3, 1, voice=2), xnote("F", 5, 4)]))
+    assert short.pitches.tolist() == [76, 77] and short.onsets.tolist() == [0, 4]
+    with pytest.raises(InputError, match="damaged MusicXML"):
+        melody_from_musicxml(score_xml([div + "<note><pitch><step>C</step><octave>x</octave></pitch>"
+                                        "<duration>1</duration></note>"]))
+    # of two parts, the one named as the tune, though lower; cue notes are no part of it
+    alto = '<part id="P2">' + '<measure number="1">' + div + xnote("A", 3, 1) * 4 + "</measure></part>"
+    xml = score_xml([div + xnote("C", 6, 1) * 3 + xnote("D", 6, 1, "<cue/>")], alto).replace(
+        b'<score-part id="P1"/>', b'<score-part id="P1"><part-name>Trumpet</part-name></score-part>'
+                                  b'<score-part id="P2"><part-name>Soprano</part-name></score-part>')
+    assert melody_from_musicxml(xml).pitches.tolist() == [57] * 4
+
+
+def test_whole_file_joins_the_tunes_and_a_type_0_title_is_no_track_name():
+    book = (TUNES["jig"] + "\n" + TUNES["air"]).encode()
+    (_, whole), = melodies(book, ".abc", whole_file=True)
+    assert len(whole) == len(melody_of(TUNES["jig"])) + len(melody_of(TUNES["air"]))
+    assert np.all(np.diff(whole.onsets) > 0) and np.all(np.diff(whole.bars) >= 0)
+    tune = [(i * 480, (i + 1) * 480, p) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69, 67])]
+    chords = [(i * 1440, (i + 1) * 1440, p) for i in range(3) for p in (48, 52, 55)]
+    two = mido.MidiFile(file=io.BytesIO(midi_file([("Fortune Teller", 0, chords), ("x", 1, tune)])))
+    merged = mido.MidiFile(type=0, ticks_per_beat=480)
+    merged.tracks.append(mido.MidiTrack([mido.MetaMessage("track_name", name="Fortune Teller", time=0)]
+                                        + [m for m in mido.merge_tracks(two.tracks) if m.type != "track_name"]))
+    out = io.BytesIO()
+    merged.save(file=out)
+    assert melody_from_midi(out.getvalue()).pitches.tolist() == [67, 69, 71, 72, 74, 72, 71, 69, 67]
+
+
+def test_clamp_melody_with_a_pasted_tune_no_scores_and_a_book_with_a_bad_tune(tune_folder, tmp_path):
+    import json
+
+    from clamp_cli.index.melodies import melodies_of
+    from clamp_cli.index.store import FeatureStore
+
+    cache = tmp_path / "cache"
+    pasted = clamp(["melody", "--notes", TUNES["jig"], tune_folder / "jig.abc", "--include-query", "--json"], cache)
+    assert json.loads(pasted.stdout)[0]["score"] == 1.25, pasted.stderr         # X:, T: ... lines are headers
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("words")
+    got = clamp(["melody", "--notes", "DFAd", texts], cache)
+    assert got.exit_code == 1 and got.stderr.count("\n") == 1 and "no scores in" in got.stderr
+    book = tmp_path / "book.abc"
+    book.write_text(TUNES["reel"] + "\nX:5\nT:Empty\nK:C\nz4|\n")
+    first = melodies_of(FeatureStore(cache), [book])
+    again = melodies_of(FeatureStore(cache), [book])
+    assert [(r.item, r.status) for r in first] == [("2", "made"), ("5", "failed")]
+    assert [(r.item, r.status, r.error) for r in again] == [("2", "cached", None),
+                                                             ("5", "failed", "no notes to make a melody of")]

@@ -32,9 +32,9 @@ def parse_bars(text: str | None) -> tuple[int, int] | None:
     """"5-8" -> (5, 8); "5" -> (5, 5)."""
     if text is None:
         return None
-    first, _, last = text.partition("-")
+    first, dash, last = text.partition("-")
     try:
-        a, b = int(first), int(last or first)
+        a, b = int(first), int(last if dash else first)
     except ValueError:
         raise UsageError(f"--bars takes a bar or a range of bars (5, 5-8), not '{text}'") from None
     if a < 1 or b < a:
@@ -59,15 +59,16 @@ def query_melody(notes: str | None, music: str | None, bars: tuple[int, int] | N
             raise UsageError(str(exc)) from None
     path, item = split_piece_ref(music)
     found = melodies_of(store, [path], whole_file=whole_file)
-    if item is not None:
-        found = [r for r in found if r.item == item] or found
+    unreadable = len(found) == 1 and found[0].item is None and found[0].melody is None
+    if item is not None and not unreadable:
+        if not any(r.item == item for r in found):
+            raise UsageError(f"{piece_name(path, item)}: no tune X:{item} in the file")
+        found = [r for r in found if r.item == item]
     if len(found) > 1:
         raise UsageError(f"{path} holds {len(found)} tunes: name one as {piece_name(path, found[0].item)}")
     query = found[0]
     if query.melody is None:
         raise InputError(f"{query.name}: {query.error}")
-    if item is not None and query.item != item:
-        raise InputError(f"{piece_name(path, item)}: no tune X:{item} in the file")
     melody = query.melody
     if bars is not None:
         inside = (melody.bars >= bars[0]) & (melody.bars <= bars[1])
@@ -112,7 +113,8 @@ def melody(
         "--candidates", min=1, help="Pieces aligned after the n-gram pass (more: slower, finds more distant "
                                     "variants).")] = 200,
     include_query: Annotated[bool, typer.Option(
-        "--include-query", help="Keep the --music piece itself in the results (left out by default).")] = False,
+        "--include-query", help="Keep the --music piece itself in the results (left out by default, and so are "
+                                "files of the same content).")] = False,
     paths_only: Annotated[bool, typer.Option(
         "--paths-only", "-f", help="Print only the results' names, one per line (same as --format paths).")] = False,
     as_json: JsonOpt = False,
@@ -140,6 +142,9 @@ def melody(
     walk = gather_inputs(paths, reporter, "music", null)
     files = [f for f in walk.files if walk.kind(f) == "music"]
     others = len(walk.files) - len(files)
+    if not files:
+        raise InputError(f"no scores in {', '.join(paths)} (melody search reads scores: ABC, MusicXML, MIDI, MTF, "
+                         f"Humdrum, MEI; {others} recording(s) or text(s) left out)")
     if others:
         reporter.note(f"{others} recording(s) or text(s) left out: melody search reads scores")
     found = _melodies(store, files, jobs, whole_file, quiet, reporter)
@@ -149,7 +154,7 @@ def melody(
             reporter.error(r.name, r.error or "failed")
     pieces = [r for r in found if r.melody is not None and (include_query or (r.hash, r.item) != own)]
     if not pieces and reporter.failed:
-        reporter.summary(walk.skipped + others)
+        reporter.summary(walk.skipped)
         raise Reported("no piece had a melody to search")
     index = MelodyIndex([r.melody for r in pieces], mode=mode)
     matches = index.search(query, top=top, candidates=candidates) if pieces else []
@@ -162,7 +167,7 @@ def melody(
                         "notes": [m.first_note + 1, m.last_note + 1]})
     emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path"), ("bars", "bars")],
                  null=null)
-    reporter.summary(walk.skipped + others, ranked=len(pieces))
+    reporter.summary(walk.skipped, ranked=len(pieces))
     return reporter.exit_code
 
 

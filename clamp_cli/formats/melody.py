@@ -1,31 +1,35 @@
 """The melody of a piece: its main line as notes (MIDI pitch, onset and duration in quarter notes,
 bar), what melody search matches.
 
-Two routes, one rule for the line:
-- MIDI (and MTF) files are read as they are, with mido:
-  1. the notes are grouped into voices, one per (track, channel); channel 10 (drums) is left out;
-  2. the melody voice is one whose track name says so ("melody", "lead", "vocal", "voice",
-     "tune", "solo", "melodie", "canto") if there is one, else the voice with the highest mean
-     pitch among those holding at least a fifth of the notes of the fullest voice (an
-     accompaniment's chords hold many notes, a melody sits on top).
-  Bars come from the file's time signatures (4/4 when it has none).
-- Scores (ABC through abc2xml, as the embedding converts them; MusicXML as it is; Humdrum, MEI
-  and the rest through music21's MusicXML) are read from MusicXML with ElementTree: the first
-  part's first staff, all its voices; grace notes left out (ornaments), tied notes joined. Bars
-  are the measures, counted from 1 (a pickup is bar 1).
-Then, in both, the skyline: at each onset the highest note, and a note cut where the next onset
-begins (the line a listener follows in a chordal part).
+Two routes, one rule for the line: the melody voice is one whose name says so (a MIDI track,
+a score's part: the whole words melody, lead, vocal, voice, tune, solo, soprano, cantus, melodie,
+canto) if it holds at least a fifth of the notes of the fullest voice, else the voice with the
+highest mean pitch among those that do (an accompaniment's chords hold many notes, a melody sits
+on top).
+- MIDI (and MTF) files are read as they are, with mido: a voice is a (track, channel); channel
+  10 (drums) is left out; a type-0 file's one track name is its title, not a voice's. Bars come
+  from the file's time signatures (4/4 when it has none), from 1.
+- Scores (ABC through abc2xml, as the embedding converts them, one tune at a time; MusicXML as it
+  is; Humdrum, MEI and the rest through music21's MusicXML) are read from MusicXML with
+  ElementTree: a voice is a part's first staff; grace and cue notes left out (ornaments), tied
+  notes joined. Bars are the score's measure numbers (a pickup numbered 0 is bar 0; measures
+  without a number are counted on).
+Then, in both, the skyline: a note that starts while a higher one sounds is left out, the
+highest of notes starting together is kept, and each note is cut where the next begins (the
+line a listener follows).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
 
-MELODY_NAMES = ("melody", "lead", "vocal", "voice", "tune", "solo", "melodie", "canto")
+MELODY_NAMES = frozenset({"melody", "lead", "vocal", "vocals", "voice", "tune", "solo", "soprano", "cantus",
+                          "melodie", "canto"})
 DRUM_CHANNEL = 9
 MIN_SHARE = 0.2     # of the fullest voice's notes, for a voice to be the melody by pitch
 
@@ -110,15 +114,30 @@ def _bars_of(ticks: np.ndarray, changes: list[tuple[int, int]]) -> np.ndarray:
 
 
 def _skyline(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, bars: np.ndarray, beat: float) -> Melody:
-    """The highest note at each onset, each cut where the next begins (times in units of `beat`)."""
+    """The line on top (the rule in the module's docstring); times in units of `beat`."""
     order = np.lexsort((-pitches, starts))
-    starts, ends, pitches, bars = starts[order], ends[order], pitches[order], bars[order]
-    top = np.ones(len(starts), dtype=bool)
-    top[1:] = starts[1:] != starts[:-1]
-    starts, ends, pitches, bars = starts[top], ends[top].copy(), pitches[top], bars[top]
+    starts, ends, pitches, bars = starts[order], ends[order].copy(), pitches[order], bars[order]
+    keep = np.zeros(len(starts), dtype=bool)
+    top_pitch, top_end = -1, -np.inf
+    for i in range(len(starts)):
+        if starts[i] < top_end and pitches[i] <= top_pitch:     # under (or with) a higher note still sounding
+            continue
+        keep[i] = True
+        top_pitch, top_end = pitches[i], ends[i]
+    starts, ends, pitches, bars = starts[keep], ends[keep], pitches[keep], bars[keep]
     ends[:-1] = np.minimum(ends[:-1], starts[1:])
     return Melody(pitches.astype(np.int16), (starts / beat).astype(np.float32),
                   ((ends - starts) / beat).astype(np.float32), bars.astype(np.int32))
+
+
+def _melody_voice(voices: list[tuple[str, list]]) -> list:
+    """The melody among (name, notes) voices; a note's pitch is its [4]."""
+    fullest = max(len(notes) for _, notes in voices)
+    enough = [(name, notes) for name, notes in voices if notes and len(notes) >= MIN_SHARE * fullest]
+    named = [notes for name, notes in enough if MELODY_NAMES & set(re.findall(r"[a-z]+", name.lower()))]
+    if named:
+        return max(named, key=len)
+    return max((notes for _, notes in enough), key=lambda v: sum(n[4] for n in v) / len(v))
 
 
 def melody_from_midi(data: bytes) -> Melody:
@@ -136,13 +155,7 @@ def melody_from_midi(data: bytes) -> Melody:
     voices: dict[tuple[int, int], list] = {}
     for n in notes:
         voices.setdefault((n[0], n[1]), []).append(n)
-    named = [v for v in voices.values() if any(word in v[0][5].lower() for word in MELODY_NAMES)]
-    if named:
-        voice = max(named, key=len)
-    else:
-        fullest = max(len(v) for v in voices.values())
-        voice = max((v for v in voices.values() if len(v) >= MIN_SHARE * fullest),
-                    key=lambda v: sum(n[4] for n in v) / len(v))
+    voice = _melody_voice([("" if mid.type == 0 else v[0][5], v) for v in voices.values()])
     starts = np.array([n[2] for n in voice], dtype=np.int64)
     return _skyline(starts, np.array([n[3] for n in voice], dtype=np.int64),
                     np.array([n[4] for n in voice], dtype=np.int64), _bars_of(starts, changes),
@@ -150,6 +163,49 @@ def melody_from_midi(data: bytes) -> Melody:
 
 
 STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def _part_notes(part) -> list[tuple[int, int, float, float, int, int]]:
+    """(0, 0, onset, end, pitch, bar) of the notes of a part's first staff, onsets in quarter notes."""
+    divisions, time, furthest = 1.0, 0.0, 0.0
+    notes: list[list] = []
+    tied: dict[int, int] = {}                               # pitch -> its note that a tie goes on from
+    bar = 0
+    for measure in part.findall("measure"):
+        number = measure.get("number", "")
+        bar = int(number) if number.lstrip("-").isdigit() else bar + 1
+        time = furthest                                     # a voice that stopped short does not pull the bar back
+        chord_onset = time
+        for el in measure:
+            if el.tag == "attributes" and el.findtext("divisions"):
+                divisions = float(el.findtext("divisions")) or 1.0
+            elif el.tag in ("backup", "forward"):
+                step = float(el.findtext("duration") or 0) / divisions
+                time += -step if el.tag == "backup" else step
+            elif el.tag == "note":
+                length = float(el.findtext("duration") or 0) / divisions
+                if el.find("chord") is None:
+                    chord_onset = time
+                    time += length
+                onset = chord_onset
+                furthest = max(furthest, time)
+                if el.find("grace") is not None or el.find("cue") is not None or el.find("rest") is not None \
+                        or el.find("pitch") is None or (el.findtext("staff") or "1") != "1":
+                    continue
+                pitch = el.find("pitch")
+                midi = 12 * (int(pitch.findtext("octave") or 4) + 1) + STEPS.get(pitch.findtext("step") or "C", 0) \
+                    + round(float(pitch.findtext("alter") or 0))
+                ties = {t.get("type") for t in el.findall("tie")}
+                if "stop" in ties and midi in tied:         # the same note held on: one longer note
+                    notes[tied[midi]][3] = onset + length
+                    if "start" not in ties:
+                        del tied[midi]
+                    continue
+                notes.append([0, 0, onset, onset + length, midi, bar])
+                if "start" in ties:
+                    tied[midi] = len(notes) - 1
+        furthest = max(furthest, time)
+    return [tuple(n) for n in notes]
 
 
 def melody_from_musicxml(xml: bytes) -> Melody:
@@ -161,82 +217,66 @@ def melody_from_musicxml(xml: bytes) -> Melody:
     except ET.ParseError as exc:
         raise InputError(f"not readable MusicXML ({exc})") from None
     for el in root.iter():                                  # namespaced files: plain tag names
-        if "}" in el.tag:
+        if isinstance(el.tag, str) and "}" in el.tag:
             el.tag = el.tag.split("}", 1)[1]
-    part = root.find("part")
-    if part is None:
-        raise InputError("no part in the MusicXML score")
-    divisions, time = 1.0, 0.0
-    starts: list[float] = []
-    ends: list[float] = []
-    pitches: list[int] = []
-    bars: list[int] = []
-    tied: dict[int, int] = {}                               # pitch -> its note that a tie goes on from
-    for bar, measure in enumerate(part.findall("measure"), start=1):
-        for el in measure:
-            if el.tag == "attributes" and el.findtext("divisions"):
-                divisions = float(el.findtext("divisions")) or 1.0
-            elif el.tag in ("backup", "forward"):
-                step = float(el.findtext("duration") or 0) / divisions
-                time += -step if el.tag == "backup" else step
-            elif el.tag == "note":
-                length = float(el.findtext("duration") or 0) / divisions
-                chord = el.find("chord") is not None
-                onset = starts[-1] if chord and starts else time
-                if not chord:
-                    time += length
-                if el.find("grace") is not None or el.find("rest") is not None or el.find("pitch") is None:
-                    continue
-                if (el.findtext("staff") or "1") != "1":
-                    continue
-                pitch = el.find("pitch")
-                midi = 12 * (int(pitch.findtext("octave") or 4) + 1) + STEPS.get(pitch.findtext("step") or "C", 0) \
-                    + round(float(pitch.findtext("alter") or 0))
-                ties = {t.get("type") for t in el.findall("tie")}
-                if "stop" in ties and midi in tied:         # the same note held on: one longer note
-                    ends[tied[midi]] = onset + length
-                    if "start" not in ties:
-                        del tied[midi]
-                    continue
-                starts.append(onset)
-                ends.append(onset + length)
-                pitches.append(midi)
-                bars.append(bar)
-                if "start" in ties:
-                    tied[midi] = len(starts) - 1
-    if not pitches:
+    names = {p.get("id"): (p.findtext("part-name") or "") for p in root.iter("score-part")}
+    try:
+        voices = [(names.get(part.get("id"), ""), _part_notes(part)) for part in root.findall("part")]
+    except ValueError as exc:                               # a number that is none (<octave>x</octave>)
+        raise InputError(f"damaged MusicXML ({exc})") from None
+    if not any(notes for _, notes in voices):
         raise InputError("no notes to make a melody of")
-    return _skyline(np.array(starts), np.array(ends), np.array(pitches), np.array(bars), 1.0)
+    voice = _melody_voice(voices)
+    return _skyline(np.array([n[2] for n in voice]), np.array([n[3] for n in voice]), np.array([n[4] for n in voice]),
+                    np.array([n[5] for n in voice]), 1.0)
+
+
+def _joined(found: list[Melody]) -> Melody:
+    """Tunes one after another, as one piece (--whole-file): onsets and bars go on."""
+    pitches, onsets, durations, bars = [], [], [], []
+    time, bar = 0.0, 0
+    for m in found:
+        pitches.append(m.pitches)
+        onsets.append(m.onsets + time)
+        durations.append(m.durations)
+        bars.append(m.bars - int(m.bars.min()) + bar + 1)
+        time, bar = float(onsets[-1][-1] + durations[-1][-1]), int(bars[-1].max())
+    return Melody(np.concatenate(pitches), np.concatenate(onsets).astype(np.float32),
+                  np.concatenate(durations).astype(np.float32), np.concatenate(bars).astype(np.int32))
 
 
 def melodies(data: bytes, suffix: str, whole_file: bool = False) -> list[tuple[str | None, Melody | str]]:
     """(tune id, its melody or why there is none) for each piece of a file of any score format
-    (tune ids as the embedding gives them: None for a file of one piece). InputError for the
-    whole file."""
+    (tune ids as the embedding gives them: None for a file of one piece). Each score converts
+    under its own conversion limit (formats.limits). InputError for the whole file."""
     from . import MUSIC_FORMATS, SUFFIX_FORMAT, decode_score_text, decode_text, score_to_musicxml
     from .abc import abc_to_xml, split_tunes
+    from .limits import score_limit
     from .midi import mtf_to_midi
 
     fmt = SUFFIX_FORMAT.get(suffix.lower())
     if fmt not in MUSIC_FORMATS:
         raise InputError(f"not a score format clamp reads ({suffix or 'no extension'})")
-    if fmt == "midi":
-        return [(None, melody_from_midi(data))]
-    if fmt == "mtf":
-        return [(None, melody_from_midi(mtf_to_midi(decode_text(data))))]
-    if fmt != "abc":
-        return [(None, melody_from_musicxml(score_to_musicxml(data, fmt, suffix)))]
+    with score_limit():
+        if fmt == "midi":
+            return [(None, melody_from_midi(data))]
+        if fmt == "mtf":
+            return [(None, melody_from_midi(mtf_to_midi(decode_text(data))))]
+        if fmt != "abc":
+            return [(None, melody_from_musicxml(score_to_musicxml(data, fmt, suffix)))]
     tunes = split_tunes(decode_score_text(data, fmt)[0])
     if not tunes:
         raise InputError("no ABC tune in the file")
-    if whole_file:
-        tunes = [(None, "\n\n".join(tune for _, tune in tunes))]
     out: list[tuple[str | None, Melody | str]] = []
     for item, tune in tunes:
         try:
-            out.append((item if len(tunes) > 1 else None, melody_from_musicxml(abc_to_xml(tune).encode("utf-8"))))
+            with score_limit():
+                out.append((item if len(tunes) > 1 else None, melody_from_musicxml(abc_to_xml(tune).encode("utf-8"))))
         except InputError as exc:
             out.append((item if len(tunes) > 1 else None, str(exc)))
+    if whole_file and len(out) > 1:
+        found = [m for _, m in out if isinstance(m, Melody)]
+        return [(None, _joined(found) if found else next(m for _, m in out))]
     return out
 
 
@@ -247,8 +287,9 @@ def melody_from_abc_notes(notes: str) -> Melody:
     body = []
     for line in notes.replace("\\n", "\n").splitlines():
         line = line.strip()
-        if len(line) > 2 and line[1] == ":" and line[0] in "KLMQ" and not line.startswith("K:|"):
-            fields[line[0]] = line[2:].strip()
+        if len(line) > 1 and line[1] == ":" and line[0].isalpha() and line[:3] != "K:|":    # a header line
+            if line[0] in "KLMQ":
+                fields[line[0]] = line[2:].strip()          # the others (X:, T:, a pasted tune's) say nothing of notes
         elif line:
             body.append(line)
     if not body:

@@ -21,8 +21,11 @@ from ..pause import pause_point
 from .embedder import CHANGED, hash_files
 from .store import FeatureStore, sha256_bytes
 
-MELODY_MODEL = "melody/v1"       # a change to formats.melody's rule is a new version: the old rows are not read
-MELODY_PREP = "melody/v1"
+MELODY_MODEL = "melody/v2"       # a change to formats.melody's rule is a new version: the old rows are not read
+MELODY_PREP = "melody/v2"
+NO_MELODY = b"clamp:no-melody:"  # a row for a tune of a file that has none, and why (not re-read each run)
+LIMITS = ("conversion took longer than", "conversion needed more than", "conversion ran out of memory")  # limits'
+
 
 
 @dataclass
@@ -91,11 +94,15 @@ def melodies_of(store: FeatureStore, paths: Sequence[Path], jobs: int | None = N
         if items is not None:
             got = [MelodyResult(f.path, item=item, hash=f.hash, status="cached") for item in items]
             for r in got:
-                r.melody = Melody.from_bytes(cached.get(r.key, b""))
-            if all(r.melody is not None for r in got):
+                blob = cached.get(r.key, b"")
+                if isinstance(blob, bytes) and blob.startswith(NO_MELODY):
+                    r.fail(blob[len(NO_MELODY):].decode("utf-8", "replace"))
+                else:
+                    r.melody = Melody.from_bytes(blob)
+            if all(r.melody is not None or r.status == "failed" for r in got):
                 by_file[i] = got
                 continue
-            damaged += [r.key for r in got if r.key in cached and r.melody is None]
+            damaged += [r.key for r in got if r.key in cached and r.melody is None and r.status != "failed"]
         if first_of.setdefault(f.hash, i) == i:
             todo.append(i)
     store.drop(MELODY_MODEL, prep, damaged)
@@ -116,6 +123,9 @@ def melodies_of(store: FeatureStore, paths: Sequence[Path], jobs: int | None = N
                 r = MelodyResult(f.path, item=piece.item, hash=f.hash)
                 if piece.error:
                     r.fail(piece.error)
+                    if piece.item is not None and piece.error != CHANGED and not piece.error.startswith(LIMITS):
+                        # a tune's own failure (not a limit, which a quieter machine may not hit): kept
+                        blobs[r.key] = NO_MELODY + piece.error.encode("utf-8")
                 else:
                     r.melody, r.status = Melody.from_bytes(piece.data), "made"
                     blobs[r.key] = piece.data

@@ -8,8 +8,9 @@ platform's user cache dir):
                                                -> content hash
       features(model, prep, hash, dim, vector) float32 bytes of one global vector; hash is the
                                                file's sha256, or "sha256#X" for tune X of a file
-                                               (model "melody/v1": a piece's melody instead, the
-                                               float32 rows of formats.melody.Melody.to_bytes)
+                                               (model "melody/v2": a piece's melody instead, the
+                                               float32 rows of formats.melody.Melody.to_bytes,
+                                               or index.melodies.NO_MELODY and why it has none)
       pieces(prep, hash, items)                 the pieces a file holds (JSON list; [null] = one)
     libraries/<name>/                         libraries (index.library): what search ranks
 

@@ -125,18 +125,24 @@ class MelodyIndex:
             found = found[np.argpartition(-scores[found], k - 1)[:k]]
         return found[np.argsort(-scores[found], kind="stable")]
 
-    def _window(self, piece: int, codes: np.ndarray, span: int) -> tuple[int, int]:
-        """The part of a piece worth aligning: from 2 query lengths (`span` intervals) before to 3
-        after where most of the query's n-grams fall within one query length; the whole piece when
-        it is not much longer than that, or when none falls in it."""
+    def _windows(self, piece: int, codes: np.ndarray, span: int) -> list[tuple[int, int]]:
+        """The parts of a piece worth aligning: `span` intervals (a query length) either side of
+        every place one of the query's n-grams falls, merged where they meet; the whole piece in
+        exact mode (its matching is cheap), when it is short, or when no n-gram falls in it. A
+        match holding one of the query's n-grams is always inside a part."""
         t = self.intervals[piece]
-        if len(t) <= 5 * span + NGRAM:
-            return 0, len(t)
+        if self.mode == "exact" or len(t) <= 4 * span + NGRAM:
+            return [(0, len(t))]
         hits = np.flatnonzero(np.isin(_codes(t, NGRAM), codes))
         if not len(hits):
-            return 0, len(t)
-        densest = hits[int(np.argmax(np.searchsorted(hits, hits + span, side="right") - np.arange(len(hits))))]
-        return max(0, int(densest) - 2 * span), min(len(t), int(densest) + 3 * span + NGRAM)
+            return [(0, len(t))]
+        starts, ends = np.maximum(hits - span, 0), np.minimum(hits + span + NGRAM, len(t))
+        new = np.ones(len(hits), dtype=bool)
+        new[1:] = starts[1:] > ends[:-1]
+        ends = np.maximum.accumulate(ends)                  # each run of overlapping parts is one part
+        firsts = np.flatnonzero(new)
+        lasts = np.append(firsts[1:] - 1, len(hits) - 1)
+        return [(int(starts[f]), int(ends[e])) for f, e in zip(firsts, lasts)]
 
     def search(self, query: Melody, top: int = 10, candidates: int = 200) -> list[MelodyMatch]:
         """The `top` pieces best aligned with the query, best first."""
@@ -147,12 +153,15 @@ class MelodyIndex:
         if not len(picked):
             return []
         codes = self._query_codes(q)[0]
-        windows = [self._window(i, codes, len(q)) for i in picked]     # alignment is the cost: only near the hits
-        scores, firsts, lasts = align(q, qr, [self.intervals[i][a:b] for i, (a, b) in zip(picked, windows)],
-                                      [self.rhythms[i][a:b] for i, (a, b) in zip(picked, windows)], self.mode)
-        order = np.lexsort((picked, -scores))[:top]
-        return [MelodyMatch(int(picked[i]), float(scores[i]), int(firsts[i] + windows[i][0]),
-                            int(lasts[i] + windows[i][0])) for i in order if scores[i] > 0]
+        parts = [(k, a, b) for k, i in enumerate(picked) for a, b in self._windows(i, codes, len(q))]
+        scores, firsts, lasts = align(q, qr, [self.intervals[picked[k]][a:b] for k, a, b in parts],
+                                      [self.rhythms[picked[k]][a:b] for k, a, b in parts], self.mode)
+        best: dict[int, tuple[float, int, int]] = {}        # each piece's best part
+        for (k, a, _), score, first, last in zip(parts, scores, firsts, lasts):
+            if k not in best or score > best[k][0]:
+                best[k] = (float(score), int(first) + a, int(last) + a)
+        order = sorted(best, key=lambda k: (-best[k][0], picked[k]))[:top]
+        return [MelodyMatch(int(picked[k]), *best[k]) for k in order if best[k][0] > 0]
 
 
 def align(query: np.ndarray, query_rhythm: np.ndarray, targets: Sequence[np.ndarray],
@@ -165,8 +174,8 @@ def align(query: np.ndarray, query_rhythm: np.ndarray, targets: Sequence[np.ndar
         raise InputError("a melody query needs at least two notes")
     if mode == "exact":
         return _exact(query, query_rhythm, targets, target_rhythms)
-    exact, merge = False, mode == "intervals"
-    other, gap = (-1e3, 1e3) if exact else (OTHER, GAP)
+    merge = mode == "intervals"
+    other, gap = OTHER, GAP
     lengths = np.array([len(t) for t in targets], dtype=np.int64)
     sep = 1                                                   # one barrier column before each target
     starts = np.concatenate([[0], np.cumsum(lengths + sep)[:-1]]) + sep
@@ -187,7 +196,7 @@ def align(query: np.ndarray, query_rhythm: np.ndarray, targets: Sequence[np.ndar
 
     def pair_score(q_sym, t_sym):
         d = np.abs(t_sym - q_sym)
-        return np.where(d == 0, SAME, np.where((d == 1) & (not exact) & (mode != "contour"), NEAR, other))
+        return np.where(d == 0, SAME, np.where((d == 1) & (mode != "contour"), NEAR, other))
 
     zero = np.zeros(width)
     h_prev2, h_prev = zero, zero.copy()
