@@ -33,7 +33,7 @@ def run(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-# `clamp search`'s options that take a value (tests/test_cli.py keeps this in step with the command),
+# `clamp search`'s options that take a value (tests/test_list_ahead.py keeps this in step with the command),
 # and those that mean no folder is scanned
 SEARCH_VALUE_OPTIONS = frozenset({
     "--batch-size", "--cache-dir", "--device", "--format", "--jobs", "--keys", "--keys-kind", "--keys-text",
