@@ -63,15 +63,15 @@ MODALITIES: dict[str, Modality] = {
 
 
 @dataclass
-class Result:
+class PieceResult:
+    """What becomes of one piece of a file (a vector: Result; a melody: index.melodies.MelodyResult)."""
+
     path: Path
     kind: str
     item: str | None = None          # tune id within a multi-piece file
     hash: str | None = None          # sha256 of the file's bytes
-    vector: np.ndarray | None = None
-    status: str = "pending"          # embedded | cached | failed
+    status: str = "pending"          # embedded | made | cached | failed
     error: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -85,7 +85,13 @@ class Result:
         self.status, self.error = "failed", reason
 
 
-def hash_files(store: FeatureStore, files: list[Result], given: dict[Path, str] | None = None) -> None:
+@dataclass
+class Result(PieceResult):
+    vector: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def hash_files(store: FeatureStore, files: list[PieceResult], given: dict[Path, str] | None = None) -> None:
     """Each file's content hash: given, or from the store's stat cache, or read (and remembered);
     a file that cannot be read fails with the reason."""
     known = dict(given or {})

@@ -15,10 +15,9 @@ from ..formats.limits import conversion_limits, score_limit
 from ..formats.melody import Melody, melodies
 from ..formats.pool import map_files
 from ..formats.reading import read_input
-from ..formats.walk import piece_name
 from ..fsutil import os_reason
 from ..pause import pause_point
-from .embedder import CHANGED, hash_files
+from .embedder import CHANGED, PieceResult, hash_files
 from .store import FeatureStore, sha256_bytes
 
 MELODY_MODEL = "melody/v2"       # a change to formats.melody's rule is a new version: the old rows are not read
@@ -29,25 +28,9 @@ LIMITS = ("conversion took longer than", "conversion needed more than", "convers
 
 
 @dataclass
-class MelodyResult:
-    path: Path
+class MelodyResult(PieceResult):
     kind: str = "music"
-    item: str | None = None
-    hash: str | None = None
     melody: Melody | None = None
-    status: str = "pending"          # made | cached | failed
-    error: str | None = None
-
-    @property
-    def name(self) -> str:
-        return piece_name(self.path, self.item)
-
-    @property
-    def key(self) -> str:
-        return f"{self.hash}#{self.item}" if self.item else str(self.hash)
-
-    def fail(self, reason: str) -> None:
-        self.status, self.error = "failed", reason
 
 
 def melody_file(path: str, whole_file: bool, expected: str | None = None) -> list[Piece]:

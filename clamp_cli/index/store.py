@@ -256,9 +256,7 @@ class FeatureStore:
                 else:
                     found[h] = vec
         if bad:
-            with self._transaction():
-                self.db.executemany("DELETE FROM features WHERE model = ? AND prep = ? AND hash = ?",
-                                    [(model, prep, h) for h in bad])
+            self.drop(model, prep, bad)
             self.notices.append(f"{len(bad)} damaged cache entr{'y' if len(bad) == 1 else 'ies'} dropped and recomputed")
         return found
 
@@ -266,17 +264,8 @@ class FeatureStore:
             pieces: dict[str, list] | None = None) -> None:
         """Vectors, and the piece lists of the files they came from, in one transaction: an
         interrupt never leaves vectors that a lookup cannot find for want of their file's list."""
-        now = time.time()
-        rows = []
-        for h, v in vectors.items():
-            v = np.ascontiguousarray(v, dtype=np.float32).reshape(-1)
-            rows.append((model, prep, h, int(v.shape[0]), v.tobytes(), now))
-        if rows or pieces:
-            with self._transaction():
-                if rows:
-                    self.db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)", rows)
-                if pieces:
-                    self._insert_pieces(prep, pieces)
+        self.put_blobs(model, prep, {h: np.ascontiguousarray(v, dtype=np.float32).reshape(-1).tobytes()
+                                     for h, v in vectors.items()}, pieces)
 
     def get_blobs(self, model: str, prep: str, hashes: Iterable[str]) -> dict[str, bytes]:
         """The rows of a `model` whose rows have no one length (melodies), as stored."""
@@ -289,7 +278,8 @@ class FeatureStore:
         return found
 
     def put_blobs(self, model: str, prep: str, blobs: dict[str, bytes], pieces: dict[str, list] | None = None) -> None:
-        """get_blobs' rows, and the piece lists of their files, in one transaction (as `put`)."""
+        """Rows of float32 bytes as they are (the dimension is their length), and the piece lists
+        of their files, in one transaction (`put`'s vectors come this way too)."""
         now = time.time()
         rows = [(model, prep, h, len(b) // 4, b, now) for h, b in blobs.items()]
         if rows or pieces:

@@ -109,7 +109,9 @@ class MelodyIndex:
     def candidates(self, query: np.ndarray, k: int) -> np.ndarray:
         """The (at most) k pieces sharing the most idf-weighted n-grams with the query's symbols
         (those of _query_codes)."""
-        codes, weight = self._query_codes(query)
+        return self._candidates(*self._query_codes(query), k)
+
+    def _candidates(self, codes: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
         lo = np.searchsorted(self._codes, codes, side="left")
         hi = np.searchsorted(self._codes, codes, side="right")
         df = hi - lo
@@ -149,10 +151,10 @@ class MelodyIndex:
         if len(query) < MIN_QUERY_NOTES:
             raise InputError(f"a melody query needs at least {MIN_QUERY_NOTES} notes (this one has {len(query)})")
         q, qr = symbols(query, self.mode)
-        picked = self.candidates(q, candidates)
+        codes, weight = self._query_codes(q)
+        picked = self._candidates(codes, weight, candidates)
         if not len(picked):
             return []
-        codes = self._query_codes(q)[0]
         parts = [(k, a, b) for k, i in enumerate(picked) for a, b in self._windows(i, codes, len(q))]
         scores, firsts, lasts = align(q, qr, [self.intervals[picked[k]][a:b] for k, a, b in parts],
                                       [self.rhythms[picked[k]][a:b] for k, a, b in parts], self.mode)
