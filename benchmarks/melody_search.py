@@ -7,10 +7,21 @@
    whose melody is note for note another's counts as the same tune.
 2. Speed: p50 and p95 of one query over the same tunes, and over 100,000 synthetic tunes
    (random walks of 200 notes), after the index is built; the index's memory per tune.
-3. Tune families (`--families`): the tunes of ryansMammoth, oneills1850 and airdsAirs whose
+3. Performance -> score (`--performances N`): N ryansMammoth tunes rendered as performances by
+   clamp's training renderer (`clamp_cli/train/render.py`, performance style: humanised onsets
+   and lengths, a drifting tempo with a ritardando, velocities shaped per phrase, sustain pedal,
+   sometimes chords and bass, repeats sometimes written out), with ornaments added here (an upper
+   or lower grace note, a tenth of a beat, before a sixth of the melody's notes): each
+   performance's melody queries all the tunes; Hit@1 and MRR.
+   With `--semantic`, the bundled model's search on the same queries beside (excerpts as ABC,
+   performances as the MIDI files they are): the piece's vector against each tune's.
+4. Tune families (`--families`): the tunes of ryansMammoth, oneills1850 and airdsAirs whose
    titles (lower case, without articles, brackets and punctuation) appear in two or more of the
    three collections; each queries all the tunes of the three (its whole melody), relevant = the
-   others of its title; MAP and MRR over the top 100, beside interval 4-gram TF-IDF.
+   others of its title; MAP and MRR over the top 100, beside interval 4-gram TF-IDF; and
+   `clamp melody --group` over all of them: how many same-title pairs it puts in one family, and
+   how many of those tunes' family mates share their title (a lower bound on its precision: the
+   collections hold the same tune under other names too).
 
     python benchmarks/melody_search.py [--queries 200] [--synthetic 100000] [--cache DIR]
 """
@@ -32,6 +43,7 @@ from clamp_cli.formats.melody import Melody  # noqa: E402
 from clamp_cli.index.melodies import melodies_of  # noqa: E402
 from clamp_cli.index.store import FeatureStore  # noqa: E402
 from clamp_cli.retrieval.melody import MelodyIndex  # noqa: E402
+from clamp_cli.retrieval.melody import families as group_families  # noqa: E402
 
 VARIANTS = ("as is", "transposed", "ornamented", "rhythm changed", "all three")
 
@@ -94,6 +106,9 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=100_000)
     ap.add_argument("--candidates", type=int, default=200)
     ap.add_argument("--cache", type=Path, default=None, help="a cache directory to keep the tunes' melodies in")
+    ap.add_argument("--performances", type=int, default=0, help="also 3., this many performances")
+    ap.add_argument("--semantic", action="store_true", help="also the bundled model's search on 1. and 3.")
+    ap.add_argument("--corpus-cache", type=Path, default=None, help="a cache directory for the model's vectors")
     ap.add_argument("--families", action="store_true", help="also 3., the tune families (reads 4,000 tunes)")
     args = ap.parse_args()
     import music21
@@ -120,10 +135,11 @@ def main() -> None:
         n = rng.randrange(6, 17)
         a = rng.randrange(0, len(melodies[i]) - n)
         queries.append((i, melodies[i].excerpt(a, a + n)))
+    semantic = Semantic(found, args.corpus_cache) if args.semantic else None
     times = []
     print(f"1. excerpt (6-16 notes) -> its tune among {len(melodies)}, {args.queries} queries:")
     for kind in VARIANTS:
-        ours, base = [], []
+        ours, base, model = [], [], []
         for i, excerpt in queries:
             q = variant(excerpt, kind, rng)
             t = time.perf_counter()
@@ -132,8 +148,11 @@ def main() -> None:
             ours.append(next((r for r, h in enumerate(hits) if h.piece in same[i]), None))
             order = floor.rank(q)
             base.append(next(r for r, j in enumerate(order) if j in same[i]))
+            if semantic:
+                model.append(semantic.rank_of(semantic.vector(melody_abc(q), ".abc"), same[i]))
         (mrr, hit), (bmrr, bhit) = metrics(ours), metrics(base)
-        print(f"   {kind:15s} MRR {mrr:.3f} Hit@10 {hit:.3f}   (4-gram TF-IDF: MRR {bmrr:.3f} Hit@10 {bhit:.3f})")
+        print(f"   {kind:15s} MRR {mrr:.3f} Hit@10 {hit:.3f}   (4-gram TF-IDF: MRR {bmrr:.3f} Hit@10 {bhit:.3f})"
+              + (" (clamp-mini: MRR {:.3f} Hit@10 {:.3f})".format(*metrics(model)) if semantic else ""))
     print(f"2. one query over {len(melodies)} tunes: p50 {1000 * np.median(times):.1f} ms, "
           f"p95 {1000 * np.percentile(times, 95):.1f} ms; index {index.nbytes() / len(index):.0f} bytes a tune")
     if args.synthetic:
@@ -161,8 +180,135 @@ def main() -> None:
               f"{big.nbytes() / len(big):.0f} bytes a tune)")
 
 
+    if args.performances:
+        performances(found, index, same, args.performances, args.candidates, semantic)
     if args.families:
         families(store, args.candidates)
+
+
+def ornamented(data: bytes, rng: random.Random, share: float = 1 / 6) -> bytes:
+    """A grace note (a step above or a semitone below, a tenth of a beat) before some of the
+    melody channel's notes, the note itself starting that much later."""
+    import io
+
+    import mido
+
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    grace = max(1, mid.ticks_per_beat // 10)
+    for track in mid.tracks:
+        now, events = 0, []
+        for msg in track:
+            now += msg.time
+            events.append([now, msg])
+        added = []
+        for ev in events:
+            msg = ev[1]
+            if msg.type == "note_on" and msg.velocity > 0 and msg.channel == 0 and rng.random() < share:
+                pitch = max(0, min(127, msg.note + rng.choice((2, -1))))
+                added.append([ev[0], msg.copy(note=pitch)])
+                added.append([ev[0] + grace, msg.copy(note=pitch, velocity=0)])
+                ev[0] += grace
+        events = sorted(events + added, key=lambda e: (e[0], e[1].type == "end_of_track"))
+        track.clear()
+        last = 0
+        for tick, msg in events:
+            track.append(msg.copy(time=tick - last))
+            last = tick
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def performances(found, index: MelodyIndex, same: dict[int, set[int]], n: int, candidates: int,
+                 semantic: Semantic | None) -> None:
+    import music21
+
+    from clamp_cli.formats.abc import split_tunes
+    from clamp_cli.formats.melody import melody_from_midi
+    from clamp_cli.train.render import draw_style, key_of, render
+
+    rng = random.Random(1)
+    texts: dict[tuple, str] = {}
+    picked, ranks, times, model = 0, [], [], []
+    t0 = time.perf_counter()
+    for i in rng.sample(range(len(found)), len(found)):
+        if picked == n:
+            break
+        r = found[i]
+        if r.path not in {p for p, _ in texts}:
+            for item, tune in split_tunes(r.path.read_text(encoding="latin-1")):
+                texts[(r.path, item)] = tune
+        tune = texts.get((r.path, r.item)) or texts.get((r.path, "1"))
+        try:
+            score = music21.converter.parse(tune, format="abc")
+            midi = ornamented(render(score, draw_style(random.Random(i), performance=True), key_of(score)), rng)
+            query = melody_from_midi(midi)
+        except Exception:  # noqa: BLE001 - a tune music21 cannot render is not a query
+            continue
+        picked += 1
+        t = time.perf_counter()
+        hits = index.search(query, top=10, candidates=candidates)
+        times.append(time.perf_counter() - t)
+        ranks.append(next((k for k, h in enumerate(hits) if h.piece in same[i]), None))
+        if semantic:
+            model.append(semantic.rank_of(semantic.vector(midi, ".mid"), same[i]))
+    hit1 = float(np.mean([r == 0 for r in ranks]))
+    mrr, hit10 = metrics(ranks)
+    print(f"3. performance -> its tune among {len(found)}, {len(ranks)} performances (rendered in "
+          f"{time.perf_counter() - t0:.0f} s): Hit@1 {hit1:.3f} MRR {mrr:.3f} Hit@10 {hit10:.3f}; "
+          f"a query p50 {1000 * np.median(times):.0f} ms")
+    if semantic:
+        mrr, hit10 = metrics(model)
+        print(f"   clamp-mini on the same performances: Hit@1 {np.mean([r == 0 for r in model]):.3f} MRR {mrr:.3f} "
+              f"Hit@10 {hit10:.3f}")
+
+
+def melody_abc(m: Melody) -> str:
+    """A melody as an ABC tune (K:C, L:1/16, sharps), for the model's side of the comparison."""
+    names = ("C", "^C", "D", "^D", "E", "F", "^F", "G", "^G", "A", "^A", "B")
+    notes = []
+    for p, d in zip(m.pitches.tolist(), m.durations.tolist()):
+        octave, name = divmod(int(p), 12)
+        letter = names[name]
+        if octave >= 6:
+            letter = letter.lower() + "'" * (octave - 6)
+        else:
+            letter = letter + "," * (5 - octave)
+        notes.append(f"{letter}{max(1, round(d * 4))}")
+    return "X:1\nL:1/16\nK:C\n" + " ".join(notes) + "\n"
+
+
+class Semantic:
+    """The bundled model's vectors of the tunes, and a query's rank of its tune among them."""
+
+    def __init__(self, found, cache: Path | None):
+        from clamp_cli.index.embedder import Embedder
+        from clamp_cli.models import load_model
+
+        self.encoder = load_model("clamp-mini", device="cpu")
+        store = FeatureStore(cache or tempfile.mkdtemp(prefix="clamp-vectors-"))
+        results = Embedder(self.encoder, store).embed_files(sorted({r.path for r in found}))
+        store.close()
+        vectors = {(r.path, r.item): r.vector for r in results if r.vector is not None}
+        dim = self.encoder.dim
+        self.tunes = np.stack([vectors.get((r.path, r.item), np.zeros(dim, np.float32)) for r in found])
+        self.tunes /= np.maximum(np.linalg.norm(self.tunes, axis=1, keepdims=True), 1e-9)
+
+    def vector(self, data: bytes | str, suffix: str) -> np.ndarray | None:
+        from clamp_cli.formats.convert import music_pieces
+
+        data = data.encode() if isinstance(data, str) else data
+        piece = music_pieces(data, suffix, self.encoder.layout.music_text)[0]
+        if piece.text is None:
+            return None
+        v = self.encoder.embed_music([piece.text])[0]
+        return v / max(float(np.linalg.norm(v)), 1e-9)
+
+    def rank_of(self, v: np.ndarray | None, relevant: set[int]) -> int | None:
+        if v is None:
+            return None
+        order = np.argsort(-(self.tunes @ v), kind="stable")
+        return next(k for k, j in enumerate(order.tolist()) if j in relevant)
 
 
 def normal_title(title: str) -> str:
@@ -196,7 +342,7 @@ def families(store: FeatureStore, candidates: int) -> None:
             by_title.setdefault(t, set()).add(i)
     queries = [i for members in by_title.values() if len({collection_of[j] for j in members}) >= 2 for i in members]
     melodies = [r.melody for r in found]
-    print(f"3. tune families: {len(queries)} tunes in {sum(1 for m in by_title.values() if len({collection_of[j] for j in m}) >= 2)} "
+    print(f"4. tune families: {len(queries)} tunes in {sum(1 for m in by_title.values() if len({collection_of[j] for j in m}) >= 2)} "
           f"titles shared by two or three collections, among {len(melodies)} tunes (melodies read in "
           f"{time.perf_counter() - t0:.0f} s)")
     index, floor = MelodyIndex(melodies), NgramTfidf(melodies)
@@ -221,6 +367,16 @@ def families(store: FeatureStore, candidates: int) -> None:
     (m_ap, m_rr), (b_ap, b_rr) = np.mean(ours, axis=0), np.mean(base, axis=0)
     print(f"   MAP {m_ap:.3f} MRR {m_rr:.3f}   (4-gram TF-IDF: MAP {b_ap:.3f} MRR {b_rr:.3f}); "
           f"a whole-tune query p50 {1000 * np.median(times):.0f} ms")
+    t = time.perf_counter()
+    grouped = group_families(index)
+    family_of = {i: k for k, members in enumerate(grouped) for i in members}
+    wanted = {(i, j) for i in queries for j in by_title[title_of[i]] if j != i}
+    together = sum(1 for i, j in wanted if i in family_of and family_of.get(j) == family_of[i])
+    joined = [(i, j) for i in queries if i in family_of for j in grouped[family_of[i]] if j != i]
+    print(f"   clamp melody --group over the {len(melodies)} tunes ({time.perf_counter() - t:.0f} s): "
+          f"{len(grouped)} families holding {sum(map(len, grouped))} tunes; of the same-title pairs above "
+          f"{together}/{len(wanted)} are in one family; of those tunes' family mates "
+          f"{sum(1 for i, j in joined if title_of[j] == title_of[i])}/{len(joined)} share the title")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ _clamp() {
     fi
     local cmd="${COMP_WORDS[1]}"
     if [[ "$cmd" == "eval" && $COMP_CWORD -eq 2 ]]; then
-        COMPREPLY=($(compgen -W "retrieval classify --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "retrieval melody classify --help" -- "$cur"))
         return
     fi
     [[ "$cmd" == "eval" ]] && cmd="eval ${COMP_WORDS[2]}"
@@ -58,10 +58,14 @@ _clamp() {
         "map --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         "melody --mode") COMPREPLY=($(compgen -W "intervals contour exact" -- "$cur")); return ;;
         "melody --format") COMPREPLY=($(compgen -W "table json jsonl paths files" -- "$cur")); return ;;
+        "melody --model"|"melody -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
+        "melody --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         "eval retrieval --ties") COMPREPLY=($(compgen -W "pessimistic optimistic" -- "$cur")); return ;;
         "eval retrieval --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "eval retrieval --model"|"eval retrieval -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "eval retrieval --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
+        "eval melody --mode") COMPREPLY=($(compgen -W "intervals contour exact" -- "$cur")); return ;;
+        "eval melody --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "eval classify --labels-from") COMPREPLY=($(compgen -W "dirs prefix" -- "$cur")); return ;;
         "eval classify --correct") COMPREPLY=($(compgen -W "auto center none" -- "$cur")); return ;;
         "eval classify --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
@@ -92,8 +96,9 @@ _clamp() {
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;
         "score") opts="--queries -Q --references -R --pairs --group --fmd --outliers --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "map") opts="--output -o --labels-from --annotate -a --size --title --json --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
-        "melody") opts="--notes --music --bars --mode --top -n --candidates --include-query --paths-only -f --json --jsonl --format --null -0 --whole-file --jobs -j --cache-dir --quiet -q --help" ;;
+        "melody") opts="--notes --music --bars --mode --top -n --candidates --text --text-weight --group --threshold --include-query --paths-only -f --json --jsonl --format --null -0 --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "eval retrieval") opts="--queries -Q --references -R --pairs --hits --ties --ranks --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
+        "eval melody") opts="--references -R --queries -Q --families --pairs --hits --mode --candidates --allow-unmatched --json --format --whole-file --jobs -j --cache-dir --quiet -q --help" ;;
         "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --correct --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "probe fit") opts="--labels-from --output -o --force --val-share --balanced --seed --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;
         "probe predict") opts="--probe --json --format --whole-file --jobs -j --model -m --text-backbone --device --batch-size --cache-dir --quiet -q --help" ;;

@@ -301,3 +301,76 @@ def test_clamp_melody_with_a_pasted_tune_no_scores_and_a_book_with_a_bad_tune(tu
     assert [(r.item, r.status) for r in first] == [("2", "made"), ("5", "failed")]
     assert [(r.item, r.status, r.error) for r in again] == [("2", "cached", None),
                                                              ("5", "failed", "no notes to make a melody of")]
+
+
+def test_clamp_melody_with_words_reorders_by_the_models_similarity(tune_folder, tmp_path):
+    import json
+
+    cache = tmp_path / "cache"
+    query = ["melody", "--notes", "K:F\\nagf edc|def gec", tune_folder, "--jsonl", "-n", "20"]
+    plain = [json.loads(line) for line in clamp(query, cache).stdout.splitlines()]
+    neutral = clamp(query + ["--text", "a jig", "--text-weight", "0"], cache)
+    assert neutral.stderr.count("clamp: error:") == 1                # rests.abc, once: not again for its vector
+    neutral = [json.loads(line) for line in neutral.stdout.splitlines()]
+    assert [(r["path"], r["score"]) for r in neutral] == [(r["path"], r["score"]) for r in plain]
+    assert all(r["melody"] == r["score"] for r in neutral)
+    words = [json.loads(line) for line in clamp(query + ["--text", "a jig", "--text-weight", "1000"], cache)
+             .stdout.splitlines()]
+    assert sorted(r["path"] for r in words) == sorted(r["path"] for r in plain)
+    assert [r["similarity"] for r in words] == sorted((r["similarity"] for r in words), reverse=True)
+    assert words != neutral
+    # the similarity is search's score for those words
+    searched = {json.loads(line)["path"]: json.loads(line)["score"] for line in clamp(
+        ["search", "--text", "a jig", tune_folder, "--jsonl", "-n", "20"], cache).stdout.splitlines()}
+    assert all(abs(searched[r["path"]] - r["similarity"]) < 1e-5 for r in words)
+    assert clamp(query + ["--text", " "], cache).exit_code == 2
+
+
+def test_clamp_eval_melody_scores_excerpts_and_families(tune_folder, tmp_path):
+    import json
+
+    cache = tmp_path / "cache"
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "jig.abc").write_text("X:1\nL:1/8\nK:G\nCEG cGE|=FAc\n")      # the jig's start, a tone lower
+    (queries / "march.abc").write_text("X:1\nL:1/8\nK:A\nfe dc|B2 B2\n")
+    (queries / "lost.abc").write_text("X:1\nL:1/8\nK:C\nCDEF GABc\n")            # no reference of that name
+    got = clamp(["eval", "melody", "-Q", queries, "-R", tune_folder, "--json"], cache)
+    assert got.exit_code == 1 and "1 query has no reference: lost" in got.stderr
+    got = clamp(["eval", "melody", "-Q", queries, "-R", tune_folder, "--json", "--allow-unmatched"], cache)
+    assert got.exit_code == 1                                                  # rests.abc has no melody
+    figures = json.loads(got.stdout)
+    assert figures["queries"] == 2 and figures["hit@10"] == 1.0 and figures["mrr"] >= 0.75
+    table = tmp_path / "families.csv"
+    table.write_text("id,family\njig,j\njig-in-g,j\nmarch,m\n")              # then the jig's MIDI file counts too
+    figures = json.loads(clamp(["eval", "melody", "-Q", queries, "-R", tune_folder, "--families", table, "--json",
+                                "--allow-unmatched"], cache).stdout)
+    assert figures["queries"] == 2 and figures["mrr"] == 1.0 and figures["hit@1"] == 1.0
+    table.write_text("id,family\njig,j\njig-in-g,j\nreel,r\nbook#2,r\nair,a\nbook#7,a\nmarch,m\n")
+    got = clamp(["eval", "melody", "-R", tune_folder, "--families", table, "--json", "--allow-unmatched"], cache)
+    figures = json.loads(got.stdout)
+    assert figures["queries"] == 6 and figures["map"] == 1.0 and figures["mrr"] == 1.0
+    table.write_text("id,family\njig,j\nmarch,j\nreel,r\nbook#2,r\n")             # the jig is no march
+    figures = json.loads(clamp(["eval", "melody", "-R", tune_folder, "--families", table, "--json",
+                                "--allow-unmatched"], cache).stdout)
+    assert figures["queries"] == 4 and 0.5 <= figures["map"] < 1.0
+    assert clamp(["eval", "melody", "-R", tune_folder], cache).exit_code == 2
+
+
+def test_clamp_melody_groups_variants_into_families(tune_folder, tmp_path):
+    import json
+
+    cache = tmp_path / "cache"
+    (tune_folder / "jig-variant.abc").write_text(TUNES["jig"].replace("DFA dAF", "DFA dBAF").replace("X:1", "X:9"))
+    got = clamp(["melody", "--group", tune_folder, "--jsonl"], cache)
+    assert got.exit_code == 1 and "families of variants" in got.stderr
+    records = [json.loads(line) for line in got.stdout.splitlines()]
+    by_family: dict[int, set[str]] = {}
+    for r in records:
+        by_family.setdefault(r["family"], set()).add(r["path"].rsplit("/", 1)[1])
+    assert {frozenset(f) for f in by_family.values()} == {
+        frozenset({"jig-in-g.mid", "jig-variant.abc", "jig.abc"}), frozenset({"book.abc#2", "reel.abc"}),
+        frozenset({"air.abc", "book.abc#7"})}
+    assert len(by_family[1]) == 3                                              # the largest first
+    assert all(r["size"] == len(by_family[r["family"]]) for r in records)
+    assert clamp(["melody", "--group", "--notes", "ABcd", tune_folder], cache).exit_code == 2

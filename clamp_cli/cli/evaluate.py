@@ -35,7 +35,8 @@ from .common import (
     values,
 )
 
-app = typer.Typer(help="Benchmarks: retrieval (MRR, Hit@K) and zero-shot classification (accuracy, macro-F1).",
+app = typer.Typer(help="Benchmarks: retrieval (MRR, Hit@K), zero-shot classification (accuracy, macro-F1) and "
+                       "melody retrieval (MRR, MAP).",
                   no_args_is_help=True)
 
 QueriesOpt = Annotated[str, typer.Option(
@@ -308,6 +309,109 @@ def score(
                      "table")
     else:
         emit_summary({**result, "model": model_id}, fmt)
+    return reporter.exit_code
+
+
+@app.command("melody")
+@handle_errors
+def melody_eval(
+    references: ReferencesOpt,
+    queries: Annotated[Optional[str], typer.Option(
+        "--queries", "-Q", help="Folder (or file, glob) of query pieces (excerpts, variants, performances), each "
+                                "finding its reference [default: with --families, each reference queries the rest].")] = None,
+    families: Annotated[Optional[str], typer.Option(
+        "--families", metavar="SOURCE", help="Tune families of the references: a CSV/TSV/JSON table (id, family), "
+                                             "dirs or prefix (as eval classify's --labels-from); relevant = the "
+                                             "same family.")] = None,
+    pairs: PairsOpt = None,
+    hits: Annotated[Optional[list[int]], typer.Option(
+        "--hits", min=1, help="K for Hit@K; repeatable [default: 1, 10, 100].")] = None,
+    mode: Annotated[str, typer.Option(
+        "--mode", metavar="MODE", autocompletion=values("intervals", "contour", "exact"),
+        help="intervals, contour or exact (as clamp melody).")] = "intervals",
+    candidates: Annotated[int, typer.Option(
+        "--candidates", min=1, help="Pieces aligned after the n-gram pass; one not among them counts as not "
+                                    "found.")] = 200,
+    allow_unmatched: UnmatchedOpt = False,
+    as_json: JsonOpt = False,
+    fmt: RecordFormatOpt = None,
+    whole_file: WholeFileOpt = False,
+    jobs: JobsOpt = None,
+    cache_dir: CacheOpt = None,
+    quiet: QuietOpt = False,
+) -> int:
+    """Melody retrieval as clamp melody ranks it: MRR and Hit@K of each query finding its reference,
+    and MAP when relevance is a tune family."""
+    import numpy as np
+
+    from .. import app as application
+    from ..retrieval.evaluate import ItemSet, item_id, match
+    from ..retrieval.labels import PATH_SOURCES, attach, labels_from_paths, labels_from_table
+    from ..retrieval.melody import MIN_QUERY_NOTES, MODES, MelodyIndex
+    from ..retrieval.metrics import ranked_list_metrics
+    from .common import read_lines
+    from .melody import _melodies
+
+    fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
+    if mode not in MODES:
+        raise UsageError(f"--mode must be {', '.join(MODES)}, not '{mode}'")
+    if queries is None and families is None:
+        raise UsageError("give --queries (each finds its reference) or --families (each piece queries the rest)")
+    reporter = Reporter(quiet)
+    store = application.open_store(Common(cache_dir=cache_dir), reporter.warn)
+
+    def melodies_of_set(arg: str) -> tuple[list[str], list]:
+        walk = gather_inputs([arg], reporter, "music")
+        found = _melodies(store, [f for f in walk.files if walk.kind(f) == "music"], jobs, whole_file, quiet,
+                          reporter)
+        for r in found:
+            if r.status == "failed":
+                reporter.error(r.name, r.error or "failed")
+        kept = [r for r in found if r.melody is not None]
+        return [item_id(walk.relative(r.path), r.item) for r in kept], [r.melody for r in kept]
+
+    def searched(melody, leave_out: int | None = None) -> list[int]:
+        if len(melody) < MIN_QUERY_NOTES:
+            return []
+        return [m.piece for m in index.search(melody, top=candidates + 1, candidates=candidates + 1)
+                if m.piece != leave_out][:candidates]
+
+    ref_ids, ref_melodies = melodies_of_set(references)
+    if not ref_ids:
+        raise InputError(f"{references}: no piece with a melody")
+    index = MelodyIndex(ref_melodies, mode=mode)
+    members: dict[str, set[int]] = {}
+    family_of: dict[int, str] = {}
+    if families is not None:
+        table = None if families in PATH_SOURCES else labels_from_table("\n".join(read_lines(Path(families))),
+                                                                        families)
+        rows, labels, missing = attach(ref_ids, labels_from_paths(ref_ids, families) if table is None else table)
+        if missing and not allow_unmatched:
+            raise InputError(f"{len(missing)} piece(s) have no family: {', '.join(missing[:5])}; "
+                             "--allow-unmatched leaves them out")
+        family_of = dict(zip(rows, labels))
+        for row, family in family_of.items():
+            members.setdefault(family, set()).add(row)
+    if queries is not None:
+        q_ids, q_melodies = melodies_of_set(queries)
+        qs, rs, unmatched = match(ItemSet(q_ids, np.zeros((len(q_ids), 0))),
+                                  ItemSet(ref_ids, np.zeros((len(ref_ids), 0))),
+                                  read_pairs(pairs) if pairs else None, allow_unmatched)
+        if unmatched:
+            reporter.note(f"{len(unmatched)} quer{'y' if len(unmatched) == 1 else 'ies'} without a reference left out")
+        # with --families too, a query's relevant pieces are its reference's family
+        relevant = [members.get(family_of.get(r, ""), set()) | {r} for r in rs]
+        ranked = [searched(q_melodies[i]) for i in qs]
+    else:
+        qs = [row for row in sorted(family_of) if len(members[family_of[row]]) > 1]
+        if not qs:
+            raise InputError("no family has two pieces: nothing to find")
+        relevant = [members[family_of[i]] - {i} for i in qs]
+        ranked = [searched(ref_melodies[i], leave_out=i) for i in qs]
+    report = ranked_list_metrics(ranked, relevant, sorted(set(hits)) if hits else (1, 10, 100))
+    summary = {**{k: round(v, 6) if isinstance(v, float) else v for k, v in report.items()},
+               "references": len(ref_ids), "mode": mode, "candidates": candidates}
+    emit_summary(summary, fmt)
     return reporter.exit_code
 
 

@@ -9,11 +9,16 @@ import typer
 
 from ..errors import InputError, Reported, UsageError
 from .common import (
+    BackboneOpt,
+    BatchOpt,
     CacheOpt,
+    Common,
+    DeviceOpt,
     FormatOpt,
     JobsOpt,
     JsonlOpt,
     JsonOpt,
+    ModelOpt,
     NullOpt,
     QuietOpt,
     Reporter,
@@ -21,6 +26,7 @@ from .common import (
     emit_records,
     gather_inputs,
     handle_errors,
+    open_embedder,
     output_format,
     progress_bar,
     values,
@@ -112,6 +118,18 @@ def melody(
     candidates: Annotated[int, typer.Option(
         "--candidates", min=1, help="Pieces aligned after the n-gram pass (more: slower, finds more distant "
                                     "variants).")] = 200,
+    text: Annotated[Optional[str], typer.Option(
+        "--text", metavar="WORDS", help="Also rank by what the pieces are, as words (\"a reel\"): the model's "
+                                        "similarity reorders pieces that go alike (see --text-weight).")] = None,
+    text_weight: Annotated[float, typer.Option(
+        "--text-weight", min=0.0, metavar="W", help="What a standard deviation of --text similarity adds to the "
+                                                    "melody score (1.0: the whole query matched).")] = 0.1,
+    group: Annotated[bool, typer.Option(
+        "--group", help="No query: group the pieces into families of variants (each piece's first notes "
+                        "searched for in the others; see --threshold). Families of two or more, largest first.")] = False,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", min=0.0, metavar="S", help="With --group: the match score, each piece's incipit in the "
+                                                  "other, that joins two pieces (1.0: note for note).")] = 0.8,
     include_query: Annotated[bool, typer.Option(
         "--include-query", help="Keep the --music piece itself in the results (left out by default, and so are "
                                 "files of the same content).")] = False,
@@ -123,12 +141,16 @@ def melody(
     null: NullOpt = False,
     whole_file: WholeFileOpt = False,
     jobs: JobsOpt = None,
+    model: ModelOpt = None,
+    text_backbone: BackboneOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
     """Rank pieces by how closely they hold the tune (in any key), with the bars that match."""
     from .. import app
-    from ..retrieval.melody import MODES, MelodyIndex
+    from ..retrieval.melody import MODES, MelodyIndex, blend, families
 
     fmt = output_format(fmt, as_json, as_jsonl, paths_only)
     if mode not in MODES:
@@ -138,7 +160,12 @@ def melody(
     if not paths:
         raise UsageError("no music given to search (files, directories, globs, or - for a list on stdin)")
     store = app.open_store(app.Settings(cache_dir=cache_dir), reporter.warn)
-    query, own = query_melody(notes, music, span, store, whole_file)
+    if group:
+        if notes is not None or music is not None or text is not None:
+            raise UsageError("--group finds the families of the pieces given: no --notes, --music or --text with it")
+        query, own = None, None
+    else:
+        query, own = query_melody(notes, music, span, store, whole_file)
     walk = gather_inputs(paths, reporter, "music", null)
     files = [f for f in walk.files if walk.kind(f) == "music"]
     others = len(walk.files) - len(files)
@@ -157,18 +184,61 @@ def melody(
         reporter.summary(walk.skipped)
         raise Reported("no piece had a melody to search")
     index = MelodyIndex([r.melody for r in pieces], mode=mode)
-    matches = index.search(query, top=top, candidates=candidates) if pieces else []
+    if group:
+        grouped = families(index, threshold) if pieces else []
+        records = [{"family": k, "size": len(members), "path": pieces[i].name}
+                   for k, members in enumerate(grouped, start=1) for i in members]
+        emit_records(records, fmt, [("family", "family"), ("size", "size"), ("path", "path")], null=null)
+        reporter.summary(walk.skipped, ranked=len(pieces))
+        reporter.note(f"{len(grouped)} families of variants, {len(records)} of {len(pieces)} pieces")
+        return reporter.exit_code
+    matches = index.search(query, top=candidates if text is not None else top, candidates=candidates) \
+        if pieces else []
+    columns = [("rank", "rank"), ("score", "score"), ("path", "path"), ("bars", "bars")]
     records = []
-    for rank, m in enumerate(matches, start=1):
+    if text is not None:
+        settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
+        similarity = _similarity(text, pieces, settings, reporter, whole_file, jobs, quiet)
+        found_matches = [(b.match, {"score": round(b.score, 6), "melody": round(b.match.score, 6),
+                                    "similarity": round(b.similarity, 6)})
+                         for b in blend(matches, similarity, text_weight, top)]
+        columns[2:2] = [("melody", "melody"), ("similarity", "similarity")]
+    else:
+        found_matches = [(m, {"score": round(m.score, 6)}) for m in matches]
+    for rank, (m, scores) in enumerate(found_matches, start=1):
         r = pieces[m.piece]
         first_bar, last_bar = int(r.melody.bars[m.first_note]), int(r.melody.bars[m.last_note])
-        records.append({"rank": rank, "score": round(m.score, 6), "path": r.name,
+        records.append({"rank": rank, **scores, "path": r.name,
                         "bars": f"{first_bar}" if first_bar == last_bar else f"{first_bar}-{last_bar}",
                         "notes": [m.first_note + 1, m.last_note + 1]})
-    emit_records(records, fmt, [("rank", "rank"), ("score", "score"), ("path", "path"), ("bars", "bars")],
-                 null=null)
+    emit_records(records, fmt, columns, null=null)
     reporter.summary(walk.skipped, ranked=len(pieces))
     return reporter.exit_code
+
+
+def _similarity(text: str, pieces, settings, reporter: Reporter, whole_file: bool, jobs, quiet: bool):
+    """Each piece's cosine to the words, by the model (its vectors from the cache, as search's);
+    NaN for a piece the model could not read (its melody alone ranks it, with a warning)."""
+    import numpy as np
+
+    if not text.strip():
+        raise UsageError("--text: no words given")
+    files = list(dict.fromkeys(r.path for r in pieces))
+    embedder = open_embedder(settings, reporter, whole_file, jobs, inputs=files)
+    progress, advance = progress_bar(len(files), "embedding", quiet, before="checking the cache")
+    with progress:
+        results = embedder.embed_files(files, on_progress=advance)
+    vectors = {(r.hash, r.item): r.vector for r in results if r.vector is not None}
+    words = embedder.encoder.embed_text([text])[0]
+    words = words / max(float(np.linalg.norm(words)), 1e-12)
+    out = np.full(len(pieces), np.nan)
+    for k, r in enumerate(pieces):
+        v = vectors.get((r.hash, r.item))
+        if v is None:
+            reporter.warn(f"{r.name}: the model could not read it; ranked by its melody alone")
+            continue
+        out[k] = float(v @ words) / max(float(np.linalg.norm(v)), 1e-12)
+    return out
 
 
 def _melodies(store, files: list[Path], jobs, whole_file: bool, quiet: bool, reporter: Reporter):

@@ -16,6 +16,12 @@ Two passes, as FolkFriend and Peachnote do it:
    semitone credit, no merged intervals), "exact" (all the query's intervals, in a row, in the
    piece: scored as the above, 1.0 and more, or not at all).
 A match says where it is: the first and last note of the piece it covers.
+
+Melody and meaning in one ranking ("a reel that goes like this", `blend`): each aligned piece's
+score plus TEXT_WEIGHT x the z-score of its text similarity among the pieces searched (its
+cosine to the words, less their mean, over their standard deviation). A piece two standard
+deviations closer to the words than the average gains 0.2, what one interval of a five-interval
+query is worth: the words reorder pieces that go alike, they do not lift one that does not.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ NGRAM = 3                    # intervals per n-gram (4 notes)
 MAX_INTERVAL = 24            # larger leaps are clipped: two octaves is as far as a tune jumps
 MIN_QUERY_NOTES = NGRAM + 1
 SAME, NEAR, OTHER, MERGED, GAP, RHYTHM = 2.0, 0.5, -1.0, 1.0, 1.0, 0.5
+TEXT_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,66 @@ class MelodyIndex:
                 best[k] = (float(score), int(first) + a, int(last) + a)
         order = sorted(best, key=lambda k: (-best[k][0], picked[k]))[:top]
         return [MelodyMatch(int(picked[k]), *best[k]) for k in order if best[k][0] > 0]
+
+
+@dataclass(frozen=True)
+class BlendedMatch:
+    match: MelodyMatch
+    similarity: float   # the piece's cosine to the words
+    score: float        # match.score + weight x the similarity's z-score among the pieces searched
+
+
+def blend(matches: Sequence[MelodyMatch], similarity: np.ndarray, weight: float = TEXT_WEIGHT,
+          top: int | None = None) -> list[BlendedMatch]:
+    """The matches reranked by melody and meaning (the rule in the module's docstring); `similarity`
+    holds every searched piece's cosine to the words (NaN for a piece without a vector: no gain)."""
+    known = similarity[np.isfinite(similarity)]
+    mean, spread = (float(known.mean()), float(known.std())) if len(known) else (0.0, 0.0)
+    out = []
+    for m in matches:
+        s = float(similarity[m.piece])
+        z = (s - mean) / spread if np.isfinite(s) and spread > 0 else 0.0
+        out.append(BlendedMatch(m, s, m.score + weight * z))
+    out.sort(key=lambda b: (-b.score, b.match.piece))
+    return out[:top] if top is not None else out
+
+
+INCIPIT = 48            # notes of each piece that look for its variants when grouping
+GROUP_THRESHOLD = 0.8
+
+
+def families(index: MelodyIndex, threshold: float = GROUP_THRESHOLD, incipit: int = INCIPIT,
+             candidates: int = 50) -> list[list[int]]:
+    """The pieces grouped into families of variants: each piece's first `incipit` notes are
+    searched for in the others; two pieces are joined when each one's incipit matches in the
+    other with a score of `threshold` or more (0.8: most of the incipit's intervals aligned, a
+    few ornaments or changed notes allowed; asking it both ways keeps a short phrase common to
+    many tunes from joining them), and a family is what is joined, directly or through others
+    (single linkage). Families of two or more, largest first, each in index order."""
+    found: set[tuple[int, int]] = set()
+    for i, melody in enumerate(index.melodies):
+        if len(melody) < MIN_QUERY_NOTES:
+            continue
+        query = melody.excerpt(0, min(incipit, len(melody)))
+        found.update((i, m.piece) for m in index.search(query, top=candidates, candidates=candidates)
+                     if m.piece != i and m.score >= threshold)
+    parent = list(range(len(index)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in sorted(found):
+        if i < j and (j, i) in found:
+            a, b = root(i), root(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(index)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
 
 
 def align(query: np.ndarray, query_rhythm: np.ndarray, targets: Sequence[np.ndarray],

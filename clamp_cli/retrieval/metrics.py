@@ -35,6 +35,31 @@ def retrieval_metrics(rank_list: np.ndarray, hits: Sequence[int] = (1, 10, 100))
     return out
 
 
+def ranked_list_metrics(ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]],
+                        hits: Sequence[int] = (1, 10, 100)) -> dict[str, float]:
+    """MRR, MAP and Hit@K of ranked lists that may stop short (a search returning only its best
+    candidates): a relevant item missing from a list is ranked nowhere (reciprocal rank 0, and
+    it lowers that query's average precision as one never found)."""
+    if not ranked:
+        raise ValueError("no queries")
+    rr, ap, first = [], [], []
+    for order, wanted in zip(ranked, relevant):
+        found, total, rank = 0, 0.0, None
+        for position, item in enumerate(order, start=1):
+            if item in wanted:
+                found += 1
+                total += found / position
+                rank = rank or position
+        rr.append(1.0 / rank if rank else 0.0)
+        ap.append(total / max(len(wanted), 1))
+        first.append(rank or np.inf)
+    out = {"mrr": float(np.mean(rr)), "map": float(np.mean(ap))}
+    for k in hits:
+        out[f"hit@{k}"] = float(np.mean(np.asarray(first) <= k))
+    out["queries"] = len(rr)
+    return out
+
+
 def classification_metrics(truth: Sequence[str], predicted: Sequence[str],
                            labels: Sequence[str] | None = None) -> dict:
     """Accuracy, macro-F1 over the labels (a class with no support and no prediction is left out),
