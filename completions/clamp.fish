@@ -139,7 +139,7 @@ complete -c clamp -n '__fish_seen_subcommand_from map' -l batch-size -r -d 'Segm
 complete -c clamp -n '__fish_seen_subcommand_from map' -l cache-dir -r -d 'Feature cache directory [default: the user cache dir].'
 complete -c clamp -n '__fish_seen_subcommand_from map' -l quiet -s q -d 'No progress bars or summaries on stderr.'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l notes -r -d 'The tune as ABC notes ("DFA dAF|GBd gfe"); K:, L: and M: lines may come first (K:C, L:1/8 by default; \\n separates lines).'
-complete -c clamp -n '__fish_seen_subcommand_from melody' -l music -r -d 'A piece whose melody is the tune to find (FILE, or FILE#X for a tune of a multi-tune file).'
+complete -c clamp -n '__fish_seen_subcommand_from melody' -l music -r -d 'A piece whose melody is the tune to find (FILE, or FILE#X for a tune of a multi-tune file), or a recording of the tune (hummed, sung, whistled or played: WAV, FLAC, MP3, ...).'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l bars -r -d 'Only these bars of the --music piece (5, or 5-8).'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l mode -r -f -a 'intervals contour exact' -d 'intervals (any key; ornaments, passing and repeated notes allowed), contour (only up, down, repeat) or exact (the same intervals in a row).'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l top -s n -r -d 'Number of results.'

@@ -374,3 +374,56 @@ def test_clamp_melody_groups_variants_into_families(tune_folder, tmp_path):
     assert len(by_family[1]) == 3                                              # the largest first
     assert all(r["size"] == len(by_family[r["family"]]) for r in records)
     assert clamp(["melody", "--group", "--notes", "ABcd", tune_folder], cache).exit_code == 2
+
+
+def played(pitches, seconds, rate=22050, noise=0.01, seed=0):
+    """A phrase played by a plain synthesiser: four harmonics, short attack and release, some noise."""
+    out = []
+    for p in pitches:
+        t = np.arange(int(seconds * rate)) / rate
+        phase = 2 * np.pi * 440 * 2 ** ((p - 69) / 12) * t
+        tone = sum(a * np.sin(k * phase) for k, a in ((1, 1.0), (2, 0.5), (3, 0.25)))
+        out.append(tone * np.clip(np.minimum(t / 0.02, (seconds - t) / 0.03), 0, 1))
+    x = np.concatenate(out) / 2
+    return (x + np.random.default_rng(seed).normal(0, noise, len(x))).astype(np.float32)
+
+
+def test_the_pitch_tracker_hears_a_tone_and_a_phrase():
+    import soundfile
+
+    from clamp_cli.models.pitch import recording_melody, track
+
+    pitch, confidence = track(played([69], 1.0, rate=16000)[:16000])
+    middle = slice(10, 90)
+    assert np.abs(pitch[middle] - 69).max() < 0.2 and confidence[middle].min() > 0.5
+    buf = io.BytesIO()
+    jig = [62, 66, 69, 74, 69, 66, 67, 71, 74, 79, 78, 76]
+    soundfile.write(buf, played([p - 5 for p in jig], 0.3), 22050, format="WAV")
+    heard = recording_melody(buf.getvalue())
+    assert heard.pitches.tolist() == [p - 5 for p in jig]
+    assert np.allclose(heard.durations, 0.3, atol=0.05) and heard.onsets[-1] == pytest.approx(11 * 0.3, abs=0.05)
+
+
+def test_clamp_melody_from_a_recording_and_bad_recordings_in_one_line(tune_folder, tmp_path):
+    import json
+
+    import soundfile
+
+    cache = tmp_path / "cache"
+    jig = [62, 66, 69, 74, 69, 66, 67, 71, 74, 79, 78, 76]          # DFA dAF|GBd gfe, hummed a third higher
+    soundfile.write(tmp_path / "hum.wav", played([p + 4 for p in jig], 0.25, noise=0.03), 22050)
+    got = clamp(["melody", "--music", tmp_path / "hum.wav", tune_folder, "--jsonl"], cache)
+    records = [json.loads(line) for line in got.stdout.splitlines()]
+    assert {r["path"].rsplit("/", 1)[1] for r in records[:2]} == {"jig.abc", "jig-in-g.mid"}
+    assert records[0]["bars"] == "1-2" and records[0]["score"] >= 1.0
+    soundfile.write(tmp_path / "silence.wav", np.zeros(22050 * 2, np.float32), 22050)
+    soundfile.write(tmp_path / "noise.wav", np.random.default_rng(0).normal(0, 0.3, 22050 * 2).astype(np.float32),
+                    22050)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    for name, code, says in [("silence.wav", 2, "nothing clear enough to follow was heard"),
+                             ("noise.wav", 2, "nothing clear enough to follow was heard"),
+                             ("empty.wav", 1, "empty file")]:
+        bad = clamp(["melody", "--music", tmp_path / name, tune_folder], cache)
+        assert bad.exit_code == code and bad.stdout == "", (name, bad.stderr)
+        assert bad.stderr.count("\n") == 1 and name in bad.stderr and says in bad.stderr, bad.stderr
+    assert clamp(["melody", "--music", tmp_path / "hum.wav", "--bars", "1-2", tune_folder], cache).exit_code == 2

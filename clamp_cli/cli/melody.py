@@ -63,6 +63,10 @@ def query_melody(notes: str | None, music: str | None, bars: tuple[int, int] | N
             return enough_notes(melody_from_abc_notes(notes)), None
         except InputError as exc:
             raise UsageError(str(exc)) from None
+    from ..formats import kind_of
+
+    if kind_of(music) == "recording":
+        return recorded_melody(music, bars), None
     path, item = split_piece_ref(music)
     found = melodies_of(store, [path], whole_file=whole_file)
     unreadable = len(found) == 1 and found[0].item is None and found[0].melody is None
@@ -89,6 +93,25 @@ def query_melody(notes: str | None, music: str | None, bars: tuple[int, int] | N
         raise UsageError(f"{query.name}{'' if bars is None else f' bars {bars[0]}-{bars[1]}'}: {exc}") from None
 
 
+def recorded_melody(path: str, bars):
+    """A recording as the query: its pitch tracked (models.pitch), its notes (formats.melody)."""
+    from ..formats.reading import read_input
+    from ..models.pitch import recording_melody
+
+    if bars is not None:
+        raise UsageError("--bars picks bars of a score; a recording has none (trim it to the phrase)")
+    _, data = read_input(path, "recording")
+    try:
+        melody = recording_melody(data)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    try:
+        return enough_notes(melody)
+    except InputError as exc:
+        raise UsageError(f"{path}: {exc}: nothing clear enough to follow was heard (silence, noise, or "
+                         "several sounds at once?)") from None
+
+
 def enough_notes(melody):
     from ..retrieval.melody import MIN_QUERY_NOTES
 
@@ -107,7 +130,8 @@ def melody(
                                        "come first (K:C, L:1/8 by default; \\n separates lines).")] = None,
     music: Annotated[Optional[str], typer.Option(
         "--music", metavar="FILE", help="A piece whose melody is the tune to find (FILE, or FILE#X for a tune "
-                                        "of a multi-tune file).")] = None,
+                                        "of a multi-tune file), or a recording of the tune (hummed, sung, "
+                                        "whistled or played: WAV, FLAC, MP3, ...).")] = None,
     bars: Annotated[Optional[str], typer.Option(
         "--bars", metavar="A-B", help="Only these bars of the --music piece (5, or 5-8).")] = None,
     mode: Annotated[str, typer.Option(

@@ -303,3 +303,61 @@ def melody_from_abc_notes(notes: str) -> Melody:
         reason = found[0][1] if found else "no tune"
         raise InputError(f"the melody query is not ABC notes clamp can read ({reason})")
     return found[0][1]
+
+
+VOICED = 0.5            # a frame's pitch confidence from which it counts as a sung or played note
+MIN_NOTE_SECONDS = 0.04
+STEP_SEMITONES = 0.6    # a move this far from the note's pitch so far starts a new note
+ONSET_RISE = 2.0        # a note that fades to 1/2 of its peak and swells 2x again is struck again
+
+
+def melody_from_pitch(pitch: np.ndarray, confidence: np.ndarray, loudness: np.ndarray, hop: float) -> Melody:
+    """A pitch track (MIDI pitch, confidence and loudness every `hop` seconds) -> notes, the rule:
+    frames of confidence >= VOICED and audible loudness (above 2% of the loudest frame's) are
+    voiced; a note is a run of voiced frames, broken where the pitch moves STEP_SEMITONES or more
+    from the note's median so far (a new pitch, kept when it holds two frames) or where a sound that
+    faded to 1/ONSET_RISE of its peak swells ONSET_RISE times again (a repeated note, at least 60 ms
+    in); runs shorter than 40 ms are dropped.
+    Each note's pitch is its frames' median, after removing the performer's tuning (the mean
+    offset from equal temperament, measured on the circle), rounded to a semitone. Onsets and
+    durations are in seconds; every note is in bar 1 (a recording has no bar lines)."""
+    pitch = np.asarray(pitch, np.float64)
+    loud = np.asarray(loudness, np.float64)
+    voiced = (np.asarray(confidence) >= VOICED) & (loud > 0.02 * (loud.max() if len(loud) else 0.0)) \
+        & np.isfinite(pitch)
+    if voiced.any():
+        angle = np.angle(np.exp(2j * np.pi * pitch[voiced]).mean())
+        pitch = pitch - angle / (2 * np.pi)
+    notes: list[tuple[int, int, float]] = []        # (first frame, last frame + 1, pitch)
+    start, frames = None, []
+    window = max(1, round(0.06 / hop))
+
+    def close(end: int) -> None:
+        if start is not None and (end - start) * hop >= MIN_NOTE_SECONDS:
+            notes.append((start, end, float(np.median(frames))))
+
+    for k in range(len(pitch)):
+        if not voiced[k]:
+            close(k)
+            start, frames = None, []
+            continue
+        if start is not None:
+            moved = abs(pitch[k] - np.median(frames)) >= STEP_SEMITONES and \
+                (k + 1 >= len(pitch) or not voiced[k + 1] or abs(pitch[k + 1] - np.median(frames)) >= STEP_SEMITONES)
+            sounded = loud[start:k]
+            peak = int(sounded.argmax())
+            dip = float(sounded[peak:].min())
+            swelled = sounded[peak] > ONSET_RISE * dip and loud[k] > ONSET_RISE * dip   # faded, then struck again
+            if moved or (swelled and k - start >= window):
+                close(k)
+                start, frames = None, []
+        if start is None:
+            start = k
+        frames.append(pitch[k])
+    close(len(pitch))
+    if not notes:
+        return Melody(np.zeros(0, np.int16), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
+    first = np.array([a for a, _, _ in notes]) * hop
+    last = np.array([b for _, b, _ in notes]) * hop
+    return Melody(np.rint([p for _, _, p in notes]).astype(np.int16), first.astype(np.float32),
+                  (last - first).astype(np.float32), np.ones(len(notes), np.int32))
