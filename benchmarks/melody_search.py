@@ -313,7 +313,8 @@ def recordings(melodies: list[Melody], index: MelodyIndex, same: dict[int, set[i
         times.append(time.perf_counter() - t)
         ranks.append(next((r for r, h in enumerate(hits) if h.piece in same[i]), None))
     mrr, hit10 = metrics(ranks)
-    print(f"   recordings ({n}, {min(lengths):.1f}-{max(lengths):.1f} s, synthesised): MRR {mrr:.3f} Hit@10 "
+    print(f"   recordings ({n}, {min(lengths):.1f}-{max(lengths):.1f} s, synthesised): Hit@1 "
+          f"{np.mean([r == 0 for r in ranks]):.3f} MRR {mrr:.3f} Hit@10 "
           f"{hit10:.3f}; audio to answer p50 {np.median(times):.2f} s, max {max(times):.2f} s "
           "(clamp-mini reads no audio: no semantic figure)")
 

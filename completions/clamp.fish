@@ -156,6 +156,7 @@ complete -c clamp -n '__fish_seen_subcommand_from melody' -l format -r -f -a 'ta
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l null -s 0 -d 'The list of paths read from - is NUL-separated (find -print0), and printed paths end in NUL (xargs -0).'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l whole-file -d 'An ABC file with several X: tunes is one piece, not one per tune.'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l jobs -s j -r -d 'Processes converting scores [default: the number of cores].'
+complete -c clamp -n '__fish_seen_subcommand_from melody' -l library -s L -r -d 'The library to read and fill: a name (in the cache\'s libraries/ folder) or a folder [default: one library per model in the cache].'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l model -s m -r -f -a 'clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas' -d 'Registry name (see `clamp models list`) or path to a checkpoint file or directory [default: clamp3-c2 when downloaded, else the bundled clamp-mini].'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l text-backbone -r -d 'Tokenizer + config of the text encoder: a Hub id or a local directory.'
 complete -c clamp -n '__fish_seen_subcommand_from melody' -l device -r -f -a 'auto cpu cuda mps' -d 'cpu, cuda, cuda:N, mps or auto.'

@@ -427,3 +427,36 @@ def test_clamp_melody_from_a_recording_and_bad_recordings_in_one_line(tune_folde
         assert bad.exit_code == code and bad.stdout == "", (name, bad.stderr)
         assert bad.stderr.count("\n") == 1 and name in bad.stderr and says in bad.stderr, bad.stderr
     assert clamp(["melody", "--music", tmp_path / "hum.wav", "--bars", "1-2", tune_folder], cache).exit_code == 2
+
+
+def test_embedding_keeps_the_melodies_clamp_melody_would_make(tune_folder, tmp_path):
+    from clamp_cli.index.melodies import MELODY_MODEL, prep_of
+    from clamp_cli.index.store import FeatureStore
+
+    def rows(cache):
+        db = FeatureStore(cache).db
+        return dict(db.execute("SELECT hash, vector FROM features WHERE model = ? AND prep = ?",
+                               (MELODY_MODEL, prep_of(False))).fetchall())
+
+    embedded, searched = tmp_path / "embedded", tmp_path / "searched"
+    assert clamp(["embed", tune_folder, "--jsonl"], embedded).exit_code == 1                 # rests.abc
+    query = ["melody", "--notes", "K:F\\nagf edc|def gec", tune_folder, "--jsonl"]
+    made = clamp(query, searched)
+    kept = rows(embedded)
+    assert len(kept) == 7 and kept == rows(searched)
+    assert clamp(query, embedded).stdout == made.stdout
+
+
+def test_clamp_melody_searches_a_library(tune_folder, tmp_path):
+    import json
+
+    cache = tmp_path / "cache"
+    assert clamp(["library", "create", "folk", tune_folder, "-q"], cache).exit_code == 1      # rests.abc
+    query = ["--notes", "K:F\\nagf edc|def gec", "--jsonl"]
+    from_library = clamp(["melody", *query, "-L", "folk"], cache)
+    from_folder = clamp(["melody", *query, tune_folder], cache)
+    assert from_library.stdout and from_library.exit_code == 0 and from_folder.exit_code == 1   # rests.abc not held
+    assert [json.loads(line)["score"] for line in from_library.stdout.splitlines()] == \
+        [json.loads(line)["score"] for line in from_folder.stdout.splitlines()]
+    assert clamp(["melody", *query, "-L", "nowhere"], cache).exit_code != 0
+    assert clamp(["melody", *query], cache).exit_code == 2

@@ -18,6 +18,7 @@ from .common import (
     JobsOpt,
     JsonlOpt,
     JsonOpt,
+    LibraryOpt,
     ModelOpt,
     NullOpt,
     QuietOpt,
@@ -93,6 +94,23 @@ def query_melody(notes: str | None, music: str | None, bars: tuple[int, int] | N
         raise UsageError(f"{query.name}{'' if bars is None else f' bars {bars[0]}-{bars[1]}'}: {exc}") from None
 
 
+def library_scores(settings) -> list[str]:
+    """The scores a library holds (its files of score formats, as it recorded them): what
+    `clamp melody -L NAME` searches when no path is given. Their melodies come from the cache,
+    where embedding the library kept them."""
+    from .. import app
+    from ..formats import kind_of
+    from ..index.library import Library, path_of
+
+    directory = app.library_dir(settings)
+    with Library(directory, readonly=True) as lib:
+        found = sorted(str(path_of(key)) for key in lib.file_table(hashes=False))
+    scores = [p for p in found if kind_of(p) == "music"]
+    if not scores:
+        raise InputError(f"{directory}: the library holds no scores")
+    return scores
+
+
 def recorded_melody(path: str, bars):
     """A recording as the query: its pitch tracked (models.pitch), its notes (formats.melody)."""
     from ..formats.reading import read_input
@@ -165,6 +183,7 @@ def melody(
     null: NullOpt = False,
     whole_file: WholeFileOpt = False,
     jobs: JobsOpt = None,
+    library: LibraryOpt = None,
     model: ModelOpt = None,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
@@ -181,8 +200,11 @@ def melody(
         raise UsageError(f"--mode must be {', '.join(MODES)}, not '{mode}'")
     span = parse_bars(bars)
     reporter = Reporter(quiet, counts=("ranked",), always=False)
+    if not paths and library is None:
+        raise UsageError("no music given to search (files, directories, globs, - for a list on stdin, or "
+                         "--library NAME)")
     if not paths:
-        raise UsageError("no music given to search (files, directories, globs, or - for a list on stdin)")
+        paths = library_scores(app.Settings(cache_dir=cache_dir, library=library))
     store = app.open_store(app.Settings(cache_dir=cache_dir), reporter.warn)
     if group:
         if notes is not None or music is not None or text is not None:

@@ -34,6 +34,8 @@ class Piece:
     data: bytes | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    melody: bytes | None = None         # its melody (Melody.to_bytes), when asked for beside the model text
+    melody_error: str | None = None     # or why it has none
 
     @property
     def text(self) -> str | None:

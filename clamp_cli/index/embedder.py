@@ -110,18 +110,30 @@ def hash_files(store: FeatureStore, files: list[PieceResult], given: dict[Path, 
     store.remember_hashes(fresh)
 
 
-def convert_file(path: str, style: str, whole_file: bool, expected: str | None = None) -> list[Piece]:
-    """Worker: one file -> its pieces in the model's text style (errors inside the pieces).
+def convert_file(path: str, style: str, whole_file: bool, job: tuple[str | None, bool] = (None, False)) -> list[Piece]:
+    """Worker: one file -> its pieces in the model's text style (errors inside the pieces), and
+    with `job`'s second part each piece's melody too, made from the same MusicXML (abc2xml and
+    music21 run once: formats.abc.abc_to_xml and formats.score_to_musicxml remember their last
+    results, cleared here for each file).
 
-    `expected` is the content hash the parent read: a file whose bytes differ now changed during
-    the run, and is left out rather than cached under the other content's hash.
+    `job`'s first part is the content hash the parent read: a file whose bytes differ now changed
+    during the run, and is left out rather than cached under the other content's hash.
     """
+    from ..formats import score_to_musicxml
+    from ..formats.abc import abc_to_xml
+
+    expected, with_melody = job
+    abc_to_xml.cache_clear()
+    score_to_musicxml.cache_clear()
     try:
         _, data = read_input(path, "music")
         if expected is not None and sha256_bytes(data) != expected:
             raise InputError(CHANGED)
         with score_limit():
-            return music_pieces(data, Path(path).suffix, style, whole_file)
+            pieces = music_pieces(data, Path(path).suffix, style, whole_file)
+        if with_melody:
+            _add_melodies(pieces, data, Path(path).suffix, whole_file)
+        return pieces
     except InputError as exc:
         return [Piece(None, error=str(exc))]
     except OSError as exc:
@@ -132,6 +144,31 @@ def convert_file(path: str, style: str, whole_file: bool, expected: str | None =
         return internal_error(exc)
 
 
+def _add_melodies(pieces: list[Piece], data: bytes, suffix: str, whole_file: bool) -> None:
+    """Each piece's melody, or why it has none (formats.melody.melodies on the same bytes). A
+    failure of the melody alone never costs the piece its vector: then no piece gets a melody
+    here, and `clamp melody` makes them itself (and says why)."""
+    from ..formats.melody import Melody, melodies
+
+    try:
+        with score_limit():
+            found = dict(melodies(data, suffix, whole_file))
+    except InputError as exc:
+        found = {p.item: str(exc) for p in pieces}
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - a bug in the melody route: the vectors go on without melodies
+        return
+    if any(p.item not in found for p in pieces):
+        return
+    for p in pieces:
+        m = found[p.item]
+        if isinstance(m, Melody):
+            p.melody = m.to_bytes()
+        else:
+            p.melody_error = m
+
+
 class Embedder:
     """Embeds files and strings with one encoder, reading and writing one FeatureStore."""
 
@@ -139,6 +176,7 @@ class Embedder:
                  whole_file: bool = False, jobs: int | None = None):
         self.encoder, self.store, self.batch_size, self.chunk = encoder, store, batch_size, chunk
         self.whole_file, self.jobs = whole_file, jobs
+        self.melodies = True            # keep each converted piece's melody too (for clamp melody)
         self._mert = None
         self.before_model: Callable[[], object] | None = None    # called once, before the model first computes
         prestart(conversion_limits())   # a worker forked before the model loads torch (formats.pool)
@@ -227,13 +265,20 @@ class Embedder:
         """Convert every pending file through one pool; embed and commit every `chunk` files."""
         if not idx:
             return
+        from .melodies import MELODY_MODEL, melody_rows, prep_of
+
         enc, prep = self.encoder, self.prep("music")
+        melody_prep = prep_of(self.whole_file)
+        have = self.store.get_pieces(melody_prep, {files[i].hash for i in idx}) if self.melodies else {}
+        jobs = [(files[i].hash, self.melodies and files[i].hash not in have) for i in idx]
         converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.layout.music_text,
                               self.whole_file, on_crash=conversion_crashed, limits=conversion_limits(),
-                              on_limit=limit_hit, per_file=[files[i].hash for i in idx])
+                              on_limit=limit_hit, per_file=jobs)
         try:
             ready: list[Result] = []
             seqs, manifests, files_in_chunk = [], {}, 0
+            tunes: dict[str, bytes] = {}
+            tune_lists: dict[str, list] = {}
             for n, (i, (_, pieces)) in enumerate(zip(idx, converted), start=1):
                 pause_point("convert")
                 files_in_chunk += 1
@@ -252,7 +297,12 @@ class Embedder:
                 by_file[i] = results
                 if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].error):
                     manifests[files[i].hash] = [p.item for p in pieces]
+                if all(p.melody is not None or p.melody_error is not None for p in pieces):
+                    melody_rows(files[i].hash, pieces, tunes, tune_lists)
                 if n % self.chunk == 0 or n == len(idx):
+                    if tunes or tune_lists:
+                        self.store.put_blobs(MELODY_MODEL, melody_prep, tunes, tune_lists)
+                        tunes, tune_lists = {}, {}
                     self._embed_and_store("music", prep, ready, seqs, manifests)
                     if on_progress:
                         on_progress(files_in_chunk)

@@ -52,6 +52,20 @@ def melody_file(path: str, whole_file: bool, expected: str | None = None) -> lis
         return internal_error(exc)
 
 
+def melody_rows(content: str, pieces: Sequence[Piece], blobs: dict[str, bytes], lists: dict[str, list]) -> None:
+    """What the cache keeps of one file's melodies (into `blobs` and `lists`, for put_blobs): each
+    piece's melody, a NO_MELODY row for a tune of a book that has none (not a limit's, which a
+    quieter machine may not hit), and the file's list of pieces unless the whole file failed."""
+    for piece in pieces:
+        key = f"{content}#{piece.item}" if piece.item else content
+        if piece.melody is not None:
+            blobs[key] = piece.melody
+        elif piece.item is not None and piece.melody_error != CHANGED and not (piece.melody_error or "").startswith(LIMITS):
+            blobs[key] = NO_MELODY + (piece.melody_error or "").encode("utf-8")
+    if not (len(pieces) == 1 and pieces[0].item is None and pieces[0].melody is None):
+        lists[content] = [p.item for p in pieces]
+
+
 def prep_of(whole_file: bool) -> str:
     return MELODY_PREP + ("/whole-file" if whole_file else "")
 
@@ -106,16 +120,11 @@ def melodies_of(store: FeatureStore, paths: Sequence[Path], jobs: int | None = N
                 r = MelodyResult(f.path, item=piece.item, hash=f.hash)
                 if piece.error:
                     r.fail(piece.error)
-                    if piece.item is not None and piece.error != CHANGED and not piece.error.startswith(LIMITS):
-                        # a tune's own failure (not a limit, which a quieter machine may not hit): kept
-                        blobs[r.key] = NO_MELODY + piece.error.encode("utf-8")
                 else:
                     r.melody, r.status = Melody.from_bytes(piece.data), "made"
-                    blobs[r.key] = piece.data
                 results.append(r)
             by_file[i] = results
-            if not (len(found) == 1 and found[0].item is None and found[0].error):
-                pieces[f.hash] = [p.item for p in found]
+            melody_rows(f.hash, [Piece(p.item, melody=p.data, melody_error=p.error) for p in found], blobs, pieces)
             if n % chunk == 0 or n == len(todo):
                 store.put_blobs(MELODY_MODEL, prep, blobs, pieces)
                 blobs, pieces = {}, {}
