@@ -25,7 +25,7 @@ operations, the .npy header's shape/dtype/order, WAV/FLAC header fields (rate, c
 
 Each mutant goes through what `clamp embed` or `clamp convert` does with a file of its kind:
 scores are hashed (`reading.hash_input`) and converted in a worker process with the per-file
-time and memory limits (`pool.map_files` with `index.embedder.convert_file` and the model's text
+time and memory limits (`pool.map_files` with `index.embedder.convert_file_and_melodies` and the model's text
 style, then patched as the encoder does; or `formats.convert.convert_path` to a random target);
 `.npy` files are read and loaded (`reading.read_input`, `load_npy`, `Encoder.audio_frames`);
 recordings are decoded and resampled to 24 kHz (`audio.load_recording`; MERT itself is not run).
@@ -719,7 +719,7 @@ def child_music(path: str, route: str, opts: dict) -> tuple[str, str]:
     from clamp_cli.formats.limits import conversion_limits
     from clamp_cli.formats.pool import map_files
     from clamp_cli.formats.reading import hash_input
-    from clamp_cli.index.embedder import convert_file
+    from clamp_cli.index.embedder import convert_file_and_melodies
     from clamp_cli.models.families import FAMILIES
     from clamp_cli.models.patching import clamp1_patches, m3_patches
 
@@ -735,8 +735,9 @@ def child_music(path: str, route: str, opts: dict) -> tuple[str, str]:
     except InputError as exc:
         return "refused", str(exc)
     lay = FAMILIES[family]
-    [(_, pieces)] = list(map_files(convert_file, [path], 1, lay.music_text, opts["whole"], on_crash=conversion_crashed,
-                                   limits=limits, on_limit=limit_hit, per_file=[digest]))
+    [(_, pieces)] = list(map_files(convert_file_and_melodies, [path], 1, lay.music_text, opts["whole"],
+                                   on_crash=conversion_crashed, limits=limits, on_limit=limit_hit,
+                                   per_file=[(digest, True)]))    # as the embedder runs it: melodies too
     verdict = _judge_pieces(pieces)
     for p in pieces:          # the encoder's music_ids (patching), as Embedder._embed_music runs it
         if p.error is None:

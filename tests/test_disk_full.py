@@ -109,7 +109,7 @@ def test_a_full_disk_under_the_cache_is_one_line_and_the_database_stays_sound(en
     up while 300 new tunes are embedded."""
     scores = tunes(tmp_path / "scores", 300)
     first = tunes(tmp_path / "first", 5, seed=1)
-    with mounted(tmp_path / "disk", 2048) as disk:
+    with mounted(tmp_path / "disk", 4096) as disk:          # room for the 300 tunes' vectors and melodies
         cache = disk / "cache"
         e = {**env, "CLAMP_CACHE_DIR": str(cache)}
         run(["embed", first, "-q"], e, check=0)                 # a cache in use, with its tables
@@ -120,7 +120,7 @@ def test_a_full_disk_under_the_cache_is_one_line_and_the_database_stays_sound(en
         filler.unlink()                                          # room again: the cache is sound
         assert integrity(cache / "clamp.sqlite3") == "ok"
         con = sqlite3.connect(cache / "clamp.sqlite3")
-        kept = con.execute("SELECT count(*) FROM features").fetchone()[0]
+        kept = con.execute("SELECT count(*) FROM features WHERE model != 'melody/v2'").fetchone()[0]
         con.close()
         assert kept >= 5         # what was committed before the disk filled stays
         # the next run completes the work, and the default library it fills checks out

@@ -346,6 +346,14 @@ def test_clamp_eval_melody_scores_excerpts_and_families(tune_folder, tmp_path):
     figures = json.loads(clamp(["eval", "melody", "-Q", queries, "-R", tune_folder, "--families", table, "--json",
                                 "--allow-unmatched"], cache).stdout)
     assert figures["queries"] == 2 and figures["mrr"] == 1.0 and figures["hit@1"] == 1.0
+    import soundfile
+
+    heard = tmp_path / "heard"
+    heard.mkdir()
+    soundfile.write(heard / "jig.wav", played([p + 2 for p in (62, 66, 69, 74, 69, 66, 67, 71, 74)], 0.25), 22050)
+    figures = json.loads(clamp(["eval", "melody", "-Q", heard, "-R", tune_folder, "--families", table, "--json",
+                                "--allow-unmatched"], cache).stdout)
+    assert figures["queries"] == 1 and figures["mrr"] == 1.0                  # a recording queries too
     table.write_text("id,family\njig,j\njig-in-g,j\nreel,r\nbook#2,r\nair,a\nbook#7,a\nmarch,m\n")
     got = clamp(["eval", "melody", "-R", tune_folder, "--families", table, "--json", "--allow-unmatched"], cache)
     figures = json.loads(got.stdout)

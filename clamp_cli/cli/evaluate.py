@@ -350,7 +350,7 @@ def melody_eval(
     from ..retrieval.melody import MIN_QUERY_NOTES, MODES, MelodyIndex
     from ..retrieval.metrics import ranked_list_metrics
     from .common import read_lines
-    from .melody import _melodies
+    from .melody import _melodies, recorded_melody
 
     fmt = output_format(fmt, as_json, False, allowed=RECORD_FORMATS)
     if mode not in MODES:
@@ -360,7 +360,8 @@ def melody_eval(
     reporter = Reporter(quiet)
     store = application.open_store(Common(cache_dir=cache_dir), reporter.warn)
 
-    def melodies_of_set(arg: str) -> tuple[list[str], list]:
+    def melodies_of_set(arg: str, recordings: bool = False) -> tuple[list[str], list]:
+        """Ids and melodies of one side; the queries' recordings are transcribed (as clamp melody's)."""
         walk = gather_inputs([arg], reporter, "music")
         found = _melodies(store, [f for f in walk.files if walk.kind(f) == "music"], jobs, whole_file, quiet,
                           reporter)
@@ -368,7 +369,17 @@ def melody_eval(
             if r.status == "failed":
                 reporter.error(r.name, r.error or "failed")
         kept = [r for r in found if r.melody is not None]
-        return [item_id(walk.relative(r.path), r.item) for r in kept], [r.melody for r in kept]
+        ids, melodies = [item_id(walk.relative(r.path), r.item) for r in kept], [r.melody for r in kept]
+        heard = [f for f in walk.files if walk.kind(f) == "recording"]
+        if heard and not recordings:
+            reporter.note(f"{len(heard)} recording(s) among the references left out: melody search reads scores")
+        for f in heard if recordings else ():
+            try:
+                melodies.append(recorded_melody(str(f), None))
+                ids.append(item_id(walk.relative(f), None))
+            except (InputError, UsageError) as exc:
+                reporter.error(str(f), str(exc).removeprefix(f"{f}: "))
+        return ids, melodies
 
     def searched(melody, leave_out: int | None = None) -> list[int]:
         if len(melody) < MIN_QUERY_NOTES:
@@ -393,7 +404,7 @@ def melody_eval(
         for row, family in family_of.items():
             members.setdefault(family, set()).add(row)
     if queries is not None:
-        q_ids, q_melodies = melodies_of_set(queries)
+        q_ids, q_melodies = melodies_of_set(queries, recordings=True)
         qs, rs, unmatched = match(ItemSet(q_ids, np.zeros((len(q_ids), 0))),
                                   ItemSet(ref_ids, np.zeros((len(ref_ids), 0))),
                                   read_pairs(pairs) if pairs else None, allow_unmatched)

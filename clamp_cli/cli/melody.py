@@ -163,15 +163,17 @@ def melody(
     text: Annotated[Optional[str], typer.Option(
         "--text", metavar="WORDS", help="Also rank by what the pieces are, as words (\"a reel\"): the model's "
                                         "similarity reorders pieces that go alike (see --text-weight).")] = None,
-    text_weight: Annotated[float, typer.Option(
+    text_weight: Annotated[Optional[float], typer.Option(
         "--text-weight", min=0.0, metavar="W", help="What a standard deviation of --text similarity adds to the "
-                                                    "melody score (1.0: the whole query matched).")] = 0.1,
+                                                    "melody score (1.0: the whole query matched) [default: 0.1].",
+        show_default=False)] = None,
     group: Annotated[bool, typer.Option(
         "--group", help="No query: group the pieces into families of variants (each piece's first notes "
                         "searched for in the others; see --threshold). Families of two or more, largest first.")] = False,
-    threshold: Annotated[float, typer.Option(
+    threshold: Annotated[Optional[float], typer.Option(
         "--threshold", min=0.0, metavar="S", help="With --group: the match score, each piece's incipit in the "
-                                                  "other, that joins two pieces (1.0: note for note).")] = 0.8,
+                                                  "other, that joins two pieces (1.0: note for note) [default: "
+                                                  "0.8].", show_default=False)] = None,
     include_query: Annotated[bool, typer.Option(
         "--include-query", help="Keep the --music piece itself in the results (left out by default, and so are "
                                 "files of the same content).")] = False,
@@ -193,12 +195,18 @@ def melody(
 ) -> int:
     """Rank pieces by how closely they hold the tune (in any key), with the bars that match."""
     from .. import app
-    from ..retrieval.melody import MODES, MelodyIndex, blend, families
+    from ..retrieval.melody import GROUP_THRESHOLD, MODES, TEXT_WEIGHT, MelodyIndex, blend, families
 
     fmt = output_format(fmt, as_json, as_jsonl, paths_only)
     if mode not in MODES:
         raise UsageError(f"--mode must be {', '.join(MODES)}, not '{mode}'")
     span = parse_bars(bars)
+    if text is not None and not text.strip():
+        raise UsageError("--text: no words given")
+    if text_weight is not None and text is None:
+        raise UsageError("--text-weight weighs the --text words: give them too")
+    if threshold is not None and not group:
+        raise UsageError("--threshold is --group's: give --group too")
     reporter = Reporter(quiet, counts=("ranked",), always=False)
     if not paths and library is None:
         raise UsageError("no music given to search (files, directories, globs, - for a list on stdin, or "
@@ -231,7 +239,7 @@ def melody(
         raise Reported("no piece had a melody to search")
     index = MelodyIndex([r.melody for r in pieces], mode=mode)
     if group:
-        grouped = families(index, threshold) if pieces else []
+        grouped = families(index, GROUP_THRESHOLD if threshold is None else threshold) if pieces else []
         records = [{"family": k, "size": len(members), "path": pieces[i].name}
                    for k, members in enumerate(grouped, start=1) for i in members]
         emit_records(records, fmt, [("family", "family"), ("size", "size"), ("path", "path")], null=null)
@@ -243,11 +251,11 @@ def melody(
     columns = [("rank", "rank"), ("score", "score"), ("path", "path"), ("bars", "bars")]
     records = []
     if text is not None:
-        settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet)
+        settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
         similarity = _similarity(text, pieces, settings, reporter, whole_file, jobs, quiet)
         found_matches = [(b.match, {"score": round(b.score, 6), "melody": round(b.match.score, 6),
                                     "similarity": round(b.similarity, 6)})
-                         for b in blend(matches, similarity, text_weight, top)]
+                         for b in blend(matches, similarity, TEXT_WEIGHT if text_weight is None else text_weight, top)]
         columns[2:2] = [("melody", "melody"), ("similarity", "similarity")]
     else:
         found_matches = [(m, {"score": round(m.score, 6)}) for m in matches]
@@ -267,8 +275,6 @@ def _similarity(text: str, pieces, settings, reporter: Reporter, whole_file: boo
     NaN for a piece the model could not read (its melody alone ranks it, with a warning)."""
     import numpy as np
 
-    if not text.strip():
-        raise UsageError("--text: no words given")
     files = list(dict.fromkeys(r.path for r in pieces))
     embedder = open_embedder(settings, reporter, whole_file, jobs, inputs=files)
     progress, advance = progress_bar(len(files), "embedding", quiet, before="checking the cache")

@@ -10,7 +10,6 @@ tunes): each is a `convert.Piece` with its own id. Decoding errors are
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import os
 import re
@@ -163,12 +162,15 @@ def via_music21(data: bytes, fmt: str) -> bytes:
         raise InputError(f"music21 could not read it as {fmt}: {in_words(exc)}") from None
 
 
-@functools.lru_cache(maxsize=4)
 def score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:
     """One score in any format but ABC -> MusicXML (xml2abc reads partwise MusicXML only).
+    Within formats.memo.one_file() each score is converted once (model text and melody)."""
+    from .memo import remembered
 
-    Remembered for the last few files, as abc.abc_to_xml is: the model text and the melody of a
-    score come from one conversion."""
+    return remembered(("musicxml", data, fmt, suffix.lower()), lambda: _score_to_musicxml(data, fmt, suffix))
+
+
+def _score_to_musicxml(data: bytes, fmt: str, suffix: str) -> bytes:
     from .midi import mtf_to_midi, read_midi
     from .musicxml import as_utf8, read_musicxml, root_tag
 

@@ -112,12 +112,15 @@ def xml2abc_v143():
     return module
 
 
-@functools.lru_cache(maxsize=64)
 def abc_to_xml(abc: str) -> str:
     """One ABC tune -> MusicXML text (abc2xml). %%abc-include lines are dropped, never read.
+    Within formats.memo.one_file() each tune is converted once (model text and melody)."""
+    from .memo import remembered
 
-    Remembered for the last tunes: the embedding's model text and the tune's melody are made from
-    the same MusicXML (index.embedder.convert_file asks for both), so abc2xml runs once."""
+    return remembered(("abc2xml", abc), lambda: _abc_to_xml(abc))
+
+
+def _abc_to_xml(abc: str) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyparsing deprecations while abc2xml builds its grammar
         from abctoolkit import abc2xml

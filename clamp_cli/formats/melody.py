@@ -315,7 +315,7 @@ def melody_from_pitch(pitch: np.ndarray, confidence: np.ndarray, loudness: np.nd
     """A pitch track (MIDI pitch, confidence and loudness every `hop` seconds) -> notes, the rule:
     frames of confidence >= VOICED and audible loudness (above 2% of the loudest frame's) are
     voiced; a note is a run of voiced frames, broken where the pitch moves STEP_SEMITONES or more
-    from the note's median so far (a new pitch, kept when it holds two frames) or where a sound that
+    from the median of the note's last 50 frames (a new pitch, kept when it holds two frames) or where a sound that
     faded to 1/ONSET_RISE of its peak swells ONSET_RISE times again (a repeated note, at least 60 ms
     in); runs shorter than 40 ms are dropped.
     Each note's pitch is its frames' median, after removing the performer's tuning (the mean
@@ -342,9 +342,10 @@ def melody_from_pitch(pitch: np.ndarray, confidence: np.ndarray, loudness: np.nd
             start, frames = None, []
             continue
         if start is not None:
-            moved = abs(pitch[k] - np.median(frames)) >= STEP_SEMITONES and \
-                (k + 1 >= len(pitch) or not voiced[k + 1] or abs(pitch[k + 1] - np.median(frames)) >= STEP_SEMITONES)
-            sounded = loud[start:k]
+            centre = float(np.median(frames[-50:]))     # the note's pitch over its last half second
+            moved = abs(pitch[k] - centre) >= STEP_SEMITONES and \
+                (k + 1 >= len(pitch) or not voiced[k + 1] or abs(pitch[k + 1] - centre) >= STEP_SEMITONES)
+            sounded = loud[max(start, k - 100):k]      # the last second of the note
             peak = int(sounded.argmax())
             dip = float(sounded[peak:].min())
             swelled = sounded[peak] > ONSET_RISE * dip and loud[k] > ONSET_RISE * dip   # faded, then struck again

@@ -110,29 +110,34 @@ def hash_files(store: FeatureStore, files: list[PieceResult], given: dict[Path, 
     store.remember_hashes(fresh)
 
 
-def convert_file(path: str, style: str, whole_file: bool, job: tuple[str | None, bool] = (None, False)) -> list[Piece]:
-    """Worker: one file -> its pieces in the model's text style (errors inside the pieces), and
-    with `job`'s second part each piece's melody too, made from the same MusicXML (abc2xml and
-    music21 run once: formats.abc.abc_to_xml and formats.score_to_musicxml remember their last
-    results, cleared here for each file).
+def convert_file(path: str, style: str, whole_file: bool, expected: str | None = None) -> list[Piece]:
+    """Worker: one file -> its pieces in the model's text style (errors inside the pieces).
 
-    `job`'s first part is the content hash the parent read: a file whose bytes differ now changed
-    during the run, and is left out rather than cached under the other content's hash.
+    `expected` is the content hash the parent read: a file whose bytes differ now changed during
+    the run, and is left out rather than cached under the other content's hash.
     """
-    from ..formats import score_to_musicxml
-    from ..formats.abc import abc_to_xml
+    return _converted(path, style, whole_file, expected, False)
 
+
+def convert_file_and_melodies(path: str, style: str, whole_file: bool, job: tuple[str | None, bool]) -> list[Piece]:
+    """Worker: convert_file, and when `job` = (expected hash, True) each piece's melody too, made
+    from the same MusicXML (abc2xml or music21 runs once for both: formats.memo)."""
     expected, with_melody = job
-    abc_to_xml.cache_clear()
-    score_to_musicxml.cache_clear()
+    return _converted(path, style, whole_file, expected, with_melody)
+
+
+def _converted(path: str, style: str, whole_file: bool, expected: str | None, with_melody: bool) -> list[Piece]:
+    from ..formats.memo import one_file
+
     try:
         _, data = read_input(path, "music")
         if expected is not None and sha256_bytes(data) != expected:
             raise InputError(CHANGED)
-        with score_limit():
-            pieces = music_pieces(data, Path(path).suffix, style, whole_file)
-        if with_melody:
-            _add_melodies(pieces, data, Path(path).suffix, whole_file)
+        with one_file():
+            with score_limit():
+                pieces = music_pieces(data, Path(path).suffix, style, whole_file)
+            if with_melody:
+                _add_melodies(pieces, data, Path(path).suffix, whole_file)
         return pieces
     except InputError as exc:
         return [Piece(None, error=str(exc))]
@@ -147,17 +152,19 @@ def convert_file(path: str, style: str, whole_file: bool, job: tuple[str | None,
 def _add_melodies(pieces: list[Piece], data: bytes, suffix: str, whole_file: bool) -> None:
     """Each piece's melody, or why it has none (formats.melody.melodies on the same bytes). A
     failure of the melody alone never costs the piece its vector: then no piece gets a melody
-    here, and `clamp melody` makes them itself (and says why)."""
+    here, and `clamp melody` makes them itself (and says why). A file whose conversion hit a
+    limit is not converted again for its melody."""
     from ..formats.melody import Melody, melodies
+    from .melodies import LIMITS
 
+    if any(p.error and p.error.startswith(LIMITS) for p in pieces):
+        return
     try:
         with score_limit():
             found = dict(melodies(data, suffix, whole_file))
     except InputError as exc:
         found = {p.item: str(exc) for p in pieces}
-    except MemoryError:
-        raise
-    except Exception:  # noqa: BLE001 - a bug in the melody route: the vectors go on without melodies
+    except Exception:  # noqa: BLE001 - a bug in the melody route, or its memory: the vectors go on without
         return
     if any(p.item not in found for p in pieces):
         return
@@ -271,9 +278,9 @@ class Embedder:
         melody_prep = prep_of(self.whole_file)
         have = self.store.get_pieces(melody_prep, {files[i].hash for i in idx}) if self.melodies else {}
         jobs = [(files[i].hash, self.melodies and files[i].hash not in have) for i in idx]
-        converted = map_files(convert_file, [str(files[i].path) for i in idx], self.jobs, enc.layout.music_text,
-                              self.whole_file, on_crash=conversion_crashed, limits=conversion_limits(),
-                              on_limit=limit_hit, per_file=jobs)
+        converted = map_files(convert_file_and_melodies, [str(files[i].path) for i in idx], self.jobs,
+                              enc.layout.music_text, self.whole_file, on_crash=conversion_crashed,
+                              limits=conversion_limits(), on_limit=limit_hit, per_file=jobs)
         try:
             ready: list[Result] = []
             seqs, manifests, files_in_chunk = [], {}, 0
@@ -300,10 +307,10 @@ class Embedder:
                 if all(p.melody is not None or p.melody_error is not None for p in pieces):
                     melody_rows(files[i].hash, pieces, tunes, tune_lists)
                 if n % self.chunk == 0 or n == len(idx):
-                    if tunes or tune_lists:
+                    self._embed_and_store("music", prep, ready, seqs, manifests)
+                    if tunes or tune_lists:         # after the vectors: an interrupted chunk leaves neither
                         self.store.put_blobs(MELODY_MODEL, melody_prep, tunes, tune_lists)
                         tunes, tune_lists = {}, {}
-                    self._embed_and_store("music", prep, ready, seqs, manifests)
                     if on_progress:
                         on_progress(files_in_chunk)
                     ready, seqs, manifests, files_in_chunk = [], [], {}, 0

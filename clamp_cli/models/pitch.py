@@ -25,6 +25,7 @@ CENTS_PER_BIN = 20.0
 CENTS_OF_BIN_0 = 1997.3794084376191     # cents above 10 Hz of the first bin (about 31.7 Hz)
 WEIGHTS = Path(__file__).parent / "bundled" / "crepe-tiny" / "model.safetensors"
 _CHANNELS = (1, 128, 16, 16, 16, 32, 64)
+MAX_QUERY_SECONDS = 120
 
 
 @lru_cache(maxsize=1)
@@ -67,13 +68,14 @@ def track(samples: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray
 
     x = np.pad(np.asarray(samples, np.float32), (WINDOW // 2, WINDOW // 2))
     n = 1 + (len(x) - WINDOW) // HOP
-    frames = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:n]
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = frames / np.maximum(frames.std(axis=1, keepdims=True), 1e-10)
+    frames = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:n]     # a view: no copy
     net = _network()
+    probs = np.zeros((n, BINS), np.float32)
     with torch.inference_mode():
-        probs = np.concatenate([net(torch.from_numpy(np.ascontiguousarray(frames[i:i + batch]))).numpy()
-                                for i in range(0, n, batch)]) if n else np.zeros((0, BINS), np.float32)
+        for i in range(0, n, batch):            # each batch normalised as it goes (memory: one batch)
+            part = frames[i:i + batch] - frames[i:i + batch].mean(axis=1, keepdims=True)
+            part /= np.maximum(part.std(axis=1, keepdims=True), 1e-10)
+            probs[i:i + batch] = net(torch.from_numpy(np.ascontiguousarray(part, np.float32))).numpy()
     best = probs.argmax(axis=1)
     around = np.clip(best[:, None] + np.arange(-4, 5)[None, :], 0, BINS - 1)
     w = np.take_along_axis(probs, around, axis=1)
@@ -87,10 +89,14 @@ def track(samples: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray
 def recording_melody(data: bytes):
     """A recorded phrase (hummed, sung, whistled or played; any audio format clamp reads) -> its
     Melody, onsets and durations in seconds (formats.melody.melody_from_pitch's rule)."""
+    from ..errors import InputError
     from ..formats.audio import decode, resample
     from ..formats.melody import melody_from_pitch
 
     samples, rate = decode(data)
+    if len(samples) > MAX_QUERY_SECONDS * rate:
+        raise InputError(f"a recorded query is a phrase: at most {MAX_QUERY_SECONDS} s (this one is "
+                         f"{len(samples) / rate:.0f} s); trim it to the tune")
     if rate != SAMPLE_RATE:
         samples = resample(samples, rate, SAMPLE_RATE)
     rms = np.sqrt(np.convolve(np.asarray(samples, np.float64) ** 2, np.ones(HOP) / HOP, mode="same")[::HOP])

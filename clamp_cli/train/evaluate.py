@@ -79,6 +79,7 @@ def evaluate_model(model: str, data: str | Path, cache_dir: str | Path | None = 
     with tempfile.TemporaryDirectory() as tmp:
         store = FeatureStore(cache_dir or tmp)
         embedder = Embedder(encoder, store, batch_size)
+        embedder.melodies = False           # a scratch cache: melodies nobody reads
         results = embedder.embed_files([r.music for r in records])
         store.close()
     vec = {}
