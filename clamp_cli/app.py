@@ -38,6 +38,7 @@ class Settings:
     cache_dir: Path | None = None
     quiet: bool = False
     library: str | None = None
+    precision: str = "fp32"
 
 
 def check_device(device: str) -> None:
@@ -45,6 +46,15 @@ def check_device(device: str) -> None:
     kind, _, index = device.partition(":")
     if kind not in DEVICES or (index and (kind in ("auto", "cpu") or not index.isdigit())):
         raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, not '{device}'")
+
+
+def check_precision(precision: str, device: str) -> None:
+    from .models.precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be {' or '.join(PRECISIONS)}, not '{precision}'")
+    if precision == "int8" and device not in ("auto", "cpu"):
+        raise UsageError("--precision int8 runs on the CPU: use --device cpu (or auto)")
 
 
 def default_model(kinds: frozenset[str] = frozenset(), note: Note = _silent) -> str:
@@ -76,9 +86,11 @@ def open_encoder(settings: Settings, kinds: frozenset[str] = frozenset(), note: 
     from .models import load_model
 
     check_device(settings.device)
+    check_precision(settings.precision, settings.device)
     model = settings.model or default_model(kinds, note)
     return load_model(model, text_backbone=settings.text_backbone, device=settings.device, lazy=True,
-                      on_load=(lambda: on_load(model)) if on_load else None, download=False)
+                      on_load=(lambda: on_load(model)) if on_load else None, download=False,
+                      precision=settings.precision)
 
 
 def open_store(settings: Settings, warn: Note = _silent):
@@ -152,6 +164,16 @@ def library_model(settings: Settings) -> str | None:
 
     with Library(library_dir(settings), readonly=True) as lib:
         return lib.meta.get("model_name") or None
+
+
+def library_precision(settings: Settings) -> str:
+    """The precision a named library's vectors were made in (its model id says: models.precision)."""
+    from .index.library import Library
+    from .models.precision import PRECISIONS
+
+    with Library(library_dir(settings), readonly=True) as lib:
+        model_id = lib.model_id
+    return next((p for p in PRECISIONS[1:] if model_id.endswith(f"+{p}")), "fp32")
 
 
 def open_collection(settings: Settings, embedder, whole_file: bool = False, create: bool = True):

@@ -22,6 +22,7 @@ from .common import (
     JsonOpt,
     ModelOpt,
     NullOpt,
+    PrecisionOpt,
     QuietOpt,
     RecordFormatOpt,
     Reporter,
@@ -57,6 +58,7 @@ def classify(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -72,8 +74,8 @@ def classify(
     if prompt and PLACEHOLDER not in prompt:
         reporter.note(f"the prompt has no {PLACEHOLDER}: each label is appended after a space")
     walk = gather_inputs(pieces or [], reporter, "music", null, stdin_format)
-    embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                             whole_file, jobs, walk.files, walks=[walk])
+    embedder = open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet, precision=precision),
+                             reporter, whole_file, jobs, walk.files, walks=[walk])
     results = in_given_order(embed_files(embedder, walk, reporter, quiet), walk)
     if reporter.failed and all(r.vector is None for r in results):     # each failure is already a line
         reporter.summary(walk.skipped + len(walk.not_features))

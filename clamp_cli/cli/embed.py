@@ -21,6 +21,7 @@ from .common import (
     LibraryOpt,
     ModelOpt,
     NullOpt,
+    PrecisionOpt,
     QuietOpt,
     RecordFormatOpt,
     Reporter,
@@ -54,6 +55,7 @@ def embed(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -66,7 +68,7 @@ def embed(
         fmt = None       # on a terminal the summary on stderr says it all; a pipe gets JSON
     reporter = Reporter(quiet, counts=("embedded", "cached"))
     walk = gather_inputs(paths or [], reporter, null=null, stdin_format=stdin_format)
-    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
+    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library, precision=precision)
     embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files, walks=[walk])
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative, force)

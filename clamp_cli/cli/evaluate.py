@@ -23,6 +23,7 @@ from .common import (
     JobsOpt,
     JsonOpt,
     ModelOpt,
+    PrecisionOpt,
     QuietOpt,
     RecordFormatOpt,
     Reporter,
@@ -65,7 +66,8 @@ def one_item_set(items: list[str] | None, why: str = "") -> list[str]:
     return items
 
 
-def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, reporter,
+def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, precision,
+                       reporter,
                        item_sets: list = (), needs_model: bool = False):
     """The embedder for `item_sets` (from gather_item_sets): recordings among them make the default
     model the audio one, as for embed and search. None when no model is involved: every item is a
@@ -78,8 +80,8 @@ def item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quie
             sort_npy(walk, reporter, None, vectors=True)
         return None
     files = [f for w in walks for f in w.files]
-    return open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet), reporter,
-                         whole_file, jobs, files, walks=walks, vectors=True)
+    return open_embedder(Common(model, text_backbone, device, batch_size, cache_dir, quiet, precision=precision),
+                         reporter, whole_file, jobs, files, walks=walks, vectors=True)
 
 
 def vector_width(embedder, item_sets: list = ()):
@@ -200,6 +202,7 @@ def retrieval(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -214,7 +217,7 @@ def retrieval(
         raise UsageError(f"--ties must be pessimistic or optimistic, not '{ties}'")
     reporter = Reporter(quiet)
     sets = gather_item_sets([queries, references], reporter)
-    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, precision,
                                   reporter, sets)
     width = vector_width(embedder, sets)
     q = load_items(sets[0], embedder, reporter, quiet, width)
@@ -254,6 +257,7 @@ def score(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -267,7 +271,7 @@ def score(
         raise UsageError("choose one of --group, --fmd and --outliers")
     reporter = Reporter(quiet)
     sets = gather_item_sets([queries, references], reporter)
-    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, precision,
                                   reporter, sets)
     width = vector_width(embedder, sets)
     q = load_items(sets[0], embedder, reporter, quiet, width)
@@ -476,6 +480,7 @@ def classify_eval(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -493,7 +498,7 @@ def classify_eval(
     candidates = read_lines(label_set) if label_set else None
     reporter = Reporter(quiet)
     sets = gather_item_sets(one_item_set(items, ": ids are paths below it"), reporter)
-    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, precision,
                                   reporter, sets, needs_model=True)
     pieces, rows, true_labels = labelled_items(sets[0], labels_from, allow_unmatched, embedder, reporter, quiet)
     labels = list(dict.fromkeys(candidates if candidates else sorted(set(true_labels))))

@@ -19,6 +19,7 @@ from .common import (
     JobsOpt,
     JsonOpt,
     ModelOpt,
+    PrecisionOpt,
     QuietOpt,
     RecordFormatOpt,
     Reporter,
@@ -59,6 +60,7 @@ def create(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -69,7 +71,7 @@ def create(
 
     reporter = Reporter(quiet)
     model_name = model or application.default_model(note=reporter.note)
-    settings = Common(model_name, text_backbone, device, batch_size, cache_dir, quiet)
+    settings = Common(model_name, text_backbone, device, batch_size, cache_dir, quiet, precision=precision)
     directory = application.library_dir(settings, name)
     folders = [Path(r).expanduser().absolute() for r in roots or []]
     encoder = open_encoder(settings, reporter)
@@ -78,7 +80,8 @@ def create(
     reporter.note(f"created {directory} (model {encoder.model_id}, dim {encoder.dim})")
     lib.close()
     if folders:
-        return _update(name, [], jobs, Common(model_name, text_backbone, device, batch_size, cache_dir, quiet, name),
+        return _update(name, [], jobs, Common(model_name, text_backbone, device, batch_size, cache_dir, quiet, name,
+                                              precision=precision),
                        reporter)
     return reporter.exit_code
 
@@ -93,13 +96,14 @@ def update(
     jobs: JobsOpt = None,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
     """Walk the library's folders: add new and changed files, follow renames, drop deleted ones."""
     reporter = Reporter(quiet)
-    settings = Common(None, text_backbone, device, batch_size, cache_dir, quiet, name)
+    settings = Common(None, text_backbone, device, batch_size, cache_dir, quiet, name, precision=precision)
     return _update(name, add or [], jobs, settings, reporter, no_ann)
 
 

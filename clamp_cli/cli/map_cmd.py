@@ -19,6 +19,7 @@ from .common import (
     JsonOpt,
     ModelOpt,
     NullOpt,
+    PrecisionOpt,
     QuietOpt,
     RecordFormatOpt,
     Reporter,
@@ -71,6 +72,7 @@ def map_cmd(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -90,7 +92,7 @@ def map_cmd(
     table = labels_from_table("\n".join(read_lines(labels_from)), str(labels_from)) if labels_from else None
     reporter = Reporter(quiet)
     walk = gather_inputs(paths or [], reporter, "input", null, vectors=True)
-    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, precision,
                                   reporter, [walk])
     results = item_results(embedder, walk, reporter, quiet, vector_width(embedder, [walk]))
     if len(results) < 3:

@@ -21,6 +21,7 @@ from .common import (
     LibraryOpt,
     ModelOpt,
     NullOpt,
+    PrecisionOpt,
     QuietOpt,
     Reporter,
     WholeFileOpt,
@@ -189,6 +190,7 @@ def melody(
     model: ModelOpt = None,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -251,7 +253,7 @@ def melody(
     columns = [("rank", "rank"), ("score", "score"), ("path", "path"), ("bars", "bars")]
     records = []
     if text is not None:
-        settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
+        settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library, precision=precision)
         similarity = _similarity(text, pieces, settings, reporter, whole_file, jobs, quiet)
         found_matches = [(b.match, {"score": round(b.score, 6), "melody": round(b.match.score, 6),
                                     "similarity": round(b.similarity, 6)})

@@ -18,6 +18,7 @@ from .common import (
     JobsOpt,
     JsonOpt,
     ModelOpt,
+    PrecisionOpt,
     QuietOpt,
     RecordFormatOpt,
     Reporter,
@@ -65,6 +66,7 @@ def fit(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -81,7 +83,7 @@ def fit(
     sets = gather_item_sets(one_item_set(items, ": ids are paths below it"), reporter)
     inputs = [f for s in sets for f in ([s] if isinstance(s, Path) else s.files)]    # a JSONL of texts, or files
     check_file(output, force=force, inputs=inputs + ([] if labels_from in PATH_SOURCES else [Path(labels_from)]))
-    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, precision,
                                   reporter, sets)
     pieces, rows, labels = labelled_items(sets[0], labels_from, allow_unmatched, embedder, reporter, quiet)
     probe, val, predicted = fit_probe(pieces.vectors[rows], labels, model_of(embedder) or "", val_share=val_share,
@@ -112,6 +114,7 @@ def predict(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -123,7 +126,7 @@ def predict(
     probe = Probe.load(probe_path)
     reporter = Reporter(quiet)
     sets = gather_item_sets(one_item_set(items), reporter)
-    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs,
+    embedder = item_sets_embedder(model, text_backbone, device, batch_size, cache_dir, quiet, whole_file, jobs, precision,
                                   reporter, sets)
     if embedder is not None and probe.model_id and embedder.encoder.model_id != probe.model_id:
         raise InputError(f"{probe_path}: fitted on features of {probe.model_id}, not {embedder.encoder.model_id}; "

@@ -35,6 +35,7 @@ from .common import (
     ModelOpt,
     NoUpdateOpt,
     NullOpt,
+    PrecisionOpt,
     QuietOpt,
     Reporter,
     UniqueOpt,
@@ -198,6 +199,7 @@ def search(
     model: ModelOpt = DEFAULT_MODEL,
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -237,7 +239,7 @@ def search(
         walk = stored_walk(key_args)
     key_lines = read_lines(keys_text) if keys_text else None
 
-    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library)
+    settings = Common(model, text_backbone, device, batch_size, cache_dir, quiet, library, precision=precision)
     inputs = [*(split_piece_ref(p.value)[0] for p in query.music)]
     if walk is not None:       # the default model follows the kinds: one file of each stands for them all
         inputs += [f for f in walk.files if is_npy(f)] + list({walk.kind(f): f for f in walk.files}.values())

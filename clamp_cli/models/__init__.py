@@ -159,7 +159,8 @@ class LazyEncoder(FileEmbedding):
 
 
 def load_model(name_or_path: str, *, text_backbone: str | None = None, device: str = "auto",
-               lazy: bool = False, on_load: Callable[[], None] | None = None, download: bool = True):
+               lazy: bool = False, on_load: Callable[[], None] | None = None, download: bool = True,
+               precision: str = "fp32"):
     """Registry name or local checkpoint -> `Encoder` (or `LazyEncoder` with lazy=True).
 
     With `download=False` (the CLI) a registry model that is not in the cache fails at
@@ -176,14 +177,15 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
 
         if on_load:
             on_load()
-        return _load(name_or_path, text_backbone=text_backbone, device=device)
+        return _load(name_or_path, text_backbone=text_backbone, device=device, precision=precision)
 
     if lazy:
         from .factory import peek
+        from .precision import precise_id
 
         facts = peek(name_or_path, text_backbone)
         if facts is not None:
-            return LazyEncoder(facts, load)
+            return LazyEncoder({**facts, "model_id": precise_id(facts["model_id"], precision)}, load)
     return load()
 
 

@@ -441,16 +441,19 @@ def build_model(spec, state: dict[str, Any], where: str):
     return model.eval()
 
 
-def load_model(name_or_path: str, *, text_backbone: str | None = None, device: str = "auto"):
+def load_model(name_or_path: str, *, text_backbone: str | None = None, device: str = "auto",
+               precision: str = "fp32"):
     """Registry name or local checkpoint -> `Encoder` ready to embed.
 
     The text backbone (tokenizer + config) comes from `text_backbone` (hub id
     or directory), else the checkpoint's own, else the family's default on the Hub.
+    `precision` "int8" quantises the music encoder (models.precision; CPU only).
     """
     from ..pause import pause_point
     from .encoder import Encoder
+    from .precision import precise_id, quantised
 
-    torch_device = pick_device(device)
+    torch_device = pick_device("cpu" if precision != "fp32" and device == "auto" else device)
     pause_point("load")
     ckpt = locate(name_or_path)
     layout = FAMILIES[ckpt.family]
@@ -469,7 +472,9 @@ def load_model(name_or_path: str, *, text_backbone: str | None = None, device: s
             f"text encoder only {vocab}: wrong --text-backbone?")
     model = build_model(spec, ckpt.state_dict, ckpt.source).to(torch_device)
     ckpt.state_dict = {}  # the model owns the tensors now
-    return Encoder(model, spec, tokenizer, ckpt.model_id, torch_device, ckpt.source, backbone)
+    if precision != "fp32":
+        model = quantised(model, layout)
+    return Encoder(model, spec, tokenizer, precise_id(ckpt.model_id, precision), torch_device, ckpt.source, backbone)
 
 
 def infer_layout(ckpt: Checkpoint) -> dict[str, Any]:
