@@ -2,7 +2,7 @@
 _clamp() {
     local cur="${COMP_WORDS[COMP_CWORD]}" opts=""
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "embed search classify convert score map melody eval probe models library train --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "embed search classify convert score map melody serve eval probe models library train --help --version" -- "$cur"))
         return
     fi
     local cmd="${COMP_WORDS[1]}"
@@ -109,6 +109,7 @@ _clamp() {
         "score") opts="--queries -Q --references -R --pairs --group --fmd --outliers --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;
         "map") opts="--output -o --labels-from --annotate -a --size --title --json --format --whole-file --null -0 --jobs -j --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;
         "melody") opts="--notes --music --bars --mode --top -n --candidates --text --text-weight --group --threshold --include-query --paths-only -f --json --jsonl --format --null -0 --whole-file --jobs -j --library -L --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;
+        "serve") opts="--socket --port --help" ;;
         "eval retrieval") opts="--queries -Q --references -R --pairs --hits --ties --ranks --allow-unmatched --json --format --whole-file --jobs -j --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;
         "eval melody") opts="--references -R --queries -Q --families --pairs --hits --mode --candidates --allow-unmatched --json --format --whole-file --jobs -j --cache-dir --quiet -q --help" ;;
         "eval classify") opts="--labels-from --label-set --prompt -p --plot --size --allow-unmatched --correct --json --format --whole-file --jobs -j --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;

@@ -242,7 +242,12 @@ def output_format(fmt: str | None, as_json: bool, as_jsonl: bool, paths_only: bo
         raise UsageError("choose one output format (--json, --jsonl, --paths-only or --format)")
     if chosen:
         return chosen[0]
-    return "table" if sys.stdout.isatty() else "json"
+    return "table" if stdout_is_terminal() else "json"
+
+
+def stdout_is_terminal() -> bool:
+    """Whether results go to a terminal (a table) or a pipe (JSON); `clamp serve` answers for its client's."""
+    return sys.stdout.isatty()
 
 
 def emit_records(records: list[dict[str, Any]], fmt: str, columns: list[tuple[str, str]],

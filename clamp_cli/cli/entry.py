@@ -15,6 +15,14 @@ def run(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     first = args[0] if args else None
+    address, args = served_by(args)
+    if address is not None:
+        from .server import run_remote
+
+        code = run_remote(address, args)
+        if argv is None:
+            exit_now(code)
+        raise SystemExit(code)
     if argv is None and first == "search":
         from ..formats.walk import list_ahead
 
@@ -33,12 +41,42 @@ def run(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def served_by(args: list[str]) -> tuple[str | None, list[str]]:
+    """(the server to send the command to, the command line without --server): `--server ADDR`
+    among a served command's options, else $CLAMP_SERVER; (None, args) otherwise."""
+    import os
+
+    from .server import SERVED_COMMANDS
+
+    if not args or args[0] not in SERVED_COMMANDS:
+        return None, args
+    rest, address = [], None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--server" and i + 1 < len(args):
+            address, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--server="):
+            address, i = arg.split("=", 1)[1], i + 1
+            continue
+        rest.append(arg)
+        i += 1
+    address = address or os.environ.get("CLAMP_SERVER") or None
+    if address is not None and ("-h" in rest or "--help" in rest):
+        return None, rest
+    return address, rest
+
+
 # `clamp search`'s options that take a value (tests/test_list_ahead.py keeps this in step with the command),
 # and those that mean no folder is scanned
 SEARCH_VALUE_OPTIONS = frozenset({
     "--batch-size", "--cache-dir", "--device", "--format", "--jobs", "--keys", "--keys-kind", "--keys-text",
-    "--library", "--model", "--music", "--stdin-score", "--sub", "--sub-music", "--text", "--text-backbone",
-    "--top", "-L", "-j", "-k", "-m", "-n", "-t"})
+    "--library", "--model", "--music", "--precision", "--stdin-score", "--sub", "--sub-music", "--text",
+    "--text-backbone", "--top", "-L", "-j", "-k", "-m", "-n", "-t"})
 SEARCH_UNSCANNED = frozenset({"--no-update", "-N", "--null", "-0", "--stdin-score", "--keys-text"})
 
 

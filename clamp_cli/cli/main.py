@@ -21,7 +21,7 @@ plain_value_names()      # help names values PATH, N, TEXT..., not by their Pyth
 # name -> (module in clamp_cli.cli, attribute): a command, or a group of them (a typer app)
 COMMANDS = {"embed": ("embed", "embed"), "search": ("search", "search"), "classify": ("classify", "classify"),
             "convert": ("convert", "convert"), "score": ("evaluate", "score"), "map": ("map_cmd", "map_cmd"),
-            "melody": ("melody", "melody")}
+            "melody": ("melody", "melody"), "serve": ("serve_cmd", "serve")}
 GROUPS = {"eval": ("evaluate", "app"), "probe": ("probe_cmd", "app"), "models": ("models_cmd", "app"),
           "library": ("library_cmd", "app"), "train": ("train", "app")}
 
