@@ -24,6 +24,11 @@ def clamp_process(args, env, cwd, stdin=None):
                           capture_output=True, text=True, timeout=300)
 
 
+def clamp_process_bytes(args, env, cwd):
+    return subprocess.run([sys.executable, "-m", "clamp_cli", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, timeout=300)
+
+
 @pytest.fixture()
 def server(env, tmp_path):
     address = str(tmp_path / "run" / "serve.sock")
@@ -68,6 +73,13 @@ def test_the_cli_through_the_server_prints_what_it_prints_alone(server, env, tmp
         bad, bad_alone = clamp_process([*args, "--server", address], env, tmp_path), clamp_process(args, env, tmp_path)
         assert bad.returncode == bad_alone.returncode != 0 and (bad.stdout, bad.stderr) == (bad_alone.stdout,
                                                                                             bad_alone.stderr)
+    midi, midi_alone = (clamp_process_bytes(["convert", "tunes/t0.abc", "--to", "midi", "-o", "-", *extra], env, tmp_path)
+                        for extra in (["--server", address], []))
+    assert midi.returncode == midi_alone.returncode == 0 and midi.stdout == midi_alone.stdout
+    assert midi.stdout.startswith(b"MThd")                                     # bytes, as they are
+    piped = [clamp_process(["search", "--text", "a reel", "--stdin-score", "abc", "--jsonl", *extra], env, tmp_path,
+                           stdin=ABC) for extra in (["--server", address], [])]
+    assert piped[0].returncode == piped[1].returncode == 0 and piped[0].stdout == piped[1].stdout != ""
     vectors = request(address, {"op": "embed_text", "texts": ["a reel", "a jig"]})
     assert vectors["ok"] and len(vectors["vectors"]) == 2
 
@@ -78,13 +90,17 @@ def test_malformed_requests_get_an_error_and_the_server_lives_on(server):
            b'{"op": "search", "argv": ["--text", "x"], "cwd": "relative"}', b'{"op": "run", "argv": ["train", "mini"]}',
            b'{"op": "embed_text", "texts": [1]}', b'{"op": "embed_text", "texts": ["a"], "colour": "red"}',
            b'{"op": "run", "argv": ["search"], "env": {"PATH": "/evil"}}', b"\xff\xfe"]
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(address)
-        reader = sock.makefile("rb")
-        for line in bad:
+    for line in bad:                # each on its own connection: one that is not JSON is closed after its error
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(address)
             sock.sendall(line + b"\n")
-            answer = json.loads(reader.readline())
+            answer = json.loads(sock.makefile("rb").readline())
             assert answer["ok"] is False and answer["error"], line
+    with socket.socket(socket.AF_UNIX) as sock:         # a browser's POST: its first line ends the connection
+        sock.connect(address)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n" + json.dumps({"op": "ping"}).encode() + b"\n")
+        reader = sock.makefile("rb")
+        assert json.loads(reader.readline())["ok"] is False and reader.readline() == b""
     with socket.socket(socket.AF_UNIX) as sock:         # a line past the limit: an error, that connection ends
         sock.connect(address)
         try:

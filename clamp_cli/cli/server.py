@@ -22,19 +22,22 @@ The address is a Unix socket (default: clamp/serve.sock in the user's runtime fo
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import signal
 import socket
+import stat
 import sys
 from pathlib import Path
 from typing import Any
 
 MAX_REQUEST = 4 * 1024 * 1024       # bytes of one request line (a stdin of paths fits; a flood does not)
 IDLE_SECONDS = 60                   # a connection silent this long is closed (requests are served one at a time)
-RUN_FIELDS = {"op", "argv", "cwd", "env", "stdin", "tty"}
-EMBED_FIELDS = {"op", "texts", "scores", "format", "model", "precision"}
+RUN_FIELDS = {"op", "argv", "cwd", "env", "stdin", "tty", "token"}
+EMBED_FIELDS = {"op", "texts", "scores", "format", "model", "precision", "token"}
+FORWARDED = ("NO_COLOR", "HF_HUB_OFFLINE", "HF_HOME")     # besides CLAMP_*: what a request may set
 SERVED_COMMANDS = ("search", "classify", "embed", "melody", "convert", "eval", "score", "map", "probe")
 
 
@@ -46,6 +49,12 @@ def default_address() -> str:
     import platformdirs
 
     return str(Path(platformdirs.user_runtime_dir("clamp", appauthor=False)) / "serve.sock")
+
+
+def token_path(port: int) -> Path:
+    """Where a TCP server keeps the secret every request to it must carry (0600: only its user
+    reads it, so only its user's clients can talk to it)."""
+    return Path(default_address()).parent / f"serve-{port}.token"
 
 
 def _tcp(address: str) -> tuple[str, int] | None:
@@ -69,11 +78,27 @@ class Server:
             if tcp[0] not in ("127.0.0.1", "localhost", "::1"):
                 raise ValueError(f"{address}: clamp serve listens on the loopback only (127.0.0.1:PORT)")
             self.sock = socket.create_server((tcp[0], tcp[1]))
+            import secrets
+
+            self.token = secrets.token_hex(16)
+            where = token_path(tcp[1])
+            where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            old = os.umask(0o177)
+            try:
+                tmp = where.with_name(where.name + f".{os.getpid()}.tmp")
+                tmp.write_text(self.token)
+                os.replace(tmp, where)
+            finally:
+                os.umask(old)
+            self.token_file = where
         else:
+            self.token, self.token_file = None, None
             path = Path(address)
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if path.exists() or path.is_symlink():
-                if _answers(address):
+                if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                    raise ValueError(f"{address}: not a socket (clamp serve does not replace other files)")
+                if _reachable(address):
                     raise ValueError(f"{address}: a clamp server is already running there")
                 path.unlink()
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,6 +108,8 @@ class Server:
             finally:
                 os.umask(old)
             self.sock.listen(16)
+            self.inode = os.lstat(path).st_ino
+        os.chdir("/")               # requests name their folder; the server's own may go away
 
     def serve(self) -> None:
         def stop(signum, frame):
@@ -92,6 +119,8 @@ class Server:
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             while not self.stopping:
+                for s in previous:      # a command may have set its own handlers while it ran
+                    signal.signal(s, stop)
                 try:
                     conn, _ = self.sock.accept()
                 except KeyboardInterrupt:
@@ -111,11 +140,20 @@ class Server:
 
     def close(self) -> None:
         self.sock.close()
-        if _tcp(self.address) is None:
-            with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):
+            if self.token_file is not None:
+                self.token_file.unlink()
+            elif os.lstat(self.address).st_ino == self.inode:     # still ours, not a later server's
                 os.unlink(self.address)
 
     def _connection(self, conn: socket.socket) -> None:
+        if self.token is None and hasattr(socket, "SO_PEERCRED"):
+            import struct
+
+            _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                            struct.calcsize("3i")))
+            if uid != os.getuid():
+                return              # another user (the socket's mode should not even let them in)
         conn.settimeout(IDLE_SECONDS)
         with conn.makefile("rb") as reader:
             while True:
@@ -130,19 +168,24 @@ class Server:
                     return          # the rest of that line is not a request: the connection ends
                 if not line.strip():
                     continue
+                answer = self.answer(line)
                 try:
-                    _send(conn, self.answer(line))
+                    _send(conn, answer)
                 except OSError:
                     return
+                if answer.get("malformed") or self.stopping:
+                    return          # not this protocol (a browser's POST, say), or shutting down: no more
 
     def answer(self, line: bytes) -> dict:
         try:
             request = json.loads(line)
         except (ValueError, UnicodeDecodeError) as exc:
-            return {"ok": False, "error": f"not JSON: {exc}"}
+            return {"ok": False, "error": f"not JSON: {exc}", "malformed": True}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "a request is a JSON object", "malformed": True}
+        if self.token is not None and request.get("token") != self.token:
+            return {"ok": False, "error": f"no or wrong token (the server's is in {self.token_file})", "malformed": True}
         try:
-            if not isinstance(request, dict):
-                raise BadRequest("a request is a JSON object")
             op = request.get("op")
             if op == "ping":
                 from .. import __version__
@@ -171,26 +214,33 @@ class Server:
             argv = [request["op"], *argv]
         if not argv or argv[0] not in SERVED_COMMANDS:
             raise BadRequest(f"the server runs {', '.join(SERVED_COMMANDS)}, not {argv[0] if argv else 'nothing'!r}")
-        cwd = request.get("cwd", os.getcwd())
+        cwd = request.get("cwd")
         env = request.get("env", {})
         stdin = request.get("stdin", "")
         if not isinstance(cwd, str) or not os.path.isabs(cwd) or not os.path.isdir(cwd):
             raise BadRequest("cwd is the absolute path of a folder")
         if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise BadRequest("env is an object of strings")
-        if not all(k.startswith("CLAMP_") or k in ("NO_COLOR", "HF_HUB_OFFLINE", "HF_HOME") for k in env):
+        if not all(k.startswith("CLAMP_") or k in FORWARDED for k in env):
             raise BadRequest("env holds only CLAMP_*, NO_COLOR, HF_HUB_OFFLINE and HF_HOME")
         if not isinstance(stdin, str) or not isinstance(request.get("tty", False), bool):
-            raise BadRequest("stdin is a string and tty a boolean")
-        return self._command(argv, cwd, env, stdin, request.get("tty", False))
+            raise BadRequest("stdin is a string (base64 of the bytes) and tty a boolean")
+        try:
+            data = base64.b64decode(stdin, validate=True)
+        except ValueError:
+            raise BadRequest("stdin is base64") from None
+        return self._command(argv, cwd, env, data, request.get("tty", False))
 
-    def _command(self, argv: list[str], cwd: str, env: dict, stdin: str, tty: bool) -> dict:
+    def _command(self, argv: list[str], cwd: str, env: dict, stdin: bytes, tty: bool) -> dict:
         from typer.testing import CliRunner
 
         from .main import build
 
-        saved_env = {k: os.environ.get(k) for k in env}
-        saved_cwd = os.getcwd()
+        ours = [k for k in os.environ if k.startswith("CLAMP_") or k in FORWARDED]
+        saved_env = {k: os.environ.get(k) for k in set(env) | set(ours)}
+        for k in ours:              # the request's environment, not the server's
+            if k not in env:
+                del os.environ[k]
         os.environ.update(env)
         try:
             os.chdir(cwd)
@@ -198,15 +248,20 @@ class Server:
                 result = CliRunner().invoke(build(argv[0]), argv, input=stdin, catch_exceptions=True,
                                             prog_name="clamp")
         finally:
-            os.chdir(saved_cwd)
+            os.chdir("/")
             for k, v in saved_env.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+        from ..errors import EXIT_INTERRUPTED
+
+        if result.exit_code == EXIT_INTERRUPTED:
+            self.stopping = True    # the server was signalled while the command ran: it stops after answering
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             return {"ok": False, "error": f"{type(result.exception).__name__}: {result.exception}"}
-        return {"ok": True, "exit": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+        return {"ok": True, "exit": result.exit_code, "stdout": base64.b64encode(result.stdout_bytes).decode(),
+                "stderr": result.stderr}
 
     def _embed(self, request: dict) -> dict:
         unknown = set(request) - EMBED_FIELDS
@@ -293,12 +348,12 @@ def _connect(address: str, timeout: float | None = None) -> socket.socket:
     return sock
 
 
-def _answers(address: str) -> bool:
+def _reachable(address: str) -> bool:
+    """Whether something listens on that socket (a busy server counts: only a refused connect means none)."""
     try:
-        with _connect(address, timeout=2) as sock:
-            _send(sock, {"op": "ping"})
-            return json.loads(sock.makefile("rb").readline() or b"{}").get("ok", False)
-    except (OSError, ValueError):
+        with _connect(address, timeout=2):
+            return True
+    except OSError:
         return False
 
 
@@ -307,7 +362,14 @@ def _send(sock: socket.socket, obj: dict) -> None:
 
 
 def request(address: str, obj: dict) -> dict:
-    """One request, one answer (the Python side of the protocol)."""
+    """One request, one answer (the Python side of the protocol); a TCP server's token is added
+    from its token file."""
+    tcp = _tcp(address)
+    if tcp is not None and "token" not in obj:
+        try:
+            obj = {**obj, "token": token_path(tcp[1]).read_text().strip()}
+        except OSError:
+            pass
     with _connect(address) as sock:
         _send(sock, obj)
         line = sock.makefile("rb").readline()
@@ -316,17 +378,32 @@ def request(address: str, obj: dict) -> dict:
     return json.loads(line)
 
 
+OUTPUT_OPTIONS = ("-o", "--output", "-O", "--out-dir", "--out", "--ranks", "--plot")
+
+
+def _reads_stdin(argv: list[str]) -> bool:
+    """Whether the command line reads standard input: a `-` input (not an output's value),
+    `--music -` or `2:-`, or a score on stdin (`--stdin-score`)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--stdin-score"):
+            return True
+        if (arg == "-" or arg.endswith(("=-", ":-"))) and not (i and argv[i - 1] in OUTPUT_OPTIONS) \
+                and not arg.startswith(tuple(f"{o}=" for o in OUTPUT_OPTIONS)):
+            return True
+    return False
+
+
 def run_remote(address: str, argv: list[str]) -> int:
     """The CLI's side: send this command line to the server at `address`, print what it printed,
     return its exit code. One line on stderr (exit 1) when no server answers there."""
-    stdin = ""
-    if "-" in argv and not sys.stdin.isatty():
-        stdin = sys.stdin.read()
+    stdin = b""
+    if _reads_stdin(argv) and not sys.stdin.isatty():
+        stdin = sys.stdin.buffer.read()
     env = {k: v for k, v in os.environ.items()
-           if (k.startswith("CLAMP_") and k != "CLAMP_SERVER") or k in ("NO_COLOR", "HF_HUB_OFFLINE", "HF_HOME")}
+           if (k.startswith("CLAMP_") and k != "CLAMP_SERVER") or k in FORWARDED}
     try:
-        answer = request(address, {"op": "run", "argv": argv, "cwd": os.getcwd(), "env": env, "stdin": stdin,
-                                   "tty": sys.stdout.isatty()})
+        answer = request(address, {"op": "run", "argv": argv, "cwd": os.getcwd(), "env": env,
+                                   "stdin": base64.b64encode(stdin).decode(), "tty": sys.stdout.isatty()})
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         print(f"clamp: error: no clamp server answers at {address} ({reason}); start one with `clamp serve`",
@@ -335,7 +412,7 @@ def run_remote(address: str, argv: list[str]) -> int:
     if not answer.get("ok"):
         print(f"clamp: error: the server at {address}: {answer.get('error')}", file=sys.stderr)
         return 1
-    sys.stdout.write(answer.get("stdout", ""))
+    sys.stdout.buffer.write(base64.b64decode(answer.get("stdout", "")))
     sys.stdout.flush()
     sys.stderr.write(answer.get("stderr", ""))
     return int(answer.get("exit", 1))

@@ -42,16 +42,31 @@ def _limited(path: str, message: str) -> object:
     raise RuntimeError(f"{path}: {message}")
 
 
+_CWD = "\0cwd"          # not an environment variable's name: the parent's working folder
+
+
 def _settings() -> dict[str, str]:
-    """clamp's own environment variables (size limits, ...), sent with each task: a worker kept
-    for later batches (`prestart`) must read them as the parent has them now."""
-    return {k: v for k, v in os.environ.items() if k.startswith("CLAMP_")}
+    """clamp's own environment variables (size limits, ...) and the working folder, sent with each
+    task: a worker kept for later batches (`prestart`) must read them, and resolve relative paths,
+    as the parent has them now (`clamp serve` runs each request in its client's folder)."""
+    out = {k: v for k, v in os.environ.items() if k.startswith("CLAMP_")}
+    try:
+        out[_CWD] = os.getcwd()
+    except OSError:
+        pass
+    return out
 
 
 def _use_settings(settings: dict[str, str]) -> None:
-    for k in [k for k in os.environ if k.startswith("CLAMP_") and k not in settings]:
+    env = {k: v for k, v in settings.items() if k != _CWD}
+    for k in [k for k in os.environ if k.startswith("CLAMP_") and k not in env]:
         del os.environ[k]
-    os.environ.update(settings)
+    os.environ.update(env)
+    if _CWD in settings:
+        try:
+            os.chdir(settings[_CWD])
+        except OSError:
+            pass
 
 
 def _worker_main(conn, limits: Limits | None) -> None:

@@ -38,4 +38,5 @@ def quantised(model, layout):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")     # torch.ao.quantization's deprecation notices
-        return torch.ao.quantization.quantize_dynamic(model, {n: qconfig for n in names}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(model, {n: qconfig for n in names}, dtype=torch.qint8,
+                                                      inplace=True)     # no second copy of the model at load
