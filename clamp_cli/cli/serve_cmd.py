@@ -32,7 +32,7 @@ def serve(
         server = Server(address)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot listen at {address}: {getattr(exc, 'strerror', None) or exc}") from None
-    print(f"clamp: serving on {address} (stop with Ctrl-C or SIGTERM)", file=sys.stderr, flush=True)
+    print(f"clamp: serving on {server.address} (stop with Ctrl-C or SIGTERM)", file=sys.stderr, flush=True)
     server.serve()
     print("clamp: server stopped", file=sys.stderr, flush=True)
     return 0

@@ -69,8 +69,10 @@ def _tcp(address: str) -> tuple[str, int] | None:
 class Server:
     """Answers requests on one listening socket until SIGTERM or SIGINT."""
 
-    def __init__(self, address: str, log=None):
-        self.address, self.log = address, log or (lambda m: None)
+    def __init__(self, address: str):
+        if _tcp(address) is None:
+            address = os.path.abspath(address)      # the server works from / once it listens
+        self.address = address
         self.encoders: dict[tuple, Any] = {}
         self.stopping = False
         tcp = _tcp(address)
