@@ -226,7 +226,8 @@ def melody(
     files = [f for f in walk.files if walk.kind(f) == "music"]
     others = len(walk.files) - len(files)
     if not files:
-        raise InputError(f"no scores in {', '.join(paths)} (melody search reads scores: ABC, MusicXML, MIDI, MTF, "
+        where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        raise InputError(f"no scores in {where} (melody search reads scores: ABC, MusicXML, MIDI, MTF, "
                          f"Humdrum, MEI; {others} recording(s) or text(s) left out)")
     if others:
         reporter.note(f"{others} recording(s) or text(s) left out: melody search reads scores")
