@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ModelUnavailableError, UsageError
@@ -156,24 +156,20 @@ def list_libraries(settings: Settings) -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / DB_NAME).is_file()) if root.is_dir() else []
 
 
-def library_model(settings: Settings) -> str | None:
-    """The model a named library was built with (so a command given --library needs no --model)."""
-    if settings.library is None:
-        return None
-    from .index.library import Library
-
-    with Library(library_dir(settings), readonly=True) as lib:
-        return lib.meta.get("model_name") or None
-
-
-def library_precision(settings: Settings) -> str:
-    """The precision a named library's vectors were made in (its model id says: models.precision)."""
+def with_library_model(settings: Settings) -> Settings:
+    """Settings given a library and no model: the library's own model, in the precision its vectors
+    were made in (its model id says: models.precision) unless one other than fp32 is asked for."""
+    if settings.model is not None or settings.library is None:
+        return settings
     from .index.library import Library
     from .models.precision import PRECISIONS
 
     with Library(library_dir(settings), readonly=True) as lib:
-        model_id = lib.model_id
-    return next((p for p in PRECISIONS[1:] if model_id.endswith(f"+{p}")), "fp32")
+        model, model_id = lib.meta.get("model_name") or None, lib.model_id
+    if not model:
+        return settings
+    made_in = next((p for p in PRECISIONS[1:] if model_id.endswith(f"+{p}")), "fp32")
+    return replace(settings, model=model, precision=made_in if settings.precision == "fp32" else settings.precision)
 
 
 def open_collection(settings: Settings, embedder, whole_file: bool = False, create: bool = True):
@@ -221,7 +217,6 @@ def collection(library: str | None = None, model: str | None = None, cache_dir: 
     """For the Python API: a library (a name, a folder, or the model's default one) with its embedder.
 
     `collection("folk").similar(vector, 5)`; `collection().sync(paths)` fills the default library."""
-    settings = Settings(model=model, cache_dir=Path(cache_dir) if cache_dir else None, library=library, device=device)
-    if settings.model is None and library is not None:
-        settings.model = library_model(settings)
+    settings = with_library_model(Settings(model=model, cache_dir=Path(cache_dir) if cache_dir else None,
+                                           library=library, device=device))
     return open_collection(settings, open_embedder(settings, whole_file=whole_file), whole_file)

@@ -13,7 +13,6 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -417,19 +416,7 @@ def open_encoder(common: Common, reporter: Reporter, kinds: frozenset[str] = fro
     """The model, loaded only when something is not in the cache (see app.open_encoder)."""
     from .. import app
 
-    return app.open_encoder(_with_library_model(common), kinds, reporter.note, None if common.quiet else _loading)
-
-
-def _with_library_model(common: Common) -> Common:
-    """A command given --library and no --model uses the library's own model (in its precision)."""
-    from .. import app
-
-    if common.model is None and common.library is not None:
-        model = app.library_model(common)
-        if model:
-            return replace(common, model=model, precision=app.library_precision(common)
-                           if common.precision == "fp32" else common.precision)
-    return common
+    return app.open_encoder(app.with_library_model(common), kinds, reporter.note, None if common.quiet else _loading)
 
 
 _OPENED: list = []      # databases a command opened: closed when it ends, not whenever the GC runs
@@ -461,7 +448,7 @@ def open_embedder(common: Common, reporter: Reporter, whole_file: bool = False, 
     from ..formats.features import feature_size
     from .features import default_inputs, sort_npy
 
-    embedder = app.open_embedder(_with_library_model(common), default_inputs(inputs), whole_file, jobs, reporter.note,
+    embedder = app.open_embedder(app.with_library_model(common), default_inputs(inputs), whole_file, jobs, reporter.note,
                                  reporter.warn, None if common.quiet else _loading)
     _OPENED.append(embedder.store)
     for walk in walks:
