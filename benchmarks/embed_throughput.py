@@ -40,6 +40,21 @@ def corpus_tunes(count: int) -> list[str]:
     return tunes[:count]
 
 
+def full_size_clamp3(seed: int = 0):
+    """(spec, random state dict, tokenizer, text config) of CLaMP 3's symbolic size (hidden 768,
+    12 layers, 512 patches) with a tiny text backbone: what the CPU benchmarks time."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from clamp_cli.models.random_init import build_text_backbone, random_spec, random_state_dict
+
+    with tempfile.TemporaryDirectory() as tmp:
+        backbone = build_text_backbone(Path(tmp) / "bb")
+        text_config = AutoConfig.from_pretrained(str(backbone)).to_dict()
+        tokenizer = AutoTokenizer.from_pretrained(str(backbone))
+    spec = random_spec("clamp3", text_config, dim=768, hidden_size=768, num_layers=12, music_positions=512)
+    return spec, random_state_dict(spec, seed=seed), tokenizer, text_config
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pieces", type=int, default=200)
@@ -48,21 +63,15 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args()
 
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     from clamp_cli.models.architectures import ClampModel
     from clamp_cli.models.encoder import Encoder
-    from clamp_cli.models.random_init import build_text_backbone, random_spec, random_state_dict
     from tests import reference_impl as ref
 
     torch.set_num_threads(torch.get_num_threads())
     tunes = corpus_tunes(args.pieces)
-    with tempfile.TemporaryDirectory() as tmp:
-        backbone = build_text_backbone(Path(tmp) / "bb")
-        text_config = AutoConfig.from_pretrained(str(backbone)).to_dict()
-        tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-    spec = random_spec("clamp3", text_config, dim=768, hidden_size=768, num_layers=12, music_positions=512)
-    state = random_state_dict(spec, seed=0)
+    spec, state, tokenizer, text_config = full_size_clamp3()
     model = ClampModel(spec)
     model.load_state_dict(state, strict=True)
     model.eval()

@@ -49,6 +49,7 @@ from clamp_cli.index.melodies import melodies_of  # noqa: E402
 from clamp_cli.index.store import FeatureStore  # noqa: E402
 from clamp_cli.retrieval.melody import MelodyIndex  # noqa: E402
 from clamp_cli.retrieval.melody import families as group_families  # noqa: E402
+from clamp_cli.retrieval.metrics import ranked_list_metrics  # noqa: E402
 
 VARIANTS = ("as is", "transposed", "ornamented", "rhythm changed", "all three")
 
@@ -413,24 +414,15 @@ def families(store: FeatureStore, candidates: int) -> None:
           f"{time.perf_counter() - t0:.0f} s)")
     index, floor = MelodyIndex(melodies), NgramTfidf(melodies)
 
-    def average_precision(ranked: list[int], relevant: set[int]) -> tuple[float, float]:
-        hits, total, first = 0, 0.0, 0.0
-        for r, j in enumerate(ranked[:100]):
-            if j in relevant:
-                hits += 1
-                total += hits / (r + 1)
-                first = first or 1 / (r + 1)
-        return total / len(relevant), first
-
-    ours, base, times = [], [], []
+    ours, base, relevant, times = [], [], [], []
     for i in queries:
-        relevant = by_title[title_of[i]] - {i}
+        relevant.append(by_title[title_of[i]] - {i})
         t = time.perf_counter()
-        ranked = [m.piece for m in index.search(melodies[i], top=101, candidates=candidates) if m.piece != i]
+        ours.append([m.piece for m in index.search(melodies[i], top=101, candidates=candidates) if m.piece != i][:100])
         times.append(time.perf_counter() - t)
-        ours.append(average_precision(ranked, relevant))
-        base.append(average_precision([j for j in floor.rank(melodies[i]) if j != i], relevant))
-    (m_ap, m_rr), (b_ap, b_rr) = np.mean(ours, axis=0), np.mean(base, axis=0)
+        base.append([j for j in floor.rank(melodies[i]) if j != i][:100])
+    ours_m, base_m = ranked_list_metrics(ours, relevant), ranked_list_metrics(base, relevant)   # clamp eval melody's
+    (m_ap, m_rr), (b_ap, b_rr) = (ours_m["map"], ours_m["mrr"]), (base_m["map"], base_m["mrr"])
     print(f"   MAP {m_ap:.3f} MRR {m_rr:.3f}   (4-gram TF-IDF: MAP {b_ap:.3f} MRR {b_rr:.3f}); "
           f"a whole-tune query p50 {1000 * np.median(times):.0f} ms")
     t = time.perf_counter()

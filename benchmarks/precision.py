@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -48,21 +47,14 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def full_size(pieces: int) -> None:
-    from transformers import AutoConfig, AutoTokenizer
-
+    from benchmarks.embed_throughput import full_size_clamp3
     from clamp_cli.models.architectures import ClampModel
     from clamp_cli.models.encoder import Encoder
     from clamp_cli.models.families import FAMILIES
     from clamp_cli.models.precision import quantised
-    from clamp_cli.models.random_init import build_text_backbone, random_spec, random_state_dict
 
     texts = model_texts(pieces)
-    with tempfile.TemporaryDirectory() as tmp:
-        backbone = build_text_backbone(Path(tmp) / "bb")
-        text_config = AutoConfig.from_pretrained(str(backbone)).to_dict()
-        tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-    spec = random_spec("clamp3", text_config, dim=768, hidden_size=768, num_layers=12, music_positions=512)
-    state = random_state_dict(spec, seed=0)
+    spec, state, tokenizer, _ = full_size_clamp3()
 
     def encoder(precision: str) -> Encoder:
         model = ClampModel(spec)

@@ -278,21 +278,22 @@ def _similarity(text: str, pieces, settings, reporter: Reporter, whole_file: boo
     NaN for a piece the model could not read (its melody alone ranks it, with a warning)."""
     import numpy as np
 
+    from ..index.vectors import normalize
+
     files = list(dict.fromkeys(r.path for r in pieces))
     embedder = open_embedder(settings, reporter, whole_file, jobs, inputs=files)
     progress, advance = progress_bar(len(files), "embedding", quiet, before="checking the cache")
     with progress:
         results = embedder.embed_files(files, on_progress=advance)
     vectors = {(r.hash, r.item): r.vector for r in results if r.vector is not None}
-    words = embedder.encoder.embed_text([text])[0]
-    words = words / max(float(np.linalg.norm(words)), 1e-12)
+    words = normalize(embedder.encoder.embed_text([text])[0])
     out = np.full(len(pieces), np.nan)
     for k, r in enumerate(pieces):
         v = vectors.get((r.hash, r.item))
         if v is None:
             reporter.warn(f"{r.name}: the model could not read it; ranked by its melody alone")
             continue
-        out[k] = float(v @ words) / max(float(np.linalg.norm(v)), 1e-12)
+        out[k] = float(normalize(v) @ words)
     return out
 
 

@@ -76,11 +76,9 @@ def track(samples: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray
             part = frames[i:i + batch] - frames[i:i + batch].mean(axis=1, keepdims=True)
             part /= np.maximum(part.std(axis=1, keepdims=True), 1e-10)
             probs[i:i + batch] = net(torch.from_numpy(np.ascontiguousarray(part, np.float32))).numpy()
-    best = probs.argmax(axis=1)
-    around = np.clip(best[:, None] + np.arange(-4, 5)[None, :], 0, BINS - 1)
-    w = np.take_along_axis(probs, around, axis=1)
-    inside = (best[:, None] + np.arange(-4, 5)[None, :] >= 0) & (best[:, None] + np.arange(-4, 5)[None, :] < BINS)
-    w = w * inside
+    near = probs.argmax(axis=1)[:, None] + np.arange(-4, 5)[None, :]       # the nine bins around the best
+    around = np.clip(near, 0, BINS - 1)
+    w = np.take_along_axis(probs, around, axis=1) * ((near >= 0) & (near < BINS))
     cents = CENTS_OF_BIN_0 + CENTS_PER_BIN * (w * around).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
     hz = 10.0 * 2 ** (cents / 1200)
     return (69 + 12 * np.log2(hz / 440.0)).astype(np.float32), probs.max(axis=1).astype(np.float32)
