@@ -38,6 +38,7 @@ _clamp() {
         "embed --model"|"embed -m") COMPREPLY=($(compgen -W "clamp-mini clamp1-s1024 clamp1-s512 clamp2 clamp3-c2 clamp3-saas" -- "$cur")); return ;;
         "embed --device") COMPREPLY=($(compgen -W "auto cpu cuda mps" -- "$cur")); return ;;
         "embed --precision") COMPREPLY=($(compgen -W "fp32 int8" -- "$cur")); return ;;
+        "embed --engine") COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
         "search --keys-kind") COMPREPLY=($(compgen -W "scores recordings texts all" -- "$cur")); return ;;
         "search --format") COMPREPLY=($(compgen -W "table json jsonl paths files" -- "$cur")); return ;;
         "search --stdin-score") COMPREPLY=($(compgen -W "abc musicxml mxl midi mtf krn mei" -- "$cur")); return ;;
@@ -102,7 +103,7 @@ _clamp() {
         "train export --split") COMPREPLY=($(compgen -W "heldout train" -- "$cur")); return ;;
     esac
     case "$cmd" in
-        "embed") opts="--out-dir -O --out --force --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --library -L --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;
+        "embed") opts="--out-dir -O --out --force --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --library -L --model -m --text-backbone --device --precision --engine --address --shards --batch-size --cache-dir --quiet -q --help" ;;
         "search") opts="--text -t --music --sub --sub-music --keys -k --keys-text --top -n --paths-only -f --keys-kind --include-query --library -L --no-update -N --unique -u --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;
         "classify") opts="--labels --label -l --prompt -p --top-k -n --correct --json --jsonl --format --whole-file --null -0 --stdin-score --jobs -j --model -m --text-backbone --device --precision --batch-size --cache-dir --quiet -q --help" ;;
         "convert") opts="--to --output -o --out-dir -O --family --full --whole-file --force --null -0 --stdin-score --jobs -j --quiet -q --help" ;;

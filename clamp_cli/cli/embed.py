@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ..errors import UsageError
 from .common import (
     DEFAULT_MODEL,
     RECORD_FORMATS,
@@ -33,6 +35,8 @@ from .common import (
     handle_errors,
     open_embedder,
     output_format,
+    progress_bar,
+    wanted_pieces,
 )
 
 
@@ -56,6 +60,16 @@ def embed(
     text_backbone: BackboneOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
+    engine: Annotated[str, typer.Option(
+        "--engine", envvar="CLAMP_ENGINE", metavar="ENGINE", autocompletion=lambda: ["local", "ray"],
+        help="local (this process and its workers) or ray: scores converted and embedded on a Ray cluster "
+             "(Ray Data), written as Parquet shards, imported into the library (needs clamp-cli[ray]).")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        "--address", metavar="ADDR", help="With --engine ray: the cluster to use (ray://host:10001, host:6379 or "
+                                          "auto) [default: a local Ray instance, or $RAY_ADDRESS].")] = None,
+    shards: Annotated[Optional[Path], typer.Option(
+        "--shards", metavar="DIR", help="With --engine ray: keep the Parquet shards here (the library's interchange "
+                                       "format) [default: a folder in the library, emptied as they are imported].")] = None,
     batch_size: BatchOpt = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -64,6 +78,15 @@ def embed(
     from ..index.export import check_npy_targets, write_npy
 
     fmt = output_format(fmt_given, as_json, as_jsonl, allowed=RECORD_FORMATS)
+    if engine not in ("local", "ray"):
+        raise UsageError(f"--engine must be local or ray, not '{engine}'")
+    if engine == "local" and (address or shards):
+        raise UsageError(f"{'--address' if address else '--shards'} goes with --engine ray")
+    if engine == "ray":
+        from ..index.ray_engine import INSTALL, ray_available
+
+        if not ray_available():
+            raise UsageError(INSTALL)
     if fmt == "table" and not (as_json or as_jsonl or fmt_given):
         fmt = None       # on a terminal the summary on stderr says it all; a pipe gets JSON
     reporter = Reporter(quiet, counts=("embedded", "cached"))
@@ -72,15 +95,18 @@ def embed(
     embedder = open_embedder(settings, reporter, whole_file, jobs, walk.files, walks=[walk])
     if out is not None:
         check_npy_targets(walk.files, out, walk.relative, force)
-    results = embed_files(embedder, walk, reporter, quiet, library=False)    # -O writes the model's own vectors
     from .. import app
     from ..index.collection import Collection, record
 
-    with app.open_collection(settings, embedder, whole_file).library as lib:
-        if lib.writable:
-            record(Collection(lib, embedder), [r for r in results if r.path != walk.stdin_file], walk.dirs)
-        elif not embedder.store.readonly:       # a read-only cache says so itself, when it has to
-            reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
+    if engine == "ray":
+        results = embed_on_ray(settings, embedder, walk, reporter, whole_file, address, shards)
+    else:
+        results = embed_files(embedder, walk, reporter, quiet, library=False)    # -O writes the model's own vectors
+        with app.open_collection(settings, embedder, whole_file).library as lib:
+            if lib.writable:
+                record(Collection(lib, embedder), [r for r in results if r.path != walk.stdin_file], walk.dirs)
+            elif not embedder.store.readonly:       # a read-only cache says so itself, when it has to
+                reporter.note(f"{lib.dir}: library is read-only; the features went to the cache only")
     if out is not None:
         for r, target, reason in write_npy(results, out, walk.relative, force):
             reporter.error(target, reason)
@@ -93,3 +119,60 @@ def embed(
     reporter.summary(walk.skipped + len(walk.not_features),
                      **{s: sum(r.status == s for r in results) for s in ("embedded", "cached")})
     return reporter.exit_code
+
+
+def embed_on_ray(settings: Common, embedder, walk, reporter: Reporter, whole_file: bool, address: str | None,
+                 shards: Path | None):
+    """`embed --engine ray`: the scores through the cluster into the library (index.ray_engine); texts,
+    recordings, feature files and a score read from stdin on this machine, as without it."""
+    from .. import app
+    from ..formats import prep_key
+    from ..index.collection import Collection, record
+    from ..index.ray_engine import ModelRef, ray_results
+
+    scores = [p for p in walk.files if walk.kind(p) == "music" and p != walk.stdin_file]
+    chosen = set(scores)
+    others = [p for p in walk.files if p not in chosen]
+    enc = embedder.encoder
+    collection = app.open_collection(settings, embedder, whole_file)
+    with collection.library as lib:
+        if not lib.writable:
+            raise UsageError(f"{lib.dir}: library is read-only; the Ray engine writes into it")
+        folder = shards if shards is not None else lib.dir / "shards"
+        chosen_model = app.with_library_model(settings)      # the embedder's: a library's own model and precision
+        ref = ModelRef(chosen_model.model or app.default_model(frozenset({"music"})), chosen_model.text_backbone,
+                       chosen_model.device, chosen_model.precision, chosen_model.batch_size, enc.model_id,
+                       embedder.prep("music") if scores else prep_key("music", enc.family))
+        by_path: dict = {}
+        if scores:
+            progress, advance = progress_bar(len(scores), "embedding on ray", settings.quiet, before="checking the library")
+            def started(how: str) -> None:
+                embedder._model_runs()          # the bundled-model notice, when it stands in
+                reporter.note(f"ray: {how}")
+
+            with progress:
+                found, report = ray_results(collection, scores, walk.dirs, ref, folder, address, shards is not None,
+                                            on_progress=advance, on_start=started)
+            for where, reason in report.problems:
+                reporter.error(where, reason)
+            for r in wanted_pieces(walk, found, lambda r: r.path, reporter):
+                by_path.setdefault(r.path, []).append(r)
+        if others:
+            from .common import embed_files as local_files
+
+            sub = replace(walk, files=others)
+            local = local_files(embedder, sub, reporter, settings.quiet, library=False)
+            record(Collection(lib, embedder), [r for r in local if r.path != walk.stdin_file])
+            for r in local:
+                by_path.setdefault(r.path, []).append(r)
+    results = []
+    for p in walk.files:
+        results += by_path.get(p, [])
+    for r in results:
+        if r.path in chosen:
+            r.path = walk.shown(r.path)
+            for warning in r.warnings:
+                reporter.warn(f"{r.name}: {warning}")
+            if r.status == "failed":
+                reporter.error(r.name, r.error or "failed")
+    return results
