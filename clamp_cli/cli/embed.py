@@ -126,7 +126,6 @@ def embed_on_ray(settings: Common, embedder, walk, reporter: Reporter, whole_fil
     """`embed --engine ray`: the scores through the cluster into the library (index.ray_engine); texts,
     recordings, feature files and a score read from stdin on this machine, as without it."""
     from .. import app
-    from ..formats import prep_key
     from ..index.collection import Collection, record
     from ..index.ray_engine import ModelRef, ray_results
 
@@ -142,7 +141,7 @@ def embed_on_ray(settings: Common, embedder, walk, reporter: Reporter, whole_fil
         chosen_model = app.with_library_model(settings)      # the embedder's: a library's own model and precision
         ref = ModelRef(chosen_model.model or app.default_model(frozenset({"music"})), chosen_model.text_backbone,
                        chosen_model.device, chosen_model.precision, chosen_model.batch_size, enc.model_id,
-                       embedder.prep("music") if scores else prep_key("music", enc.family))
+                       embedder.prep("music"))
         by_path: dict = {}
         if scores:
             progress, advance = progress_bar(len(scores), "embedding on ray", settings.quiet, before="checking the library")
@@ -158,10 +157,7 @@ def embed_on_ray(settings: Common, embedder, walk, reporter: Reporter, whole_fil
             for r in wanted_pieces(walk, found, lambda r: r.path, reporter):
                 by_path.setdefault(r.path, []).append(r)
         if others:
-            from .common import embed_files as local_files
-
-            sub = replace(walk, files=others)
-            local = local_files(embedder, sub, reporter, settings.quiet, library=False)
+            local = embed_files(embedder, replace(walk, files=others), reporter, settings.quiet, library=False)
             record(Collection(lib, embedder), [r for r in local if r.path != walk.stdin_file])
             for r in local:
                 by_path.setdefault(r.path, []).append(r)

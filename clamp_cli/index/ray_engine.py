@@ -68,11 +68,11 @@ class FileOutcome:
 
 
 def ray_available() -> bool:
-    try:
-        import ray.data  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Found, not imported: importing Ray costs a second and starts threads before the conversion
+    workers fork (the job imports it when it starts)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None     # (a submodule's spec would import ray)
 
 
 def shard_name(hashes: Sequence[str]) -> str:
@@ -117,7 +117,7 @@ def convert_batch(batch: dict, style: str, whole_file: bool, env: dict[str, str]
             out["path"].append(key)
             out["hash"].append(h)
             out["items"].append([p.item or "" for p in pieces])
-            out["texts"].append([p.text or "" if not p.error else "" for p in pieces])
+            out["texts"].append(["" if p.error else p.text or "" for p in pieces])
             out["errors"].append([p.error or "" for p in pieces])
             out["warnings"].append([" | ".join(p.warnings) for p in pieces])
     finally:
@@ -235,7 +235,11 @@ def _start(address: str | None):
     import logging
 
     _quiet_ray()
-    import ray
+    try:
+        import ray
+        import ray.data  # noqa: F401 - Ray without its data extra
+    except ImportError:
+        raise UsageError(INSTALL) from None
 
     try:
         with _stderr_silenced():    # the core's one start-up line ("Set ray log level ...") is not ours to print
@@ -244,7 +248,6 @@ def _start(address: str | None):
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayEngineError(f"ray: cannot {'reach the cluster at ' + address if address else 'start a local Ray instance'}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    import ray.data
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
@@ -277,8 +280,6 @@ def run_job(lib, ref: ModelRef, files: Sequence[tuple[bytes, str]], style: str, 
             on_progress: Callable[[int], None] | None = None,
             on_start: Callable[[str], None] | None = None) -> RayReport:
     """Embed `files` ((path key, content hash), contents the library lacks) on Ray into `lib`."""
-    from .imports import import_parquet
-
     if not ray_available():
         raise UsageError(INSTALL)
     folder.mkdir(parents=True, exist_ok=True)
@@ -286,7 +287,7 @@ def run_job(lib, ref: ModelRef, files: Sequence[tuple[bytes, str]], style: str, 
     report = RayReport()
     try:
         clear_partial(folder)
-        _import(lib, finished_shards(folder), report, keep_shards, import_parquet)     # an earlier run's work
+        _import(lib, finished_shards(folder), report, keep_shards)     # an earlier run's work
         held = set(lib.pieces_of({h for _, h in files}, live_only=False)) if files else set()
         todo, seen = [], set()
         for key, h in files:
@@ -313,7 +314,7 @@ def run_job(lib, ref: ModelRef, files: Sequence[tuple[bytes, str]], style: str, 
                                 batch_size=FILES_PER_SHARD, batch_format="pyarrow",
                                 compute=ray.data.ActorPoolStrategy(size=actors), **resources)
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                _take(batch.to_pydict(), lib, folder, report, keep_shards, import_parquet, on_progress)
+                _take(batch.to_pydict(), lib, folder, report, keep_shards, on_progress)
         except KeyboardInterrupt:
             raise
         except ClampError:
@@ -346,9 +347,11 @@ def _first_line(exc: BaseException) -> str:
     return (lines[-1] if lines else type(exc).__name__)[:300]
 
 
-def _import(lib, shards: list[Path], report: RayReport, keep: bool, import_parquet) -> None:
+def _import(lib, shards: list[Path], report: RayReport, keep: bool) -> None:
     if not shards:
         return
+    from .imports import import_parquet
+
     got = import_parquet(lib, shards)
     report.rows_added += got.rows_added
     report.problems += got.problems
@@ -360,10 +363,10 @@ def _import(lib, shards: list[Path], report: RayReport, keep: bool, import_parqu
                 s.unlink(missing_ok=True)
 
 
-def _take(rows: dict, lib, folder: Path, report: RayReport, keep: bool, import_parquet, on_progress) -> None:
+def _take(rows: dict, lib, folder: Path, report: RayReport, keep: bool, on_progress) -> None:
     """One finished batch from the actors: its shard into the library, its files' outcomes noted."""
     shards = sorted({name for name in rows["shard"] if name})
-    _import(lib, [folder / name for name in shards], report, keep, import_parquet)
+    _import(lib, [folder / name for name in shards], report, keep)
     for path, h, items, failed, warnings in zip(rows["path"], rows["hash"], rows["items"], rows["failed"], rows["warnings"]):
         errors = [tuple(f.split("\0", 1)) for f in failed]
         bad = {item for item, _ in errors}
