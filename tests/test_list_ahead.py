@@ -143,8 +143,11 @@ WAITED = """
         time.sleep(0.01)
     t = time.monotonic()
     if sys.argv[3] == "interrupt":                # Ctrl-C sent to clamp alone, while it waits for the listing
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT))
+        import threading                          # SIGINT itself, to the main thread (raised from a SIGALRM
+        main = threading.main_thread().ident      # handler it came after a blocked read had been resumed),
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # as a terminal's clamp has it (a shell
+                                                  # starts a background job, as pytest may be, ignoring it)
+        threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT)).start()
         try:
             walk.scan([sys.argv[1]])
         except KeyboardInterrupt:
