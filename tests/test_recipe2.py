@@ -93,6 +93,20 @@ def test_the_unseen_collection_and_the_midi_routes():
     assert routes_of(work, "train", rng) == ("music21",)          # works keep recipe 1's rendering
     routes = {routes_of(it, "unseen", rng) for _ in range(50)}
     assert routes == {("music21",), ("music21", "performance")}
+    # --tune-route music21: training tunes written as recipe 1 wrote them; the other splits unchanged
+    assert routes_of(other, "train", rng, "music21") == ("music21",)
+    assert routes_of(work, "train", rng, "music21") == ("music21",)
+    assert {routes_of(it, "heldout", rng, "music21") for _ in range(50)} == routes
+
+
+def test_an_unknown_tune_route_is_a_usage_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from clamp_cli.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", "prepare", str(tmp_path / "d"), "--tune-route", "fluidsynth"])
+    assert result.exit_code == 2 and "--tune-route" in result.output and "varied, music21" in result.output
+    assert not (tmp_path / "d").exists()
 
 
 def _training_texts() -> set[str]:

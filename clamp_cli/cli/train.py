@@ -17,6 +17,9 @@ app = typer.Typer(help="Train clamp-mini (or your own model of its layout) on CP
 MINI_EPOCHS = 8  # the shipped recipe: 175-200 s an epoch on 2 cores
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data split, sampling, initialisation).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the last finished epoch.")]
+TuneRouteOpt = Annotated[str, typer.Option(
+    "--tune-route", help="How training tunes become MIDI: varied (render.py's styles, recipe 3) or music21 "
+    "(music21's writer, recipe 1). Works always use music21's.", autocompletion=lambda: ["varied", "music21"])]
 ModelForceOpt = Annotated[bool, typer.Option(
     "--force", help="Replace a model that exists in the output folder (train again from scratch).")]
 
@@ -35,14 +38,23 @@ def prepare_cmd(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Keep a seeded sample of N pieces.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the training data in DIR (data.jsonl, abc/, scores/, midi/).")] = False,
+    tune_route: TuneRouteOpt = "varied",
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
     """Write training data (scores, MIDI renderings, multilingual descriptions) from music21's corpus."""
+    _check_route(tune_route)
     entries = _prepare_entries(out_dir, force)
-    _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note, limit=limit)
+    _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note, limit=limit, tune_route=tune_route)
     print(out_dir / "data.jsonl")
     return 0
+
+
+def _check_route(tune_route: str) -> None:
+    from ..train.prepare import TUNE_ROUTES
+
+    if tune_route not in TUNE_ROUTES:
+        raise UsageError(f"--tune-route: {tune_route!r} is not one of {', '.join(TUNE_ROUTES)}")
 
 
 def _prepare_entries(out_dir: Path, force: bool, hint: str = FORCE_HINT) -> Entries:
@@ -166,16 +178,18 @@ def mini_cmd(
     resume: ResumeOpt = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the data and the model of an earlier run (start over).")] = False,
+    tune_route: TuneRouteOpt = "varied",
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
     """The whole clamp-mini recipe in one command: prepare the data, then fit with the shipped settings."""
+    _check_route(tune_route)
     data = work_dir / "data" / "data.jsonl"
     check_model_output(work_dir / "clamp-mini", force, resume)
     if not (resume and data.exists()):
         hint = f"{FORCE_HINT}, --resume continues with it" if data.exists() else FORCE_HINT
         entries = _prepare_entries(work_dir / "data", force, hint)
-        _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note)
+        _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note, tune_route=tune_route)
     return _fit(data, work_dir / "clamp-mini", "mini", MINI_EPOCHS, 64, 1e-3, seed, device, resume, None, jobs, quiet)
 
 

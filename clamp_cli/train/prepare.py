@@ -308,17 +308,23 @@ def split_of(it: Item, seed: int) -> str:
     return "heldout" if heldout(it.group, seed) else "train"
 
 
-def routes_of(it: Item, split: str, rng: random.Random) -> tuple[str, ...]:
-    """The MIDI renderings a piece gets: for training, varied for tunes and music21's for works;
+TUNE_ROUTES = ("varied", "music21")   # how training tunes are rendered to MIDI (recipe 3, recipe 1)
+
+
+def routes_of(it: Item, split: str, rng: random.Random, tune_route: str = "varied") -> tuple[str, ...]:
+    """The MIDI renderings a piece gets: for training, `tune_route` for tunes and music21's for works;
     music21's (+ a performance) otherwise."""
     if split == "train":
-        return ("music21",) if it.score is not None else ("varied",)
+        return ("music21",) if it.score is not None else (tune_route,)
     return ("music21", "performance") if rng.random() < PERFORMANCE_SHARE else ("music21",)
 
 
 def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
-            log: Callable[[str], None] = print, limit: int | None = None) -> Path:
-    """Write the training set; returns the JSONL path. `limit` keeps a seeded sample (tests)."""
+            log: Callable[[str], None] = print, limit: int | None = None, tune_route: str = "varied") -> Path:
+    """Write the training set; returns the JSONL path. `limit` keeps a seeded sample (tests);
+    `tune_route` is how training tunes become MIDI (one of TUNE_ROUTES; works are always music21's)."""
+    if tune_route not in TUNE_ROUTES:
+        raise ValueError(f"tune_route must be one of {TUNE_ROUTES}, not {tune_route!r}")
     from ..formats.pool import map_files
     from ..fsutil import atomic_write
 
@@ -339,7 +345,7 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
         if it.abc is not None:
             it.midi = splits[it.piece] != "train" or rng.random() < MIDI_SHARE_TUNES
         if it.midi or it.score is not None:
-            routes[it.piece] = routes_of(it, splits[it.piece], rng)
+            routes[it.piece] = routes_of(it, splits[it.piece], rng, tune_route)
     seeds = {it.piece: zlib.crc32(f"{seed}:{it.piece}".encode()) for it in items}
 
     works = [it for it in items if it.score is not None]
