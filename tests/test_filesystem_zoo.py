@@ -291,6 +291,32 @@ def test_each_tune_of_a_tune_book_has_its_own_time(tmp_path):
         ("1", None), ("2", "conversion took longer than 2 s"), ("3", None)]
 
 
+def test_a_kept_worker_leaves_when_its_parent_ends_without_exit_handlers():
+    """A parent ended by _exit (as Ray's core ends a driver whose local instance died) or killed
+    runs no handler to stop its idle worker, whose copy of the parent's pipe end keeps the pipe
+    open: the worker must see that its parent is gone and leave, not hold the parent's stderr
+    (a caller reading it to the end would wait for ever)."""
+    code = ("import os, sys; from clamp_cli.formats import pool; from clamp_cli.formats.limits import Limits; "
+            "pool.prestart(Limits(30, None)); print(pool._parked[0].proc.pid, flush=True); os._exit(1)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1, done.stderr     # returns only once the worker let go of the pipes
+    worker = int(done.stdout.split()[0])
+
+    def gone() -> bool:
+        try:
+            with open(f"/proc/{worker}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 30        # its pipes close as it exits, a moment before it is a zombie
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone()
+
+
 def test_a_single_file_is_converted_in_a_worker_when_limits_apply():
     [(_, pid)] = map_files(_sleep_where_no_alarm_reaches, ["a"], 1, limits=Limits(30, None))
     assert pid.split()[-1] != str(os.getpid())

@@ -69,16 +69,19 @@ def _use_settings(settings: dict[str, str]) -> None:
             pass
 
 
-def _worker_main(conn, limits: Limits | None) -> None:
+PARENT_CHECK = 1.0      # seconds an idle worker waits for a task before it looks whether its parent lives
+
+
+def _worker_main(conn, limits: Limits | None, parent: int) -> None:
     """A worker: tasks (i, fn, path, args, settings) in, ("beat" | "done" | "limit" | "error", i, payload) out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle: it kills the workers
     try:
-        _serve(conn, limits)
+        _serve(conn, limits, parent)
     except BaseException:  # noqa: BLE001 - e.g. no memory left to read a task: the parent reports the file
         os._exit(1)        # as crashed, in one line; no traceback of ours on the user's terminal
 
 
-def _serve(conn, limits: Limits | None) -> None:
+def _serve(conn, limits: Limits | None, parent: int) -> None:
     current = [-1]
 
     def beat() -> None:
@@ -88,6 +91,12 @@ def _serve(conn, limits: Limits | None) -> None:
         _limits_mod.enter_worker(limits, beat)
     while True:
         try:
+            # A parent that ended without its exit handlers (killed, or ended by a library's own
+            # _exit, as Ray's core does when its local instance dies) closes no pipe end a forked
+            # worker would see, as the worker holds both: it leaves when it is another's child.
+            while not conn.poll(PARENT_CHECK):
+                if os.getppid() != parent:
+                    return
             task = conn.recv()
         except (EOFError, OSError):
             return
@@ -125,7 +134,7 @@ class _Worker:
     def __init__(self, ctx, limits: Limits | None):
         self.limits = limits
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, limits), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, limits, os.getpid()), daemon=True)
         self.proc.start()
         child.close()
         self.task: int | None = None
