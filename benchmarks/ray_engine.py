@@ -6,9 +6,10 @@ the bundled clamp-mini unless --model), timed end to end (model load and, for Ra
 local instance included). Prints files/s of both, the Ray/local ratio, the largest absolute
 difference between the two engines' vectors, and the Ray library's key count and duplicates.
 
-Fault runs: each run is killed at a random moment, by turns a Ray worker process (SIGKILL) and
-the driver (SIGINT, as Ctrl-C); then the same command is run again to completion; the library
-must then hold every key once.
+Fault runs: each run is killed at a random moment, by turns one of Ray's processes below the
+driver (SIGKILL: a task's or an actor's worker, or one of Ray's agents) and the driver (SIGINT,
+as Ctrl-C); then the same command is run again to completion; the library must then hold every
+key once.
 
     python benchmarks/ray_engine.py [--files 2000] [--faults 10] [--fault-files 400] [--model NAME]
 """
@@ -59,6 +60,21 @@ def library_keys(cache: Path) -> list[str]:
     (db,) = list(cache.glob("libraries/*/library.sqlite3"))
     with sqlite3.connect(db) as con:
         return [h + ("#" + i if i else "") for h, i in con.execute("SELECT hash, item FROM pieces")]
+
+
+def library_check(cache: Path, files: int) -> tuple[bool, str]:
+    """Each key once, as the vectors file holds it: one row appended per piece (the rows the meta
+    counts, which a doubled import would raise past the pieces table), the row numbers 0..n-1 with
+    no gap, and every input file recorded."""
+    (db,) = list(cache.glob("libraries/*/library.sqlite3"))
+    with sqlite3.connect(db) as con:
+        rows = int(con.execute("SELECT value FROM meta WHERE key = 'rows'").fetchone()[0])
+        pieces, top = con.execute("SELECT count(*), coalesce(max(row), -1) FROM pieces").fetchone()
+        recorded = con.execute("SELECT count(*) FROM files").fetchone()[0]
+    size = (db.parent / "vectors.npy").stat().st_size if (db.parent / "vectors.npy").exists() else None
+    ok = rows == pieces == top + 1 and recorded == files
+    return ok, (f"{rows} rows, {pieces} pieces, last row {top}, {recorded} of {files} files recorded"
+                + (f", vectors file {size} bytes" if size is not None else ""))
 
 
 def vectors(folder: Path) -> dict[str, np.ndarray]:
@@ -112,8 +128,9 @@ def throughput(tmp: Path, files: int, model: str | None) -> None:
     print(f"ray engine:   {t_ray:.1f} s, {n / t_ray:.1f} files/s (a local Ray instance on {os.cpu_count()} CPUs)")
     print(f"ray/local throughput ratio: {t_local / t_ray:.2f}")
     print(f"max abs difference of the vectors: {diff:.2e}")
-    print(f"ray library: {len(keys)} keys, {len(keys) - len(set(keys))} duplicates; "
-          f"stderr lines: {len(ray.stderr.splitlines())}")
+    ok, state = library_check(tmp / "cache-ray", n)
+    print(f"ray library: {len(keys)} keys, {len(keys) - len(set(keys))} duplicates; {state}: "
+          f"{'ok' if ok else 'WRONG'}; stderr lines: {len(ray.stderr.splitlines())}")
 
 
 def faults(tmp: Path, runs: int, files: int, model: str | None, seed: int) -> None:
@@ -144,13 +161,14 @@ def faults(tmp: Path, runs: int, files: int, model: str | None, seed: int) -> No
         first = proc.returncode
         rerun, _ = clamp(["embed", scores, "--engine", "ray", "-q"], env)
         keys = library_keys(cache)
-        ok = rerun.returncode == 0 and sorted(set(keys)) == expected and len(keys) == len(set(keys))
+        whole, state = library_check(cache, n)
+        ok = rerun.returncode == 0 and sorted(set(keys)) == expected and len(keys) == len(set(keys)) and whole
         good += ok
         tail = (err.strip().splitlines() or [""])[-1][:120]
         print(f"run {run + 1}: {how} {'killed' if how == 'worker' else 'interrupted'} at {at:.1f} s"
               f"{'' if victim or how == 'driver' else ' (no worker found: the job had finished)'}; exit {first} "
               f"({tail!r}); rerun exit {rerun.returncode}; {len(keys)} keys of {len(expected)}, "
-              f"{len(keys) - len(set(keys))} duplicates: {'ok' if ok else 'WRONG'}")
+              f"{len(keys) - len(set(keys))} duplicates, {state}: {'ok' if ok else 'WRONG'}")
     print(f"fault runs: {good}/{runs} complete with the right keys and no duplicate ({n} files each)")
 
 

@@ -116,13 +116,13 @@ def test_kept_shards_finish_an_interrupted_job(two_caches, tmp_path):
     shards = tmp_path / "shards"
     first = clamp_process(["embed", scores, "--engine", "ray", "--shards", shards], two_caches("a"), tmp_path)
     assert first.returncode == 0, first.stderr
-    kept = sorted(shards.glob("part-*.parquet"))
-    assert kept, "--shards keeps the shards"
-    (shards / ".part-0123.parquet.99.tmp").write_bytes(b"PAR1 half written")
+    kept = sorted(shards.glob("*/part-*.parquet"))
+    assert kept, "--shards keeps the shards (in a folder of the model and the preparation)"
+    (kept[0].parent / ".part-0123.parquet.99.tmp").write_bytes(b"PAR1 half written")
     # another machine's library, filled from the shards alone: Ray is never started (no notice)
     second = clamp_process(["embed", scores, "--engine", "ray", "--shards", shards, "--jsonl"], two_caches("c"), tmp_path)
     assert second.returncode == 0, second.stderr
-    assert "ray:" not in second.stderr and not list(shards.glob(".*.tmp"))
+    assert "ray:" not in second.stderr and not list(shards.glob("*/.*.tmp"))
     assert sorted(library_keys(tmp_path / "c")) == sorted(library_keys(tmp_path / "a"))
     assert len(library_keys(tmp_path / "c")) == 5
 
@@ -137,3 +137,89 @@ def test_engine_options_are_checked(env, tmp_path):
         result = CliRunner().invoke(app, ["embed", str(scores), *args], env={"CLAMP_CACHE_DIR": str(tmp_path / "c")})
         assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
     assert not os.path.exists(tmp_path / "s") and sys.executable
+
+
+def test_a_content_is_complete_when_the_library_holds_every_piece_the_cache_lists(tmp_path):
+    """What the Ray engine skips (no Ray needed): a file whose tunes are all in the library; a tune
+    that failed before (in the cache's piece list, not in the library) sends its file again; rows
+    whose files had gone (dead) still count, as the library revives them."""
+    from clamp_cli.index.library import Library
+    from clamp_cli.index.ray_engine import complete_contents
+    from clamp_cli.index.store import FeatureStore
+
+    store = FeatureStore(tmp_path / "cache")
+    prep = "music/test"
+    with Library.create(tmp_path / "lib", "m", 4) as lib:
+        vec = np.ones(4, np.float32)
+        f = tmp_path / "f.abc"
+        f.write_text("x")
+        lib.add([(f, os.stat(f), "whole")], {"whole": [("1", "music", vec), ("2", "music", vec)],
+                                              "partial": [("1", "music", vec), ("3", "music", vec)],
+                                              "unlisted": [("", "music", vec)]})
+        store.put_pieces(prep, {"whole": ["1", "2"], "partial": ["1", "2", "3"]})
+        assert complete_contents(lib, store, prep, {"whole", "partial", "unlisted", "new"}) == {"whole", "unlisted"}
+        lib.add([], {}, gone=[os.fsencode(f)])          # the only file of "whole" is gone: its rows are dead
+        assert not lib.pieces_of({"whole"}) and complete_contents(lib, store, prep, {"whole"}) == {"whole"}
+
+
+def test_the_results_are_the_shards_vectors_and_shards_stay_apart_by_model_and_preparation(two_caches, tmp_path):
+    import pyarrow.parquet as pq
+
+    scores = corpus(tmp_path / "scores")
+    (scores / "broken.mxl").unlink()
+    shards = tmp_path / "shards"
+    env = two_caches("a")
+    run = clamp_process(["embed", scores, "--engine", "ray", "--shards", shards, "-O", tmp_path / "out"], env, tmp_path)
+    assert run.returncode == 0, run.stderr
+    (folder,) = [p for p in shards.iterdir() if p.is_dir()]
+    first_shards = len(list(folder.glob("part-*.parquet")))
+    written = {}
+    for shard in folder.glob("part-*.parquet"):
+        table = pq.read_table(shard)
+        written.update(zip(table.column("key").to_pylist(), np.asarray(table.column("vector").to_pylist(), np.float32)))
+    got = vectors_in(tmp_path / "out")
+    assert len(written) == 5 and len(got) == 8                            # the copy's three tunes too
+    for name, vec in got.items():          # the model's own vectors, not the library's copy made unit
+        assert any(np.array_equal(vec.reshape(-1), w) for w in written.values()), name
+    # the same shard folder for whole files: a folder of its own, nothing of the first imported or cleared
+    whole = clamp_process(["embed", scores, "--engine", "ray", "--shards", shards, "--whole-file"], two_caches("w"), tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    folders = sorted(p for p in shards.iterdir() if p.is_dir())
+    assert len(folders) == 2 and len(list(folder.glob("part-*.parquet"))) == first_shards
+    for f in folders:
+        preps = {p for s in f.glob("part-*.parquet") for p in pq.read_table(s, columns=["prep"]).column("prep").to_pylist()}
+        assert len(preps) == 1
+
+
+def test_cluster_and_shard_folder_problems_are_one_line(env, tmp_path):
+    from typer.testing import CliRunner
+
+    from clamp_cli.cli.main import app
+
+    scores = corpus(tmp_path / "scores")
+    (tmp_path / "a-file").write_text("")
+    e = {"CLAMP_CACHE_DIR": str(tmp_path / "c")}
+    cases = [(["--address", "127.0.0.1:9"], 1, "cannot reach the cluster at 127.0.0.1:9"),
+             (["--address", "nowhere"], 2, "--address nowhere"),
+             (["--shards", str(tmp_path / "a-file" / "sub")], 2, "cannot keep shards there")]
+    for args, code, words in cases:
+        result = CliRunner().invoke(app, ["embed", str(scores), "--engine", "ray", *args], env=e)
+        assert result.exit_code == code and words in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_a_model_that_fails_on_the_workers_is_exit_3_in_few_lines(env, tmp_path):
+    """The driver reads only the model's description (its weights load where they are used):
+    weights that cannot be read stop the job with the model's exit code and one error line."""
+    bad = tmp_path / "bad-model"
+    shutil.copytree(env["CLAMP_MODEL"], bad)
+    weights = bad / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    scores = corpus(tmp_path / "scores")
+    (scores / "broken.mxl").unlink()
+    e = dict(env, CLAMP_CACHE_DIR=str(tmp_path / "c"), CLAMP_MODEL=str(bad))
+    e.pop("RAY_ADDRESS", None)
+    run = clamp_process(["embed", scores, "--engine", "ray"], e, tmp_path)
+    assert run.returncode == 3, run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) <= 4 and "could not load the model" in lines[-1] and "Traceback" not in run.stderr, run.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -38,6 +38,9 @@ from .common import (
     progress_bar,
     wanted_pieces,
 )
+
+if TYPE_CHECKING:
+    from ..index.ray_engine import ModelRef
 
 
 @handle_errors
@@ -121,27 +124,45 @@ def embed(
     return reporter.exit_code
 
 
+def model_ref(settings: Common, embedder, inputs) -> "ModelRef":
+    """What the workers load: the model the embedder was opened with (a library's own, or the
+    default for these inputs, as app.open_embedder chose it), a local path made absolute (the
+    workers' working folder is not ours)."""
+    import os
+
+    from .. import app
+    from ..formats import kind_of
+    from ..index.ray_engine import ModelRef
+    from ..models.pretrained import registry
+    from .features import default_inputs
+
+    chosen = app.with_library_model(settings)
+    name = chosen.model or app.default_model(frozenset(kind_of(f) for f in default_inputs(inputs)))
+
+    def absolute(where: str | None) -> str | None:
+        return os.path.abspath(where) if where and where not in registry() and os.path.exists(where) else where
+
+    return ModelRef(absolute(name), absolute(chosen.text_backbone), chosen.device, chosen.precision, chosen.batch_size,
+                    embedder.encoder.model_id, embedder.prep("music"))
+
+
 def embed_on_ray(settings: Common, embedder, walk, reporter: Reporter, whole_file: bool, address: str | None,
                  shards: Path | None):
     """`embed --engine ray`: the scores through the cluster into the library (index.ray_engine); texts,
     recordings, feature files and a score read from stdin on this machine, as without it."""
     from .. import app
     from ..index.collection import Collection, record
-    from ..index.ray_engine import ModelRef, ray_results
+    from ..index.ray_engine import ray_results
 
     scores = [p for p in walk.files if walk.kind(p) == "music" and p != walk.stdin_file]
     chosen = set(scores)
     others = [p for p in walk.files if p not in chosen]
-    enc = embedder.encoder
     collection = app.open_collection(settings, embedder, whole_file)
     with collection.library as lib:
         if not lib.writable:
             raise UsageError(f"{lib.dir}: library is read-only; the Ray engine writes into it")
         folder = shards if shards is not None else lib.dir / "shards"
-        chosen_model = app.with_library_model(settings)      # the embedder's: a library's own model and precision
-        ref = ModelRef(chosen_model.model or app.default_model(frozenset({"music"})), chosen_model.text_backbone,
-                       chosen_model.device, chosen_model.precision, chosen_model.batch_size, enc.model_id,
-                       embedder.prep("music"))
+        ref = model_ref(settings, embedder, walk.files)
         by_path: dict = {}
         if scores:
             progress, advance = progress_bar(len(scores), "embedding on ray", settings.quiet, before="checking the library")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,9 @@ ENV_PREFIXES = ("CLAMP_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_")   # what the w
 
 
 class RayEngineError(ClampError):
-    """The cluster could not run the job (Ray missing, no cluster at --address, a worker failing
-    on every retry): exit 1, with one line; the finished shards are kept for the rerun."""
+    """The cluster could not run the job (no cluster at --address, a worker failing on every
+    retry): exit 1, with one line; the finished shards are kept for the rerun. (Ray missing is a
+    usage error, exit 2; the model failing to load on a worker is a model error, exit 3.)"""
 
     exit_code = 1
 
@@ -79,6 +81,13 @@ def shard_name(hashes: Sequence[str]) -> str:
     """A batch's shard is named by its files' contents: a retried batch writes the same shard."""
     digest = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()[:20]
     return f"part-{digest}.parquet"
+
+
+def job_folder(folder: Path, ref: ModelRef) -> Path:
+    """The shards of one model and one preparation (per tune or whole file) in a folder of their
+    own below the shard folder: a job never imports, clears or rewrites another's."""
+    safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in ref.model_id)
+    return folder / f"{safe}-{hashlib.sha256(ref.prep.encode()).hexdigest()[:8]}"
 
 
 def finished_shards(folder: Path) -> list[Path]:
@@ -137,10 +146,14 @@ class EncodeShards:
         if threads:
             torch.set_num_threads(threads)
         self.ref, self.folder = ref, Path(folder)
-        self.encoder = load_model(ref.name, text_backbone=ref.text_backbone, device=ref.device,
-                                  download=False, precision=ref.precision)
+        try:
+            self.encoder = load_model(ref.name, text_backbone=ref.text_backbone, device=ref.device,
+                                      download=False, precision=ref.precision)
+        except Exception as exc:  # noqa: BLE001 - one line the driver finds in Ray's wrapped error (exit 3 there)
+            raise RuntimeError(f"{MODEL_FAILED}{_first_line(exc)}") from None
         if self.encoder.model_id != ref.model_id:
-            raise RuntimeError(f"the model on this worker is {self.encoder.model_id}, not the driver's {ref.model_id}")
+            raise RuntimeError(f"{MODEL_FAILED}the model on this worker is {self.encoder.model_id}, "
+                               f"not the driver's {ref.model_id}")
 
     def __call__(self, batch: dict) -> dict:
         from ..errors import InputError
@@ -186,6 +199,7 @@ class RayReport:
     shards: int = 0                    # shards imported (from this run and from earlier ones)
     problems: list[tuple[str, str]] = field(default_factory=list)
     workers: str = ""                  # how the pool was sized, for the notice
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)    # piece key -> vector, from the shards read
 
 
 class _FolderLock:
@@ -231,6 +245,40 @@ class _stderr_silenced:
         os.close(self.saved)
 
 
+CONNECT_TIMEOUT = 10.0      # seconds to reach a cluster's address before Ray is asked to (it waits minutes)
+
+
+def check_address(address: str | None) -> None:
+    """A cluster address that no one answers is one line at once (ray.init waits for minutes, silent)."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UsageError(f"--address {address}: expected host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc) or type(exc).__name__)
+        raise RayEngineError(f"ray: cannot reach the cluster at {address}: {reason.lower()}") from None
+
+
+def _silence_ray_loggers() -> None:
+    """Every logger of Ray's at CRITICAL and not propagating: Ray Data logs each retry of a failing
+    actor at ERROR (dozens of lines); the job's failure is ours to say, once."""
+    import logging
+
+    for name in list(logging.root.manager.loggerDict):
+        if name == "ray" or name.startswith("ray."):
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.CRITICAL)
+            logger.propagate = False
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+
+
 def _start(address: str | None):
     import logging
 
@@ -253,54 +301,70 @@ def _start(address: str | None):
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _silence_ray_loggers()
     return ray
 
 
-def pool_shape(resources: dict) -> tuple[int, dict, int, str]:
+def pool_shape(resources: dict, node_cpus: Sequence[int] = ()) -> tuple[int, dict, int, str]:
     """Encoder actors, their resources, torch threads each, and the words for the notice: one actor
     per GPU; without GPUs one per 8 CPUs at a quarter of a CPU each (the conversion tasks, at half a
     CPU each, get the rest; resources that differ also keep Ray from fusing the two stages into
-    one actor, where conversion would wait for the encoder)."""
+    one actor, where conversion would wait for the encoder). An actor's torch threads are sized by
+    the smallest node's CPUs (`node_cpus`), never by the whole cluster's."""
     gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
     if gpus:
         return gpus, {"num_gpus": 1, "num_cpus": 1}, 0, f"{gpus} encoder actor(s), a GPU each"
     actors = max(1, cpus // 8)
-    threads = max(1, cpus // actors)
+    node = min((int(c) for c in node_cpus if c), default=cpus)
+    threads = max(1, min(node, cpus // actors))
     return actors, {"num_cpus": 0.25}, threads, f"{actors} encoder actor(s) on CPUs ({threads} threads each), {cpus} CPUs"
+
+
+def _node_cpus(ray) -> list[int]:
+    try:
+        return [int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    except Exception:  # noqa: BLE001 - a sizing hint only
+        return []
 
 
 def env_for_workers() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
 
 
-def run_job(lib, ref: ModelRef, files: Sequence[tuple[bytes, str]], style: str, whole_file: bool,
+def run_job(lib, store, ref: ModelRef, files: Sequence[tuple[bytes, str]], style: str, whole_file: bool,
             folder: Path, address: str | None = None, keep_shards: bool = True,
             on_progress: Callable[[int], None] | None = None,
             on_start: Callable[[str], None] | None = None) -> RayReport:
-    """Embed `files` ((path key, content hash), contents the library lacks) on Ray into `lib`."""
+    """Embed `files` ((path key, content hash)) on Ray into `lib`, the new vectors into `store` (the
+    feature cache) too; contents the library holds whole are left out."""
     if not ray_available():
         raise UsageError(INSTALL)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = _FolderLock(folder)
+    given, folder = folder, job_folder(folder, ref)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = _FolderLock(folder)
+    except OSError as exc:
+        raise UsageError(f"{given}: cannot keep shards there ({(exc.strerror or str(exc)).lower()})") from None
     report = RayReport()
     try:
         clear_partial(folder)
-        _import(lib, finished_shards(folder), report, keep_shards)     # an earlier run's work
-        held = set(lib.pieces_of({h for _, h in files}, live_only=False)) if files else set()
+        _import(lib, store, ref, finished_shards(folder), report, keep_shards)     # an earlier run's work
+        done = complete_contents(lib, store, ref.prep, {h for _, h in files})
         todo, seen = [], set()
         for key, h in files:
-            if h not in held and h not in seen:
+            if h not in done and h not in seen:
                 seen.add(h)
                 todo.append({"path": key, "hash": h})
         if on_progress and len(files) - len(todo):
             on_progress(len(files) - len(todo))
         if not todo:
             return report
-        ray = _start(address)
+        check_address(address)
         try:
-            actors, resources, threads, report.workers = pool_shape(ray.cluster_resources())
+            if on_start:
+                on_start(f"connecting to {address}" if address else "starting a local Ray instance")
+            ray = _start(address)
+            actors, resources, threads, report.workers = pool_shape(ray.cluster_resources(), _node_cpus(ray))
             if on_start:
                 on_start(report.workers)
             env = env_for_workers()
@@ -314,19 +378,55 @@ def run_job(lib, ref: ModelRef, files: Sequence[tuple[bytes, str]], style: str, 
                                 batch_size=FILES_PER_SHARD, batch_format="pyarrow",
                                 compute=ray.data.ActorPoolStrategy(size=actors), **resources)
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                _take(batch.to_pydict(), lib, folder, report, keep_shards, on_progress)
+                _silence_ray_loggers()      # loggers Ray made since (its executor's) stay quiet too
+                _take(batch.to_pydict(), lib, store, ref, folder, report, keep_shards, on_progress)
         except KeyboardInterrupt:
             raise
         except ClampError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's errors wrap the worker's; one line, the shards kept
+            model_failed = _model_error_in(exc)
+            if model_failed:
+                from ..errors import ModelError
+
+                raise ModelError(f"ray: a worker could not load the model: {model_failed}") from None
             raise RayEngineError(f"ray: the job failed ({_first_line(exc)}); finished shards are kept in {folder}, "
                                  f"run the command again to go on") from None
-        finally:
-            ray.shutdown()
+        finally:        # also when the start itself failed half-way
+            started = sys.modules.get("ray")
+            if started is not None and started.is_initialized():
+                started.shutdown()
         return report
     finally:
         lock.release()
+
+
+MODEL_FAILED = "clamp model not loaded: "    # how an encoder actor's constructor says its model failed
+
+
+def _model_error_in(exc: BaseException) -> str:
+    """The reason an encoder actor gave for not loading the model, found in Ray's wrapped error."""
+    for line in str(exc).splitlines():
+        if MODEL_FAILED in line:
+            return line.split(MODEL_FAILED, 1)[1].strip()[:300]
+    return ""
+
+
+def complete_contents(lib, store, prep: str, hashes: set[str]) -> set[str]:
+    """Contents the library holds whole (dead rows count: a file brought back revives them): every
+    piece the feature cache's list of the file names, when it has one, else any piece at all. A
+    tune that failed in an earlier run is in the list and not in the library, and so is retried,
+    as the local engine retries it."""
+    if not hashes:
+        return set()
+    held = lib.pieces_of(hashes, live_only=False)
+    manifests = store.get_pieces(prep, held)
+    done = set()
+    for h, pieces in held.items():
+        have = {p.item or "" for p in pieces}
+        if h not in manifests or {i or "" for i in manifests[h]} <= have:
+            done.add(h)
+    return done
 
 
 def _bound(cls, *args):
@@ -347,7 +447,9 @@ def _first_line(exc: BaseException) -> str:
     return (lines[-1] if lines else type(exc).__name__)[:300]
 
 
-def _import(lib, shards: list[Path], report: RayReport, keep: bool) -> None:
+def _import(lib, store, ref: ModelRef, shards: list[Path], report: RayReport, keep: bool) -> None:
+    """Shards into the library, and their vectors (as the model gave them, not the library's
+    normalised copy) into the feature cache and the report."""
     if not shards:
         return
     from .imports import import_parquet
@@ -356,17 +458,33 @@ def _import(lib, shards: list[Path], report: RayReport, keep: bool) -> None:
     report.rows_added += got.rows_added
     report.problems += got.problems
     bad = {where for where, _ in got.problems}
-    report.shards += sum(str(s) not in bad for s in shards)
+    good = [s for s in shards if str(s) not in bad]
+    report.shards += len(good)
+    for shard in good:
+        vectors = shard_vectors(shard, ref.prep)
+        report.vectors.update(vectors)
+        if vectors and not store.readonly:
+            store.put(ref.model_id, ref.prep, vectors)
     if not keep:
-        for s in shards:
-            if str(s) not in bad:
-                s.unlink(missing_ok=True)
+        for s in good:
+            s.unlink(missing_ok=True)
 
 
-def _take(rows: dict, lib, folder: Path, report: RayReport, keep: bool, on_progress) -> None:
+def shard_vectors(shard: Path, prep: str) -> dict[str, np.ndarray]:
+    """key -> vector of a shard's rows of `prep`."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(shard), columns=["key", "prep", "vector"], use_threads=False)
+    keys, preps = table.column("key").to_pylist(), table.column("prep").to_pylist()
+    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    block = flat.reshape(len(keys), -1) if keys else flat.reshape(0, 1)
+    return {k: block[i].copy() for i, (k, p) in enumerate(zip(keys, preps)) if p == prep}
+
+
+def _take(rows: dict, lib, store, ref: ModelRef, folder: Path, report: RayReport, keep: bool, on_progress) -> None:
     """One finished batch from the actors: its shard into the library, its files' outcomes noted."""
     shards = sorted({name for name in rows["shard"] if name})
-    _import(lib, [folder / name for name in shards], report, keep)
+    _import(lib, store, ref, [folder / name for name in shards], report, keep)
     for path, h, items, failed, warnings in zip(rows["path"], rows["hash"], rows["items"], rows["failed"], rows["warnings"]):
         errors = [tuple(f.split("\0", 1)) for f in failed]
         bad = {item for item, _ in errors}
@@ -394,10 +512,11 @@ def ray_results(collection, files: Sequence[Path], scope: Sequence[Path], ref: M
     failed_now = [r for r in found if r.status == "failed"]
     if on_progress and failed_now:
         on_progress(len(failed_now))
-    report = run_job(lib, ref, [(path_key(r.path), r.hash) for r in good], embedder.encoder.layout.music_text,
-                     embedder.whole_file, folder, address, keep_shards, on_progress, on_start)
+    report = run_job(lib, embedder.store, ref, [(path_key(r.path), r.hash) for r in good],
+                     embedder.encoder.layout.music_text, embedder.whole_file, folder, address, keep_shards,
+                     on_progress, on_start)
     by_hash = {o.hash: o for o in report.outcomes}
-    contents = lib.pieces_of({r.hash for r in good})
+    contents = lib.pieces_of({r.hash for r in good}, live_only=False)    # dead rows: revived by the add below
     recorded = []
     for r in good:
         if r.hash in contents:
@@ -412,7 +531,7 @@ def ray_results(collection, files: Sequence[Path], scope: Sequence[Path], ref: M
         if plan.gone:
             lib.remove_files(plan.gone)
     out: list[Result] = []
-    rows: list[int] = []
+    rows: dict[int, int] = {}          # id(result) -> its library row
     for r in found:
         if r.status == "failed":
             out.append(r)
@@ -421,29 +540,39 @@ def ray_results(collection, files: Sequence[Path], scope: Sequence[Path], ref: M
         warned = dict(outcome.warnings) if outcome else {}
         for piece in contents.get(r.hash, ()):
             status = "embedded" if outcome is not None else "cached"
-            out.append(Result(r.path, piece.kind, piece.item or None, r.hash, status=status,
-                              warnings=[w for w in warned.get(piece.item, "").split(" | ") if w]))
-            rows.append(piece.row)
+            res = Result(r.path, piece.kind, piece.item or None, r.hash, status=status,
+                         warnings=[w for w in warned.get(piece.item, "").split(" | ") if w])
+            rows[id(res)] = piece.row
+            out.append(res)
         for item, reason in outcome.errors if outcome else ():
             bad = Result(r.path, "music", item or None, r.hash)
             bad.fail(reason)
             out.append(bad)
-    if rows:
-        vectors = lib.raw_vectors(rows)
-        for res, v in zip((x for x in out if x.status != "failed"), vectors):
-            res.vector = v
+    _vectors_of(out, rows, lib, embedder.store, ref, report.vectors)
     _to_cache(embedder.store, ref, report.outcomes, out)
     return out, report
 
 
+def _vectors_of(results, rows: dict[int, int], lib, store, ref: ModelRef, from_shards: dict[str, np.ndarray]) -> None:
+    """Each result's vector as the model gave it: from this run's shards, else the feature cache;
+    the library's (normalised) copy only for a piece neither holds."""
+    ok = [r for r in results if r.status != "failed"]
+    cached = store.get(ref.model_id, ref.prep, {r.key for r in ok if r.key not in from_shards}, lib.dim)
+    rest = [r for r in ok if r.key not in from_shards and r.key not in cached]
+    for r in ok:
+        r.vector = from_shards.get(r.key, cached.get(r.key))
+    if rest:
+        for r, v in zip(rest, lib.raw_vectors([rows[id(r)] for r in rest])):
+            r.vector = v
+
+
 def _to_cache(store, ref: ModelRef, outcomes: list[FileOutcome], results) -> None:
-    """The new vectors into the feature cache too, with their files' piece lists, as the local engine
-    leaves them: a later `clamp embed` without Ray, or `-O`, finds them there."""
+    """The piece lists of this run's files into the feature cache (their vectors are there already),
+    as the local engine leaves them: a later `clamp embed` without Ray, or `-O`, finds them."""
     if store.readonly:
         return
     new = {o.hash: o for o in outcomes}
-    vectors = {r.key: r.vector for r in results if r.status == "embedded" and r.vector is not None and r.hash in new}
     pieces = {h: [i or None for i in o.all_items] for h, o in new.items()
               if o.all_items and not (len(o.all_items) == 1 and o.errors and not o.all_items[0])}
-    if vectors or pieces:
-        store.put(ref.model_id, ref.prep, vectors, pieces)
+    if pieces:      # the vectors went in as their shards were imported
+        store.put_pieces(ref.prep, pieces)
