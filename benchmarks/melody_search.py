@@ -27,6 +27,11 @@
    `clamp melody --group` over all of them: how many same-title pairs it puts in one family, and
    how many of those tunes' family mates share their title (a lower bound on its precision: the
    collections hold the same tune under other names too).
+   Chorale melodies (`--chorales`): Bach's chorale harmonisations in music21's corpus grouped by
+   the chorale melody each sets (the title of music21's Riemenschneider list, which names the
+   melody, not the verse: several cantatas set one melody, in other keys, metres and with other
+   passing notes); each setting in a group of two or more queries all the settings (its soprano:
+   the part named so), relevant = the others of its melody; MAP and MRR beside 4-gram TF-IDF.
 
     python benchmarks/melody_search.py [--queries 200] [--synthetic 100000] [--cache DIR]
 """
@@ -116,7 +121,8 @@ def main() -> None:
     ap.add_argument("--recordings", type=int, default=0, help="also this many synthesised recordings")
     ap.add_argument("--semantic", action="store_true", help="also the bundled model's search on 1. and 3.")
     ap.add_argument("--corpus-cache", type=Path, default=None, help="a cache directory for the model's vectors")
-    ap.add_argument("--families", action="store_true", help="also 3., the tune families (reads 4,000 tunes)")
+    ap.add_argument("--families", action="store_true", help="also 4., the tune families (reads 4,000 tunes)")
+    ap.add_argument("--chorales", action="store_true", help="also 4., Bach's chorale settings by melody")
     args = ap.parse_args()
     import music21
 
@@ -193,6 +199,8 @@ def main() -> None:
         performances(found, index, same, args.performances, args.candidates, semantic)
     if args.families:
         families(store, args.candidates)
+    if args.chorales:
+        chorale_families(store, args.candidates)
 
 
 def ornamented(data: bytes, rng: random.Random, share: float = 1 / 6) -> bytes:
@@ -386,6 +394,48 @@ def normal_title(title: str) -> str:
     return " ".join(title.split())
 
 
+def family_metrics(melodies: list[Melody], family: list[str], queries: list[int],
+                    candidates: int) -> tuple[dict, dict, list[float]]:
+    """clamp eval melody's figures (ranked_list_metrics over the top 100) of whole-melody queries
+    whose relevant pieces are the others of their family, ours and 4-gram TF-IDF's; query seconds."""
+    index, floor = MelodyIndex(melodies), NgramTfidf(melodies)
+    ours, base, relevant, times = [], [], [], []
+    for i in queries:
+        relevant.append({j for j, f in enumerate(family) if f == family[i] and j != i})
+        t = time.perf_counter()
+        ours.append([m.piece for m in index.search(melodies[i], top=101, candidates=candidates) if m.piece != i][:100])
+        times.append(time.perf_counter() - t)
+        base.append([j for j in floor.rank(melodies[i]) if j != i][:100])
+    return ranked_list_metrics(ours, relevant), ranked_list_metrics(base, relevant), times
+
+
+def chorale_families(store: FeatureStore, candidates: int) -> None:
+    import re
+    import unicodedata
+    from collections import Counter
+
+    import music21
+    from music21.corpus import chorales
+
+    def normal(title: str) -> str:
+        title = unicodedata.normalize("NFKD", title.replace("\u2019", "'")).encode("ascii", "ignore").decode()
+        return " ".join(re.sub(r"[^a-z ]", " ", title.lower()).split())
+
+    melody_of = {}
+    for entry in chorales.ChoraleListRKBWV().byRiemenschneider.values():
+        melody_of.setdefault(str(entry["bwv"]), normal(entry["title"]))
+    root = Path(music21.__file__).parent / "corpus" / "bach"
+    files = [f for f in sorted(root.glob("bwv*.mxl")) if f.name[3:-4] in melody_of]
+    found = [r for r in melodies_of(store, files) if r.melody is not None and len(r.melody) >= 16]
+    family = [melody_of[r.path.name[3:-4]] for r in found]
+    size = Counter(family)
+    queries = [i for i, f in enumerate(family) if size[f] >= 2]
+    ours, base, times = family_metrics([r.melody for r in found], family, queries, candidates)
+    print(f"4. chorale melodies: {len(queries)} settings of {sum(1 for n in size.values() if n >= 2)} melodies "
+          f"set two or more times, among {len(found)} chorales: MAP {ours['map']:.3f} MRR {ours['mrr']:.3f}   "
+          f"(4-gram TF-IDF: MAP {base['map']:.3f} MRR {base['mrr']:.3f}); a query p50 {1000 * np.median(times):.0f} ms")
+
+
 def families(store: FeatureStore, candidates: int) -> None:
     import re
 
@@ -412,19 +462,11 @@ def families(store: FeatureStore, candidates: int) -> None:
     print(f"4. tune families: {len(queries)} tunes in {sum(1 for m in by_title.values() if len({collection_of[j] for j in m}) >= 2)} "
           f"titles shared by two or three collections, among {len(melodies)} tunes (melodies read in "
           f"{time.perf_counter() - t0:.0f} s)")
-    index, floor = MelodyIndex(melodies), NgramTfidf(melodies)
-
-    ours, base, relevant, times = [], [], [], []
-    for i in queries:
-        relevant.append(by_title[title_of[i]] - {i})
-        t = time.perf_counter()
-        ours.append([m.piece for m in index.search(melodies[i], top=101, candidates=candidates) if m.piece != i][:100])
-        times.append(time.perf_counter() - t)
-        base.append([j for j in floor.rank(melodies[i]) if j != i][:100])
-    ours_m, base_m = ranked_list_metrics(ours, relevant), ranked_list_metrics(base, relevant)   # clamp eval melody's
+    ours_m, base_m, times = family_metrics(melodies, title_of, queries, candidates)
     (m_ap, m_rr), (b_ap, b_rr) = (ours_m["map"], ours_m["mrr"]), (base_m["map"], base_m["mrr"])
     print(f"   MAP {m_ap:.3f} MRR {m_rr:.3f}   (4-gram TF-IDF: MAP {b_ap:.3f} MRR {b_rr:.3f}); "
           f"a whole-tune query p50 {1000 * np.median(times):.0f} ms")
+    index = MelodyIndex(melodies)
     t = time.perf_counter()
     grouped = group_families(index)
     family_of = {i: k for k, members in enumerate(grouped) for i in members}
