@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from clamp_cli.errors import InputError
 from clamp_cli.formats import pool
 from clamp_cli.formats.convert import conversion_crashed, limit_hit
@@ -291,13 +293,33 @@ def test_each_tune_of_a_tune_book_has_its_own_time(tmp_path):
         ("1", None), ("2", "conversion took longer than 2 s"), ("3", None)]
 
 
-def test_a_kept_worker_leaves_when_its_parent_ends_without_exit_handlers():
+IDLE_WORKER = """
+import os
+from clamp_cli.formats import pool
+from clamp_cli.formats.limits import Limits
+pool.prestart(Limits(30, None))
+print(pool._parked[0].proc.pid, flush=True)
+os._exit(1)
+"""
+BUSY_WORKER = """
+import os, sys, threading, time
+from clamp_cli.formats import pool
+from clamp_cli.formats.limits import Limits
+def big(path):                     # a long conversion with a result larger than a pipe's buffer
+    print(os.getpid(), flush=True)
+    time.sleep(1.5)
+    return "x" * 5_000_000
+threading.Timer(0.5, os._exit, (1,)).start()
+list(pool.map_files(big, ["a"], 1, limits=Limits(30, None)))
+"""
+
+
+@pytest.mark.parametrize("code", [IDLE_WORKER, BUSY_WORKER], ids=["idle", "busy"])
+def test_a_worker_leaves_when_its_parent_ends_without_exit_handlers(code):
     """A parent ended by _exit (as Ray's core ends a driver whose local instance died) or killed
-    runs no handler to stop its idle worker, whose copy of the parent's pipe end keeps the pipe
-    open: the worker must see that its parent is gone and leave, not hold the parent's stderr
-    (a caller reading it to the end would wait for ever)."""
-    code = ("import os, sys; from clamp_cli.formats import pool; from clamp_cli.formats.limits import Limits; "
-            "pool.prestart(Limits(30, None)); print(pool._parked[0].proc.pid, flush=True); os._exit(1)")
+    runs no handler to stop its workers, whose copies of the parents' pipe ends keep the pipes
+    open: a worker, idle or at work, must see that its parent is gone and leave, not hold the
+    parent's stdout and stderr (a caller reading them to the end would wait for ever)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                       os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

@@ -199,11 +199,13 @@ def test_cluster_and_shard_folder_problems_are_one_line(env, tmp_path):
     scores = corpus(tmp_path / "scores")
     (tmp_path / "a-file").write_text("")
     e = {"CLAMP_CACHE_DIR": str(tmp_path / "c")}
-    cases = [(["--address", "127.0.0.1:9"], 1, "cannot reach the cluster at 127.0.0.1:9"),
-             (["--address", "nowhere"], 2, "--address nowhere"),
-             (["--shards", str(tmp_path / "a-file" / "sub")], 2, "cannot keep shards there")]
-    for args, code, words in cases:
-        result = CliRunner().invoke(app, ["embed", str(scores), "--engine", "ray", *args], env=e)
+    cases = [(["--address", "127.0.0.1:9"], {}, 1, "cannot reach the cluster at 127.0.0.1:9"),
+             ([], {"RAY_ADDRESS": "127.0.0.1:9"}, 1, "cannot reach the cluster at 127.0.0.1:9"),
+             (["--address", "nowhere"], {}, 2, "--address nowhere"),
+             ([], {"RAY_ADDRESS": "nowhere"}, 2, "$RAY_ADDRESS nowhere"),
+             (["--shards", str(tmp_path / "a-file" / "sub")], {}, 2, "cannot keep shards there")]
+    for args, more, code, words in cases:
+        result = CliRunner().invoke(app, ["embed", str(scores), "--engine", "ray", *args], env={**e, **more})
         assert result.exit_code == code and words in result.output, (args, result.output)
         assert "Traceback" not in result.output
 

@@ -69,19 +69,31 @@ def _use_settings(settings: dict[str, str]) -> None:
             pass
 
 
-PARENT_CHECK = 1.0      # seconds an idle worker waits for a task before it looks whether its parent lives
+PARENT_CHECK = 1.0      # seconds between a worker's looks at whether its parent lives
+
+
+def _watch_parent(parent: int) -> None:
+    """End this worker once its parent is gone. A parent ended without its exit handlers (killed,
+    or by a library's own _exit, as Ray's core ends a driver whose local instance died) stops no
+    worker, and a forked worker holds both ends of its pipe (and its siblings' parent ends): it
+    would wait for a task, or block sending a large result, for ever, holding the parent's stdout
+    and stderr. A thread, so that a busy worker is ended too."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK)
+    os._exit(1)
 
 
 def _worker_main(conn, limits: Limits | None, parent: int) -> None:
     """A worker: tasks (i, fn, path, args, settings) in, ("beat" | "done" | "limit" | "error", i, payload) out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle: it kills the workers
+    threading.Thread(target=_watch_parent, args=(parent,), name="clamp-parent-watch", daemon=True).start()
     try:
-        _serve(conn, limits, parent)
+        _serve(conn, limits)
     except BaseException:  # noqa: BLE001 - e.g. no memory left to read a task: the parent reports the file
         os._exit(1)        # as crashed, in one line; no traceback of ours on the user's terminal
 
 
-def _serve(conn, limits: Limits | None, parent: int) -> None:
+def _serve(conn, limits: Limits | None) -> None:
     current = [-1]
 
     def beat() -> None:
@@ -91,12 +103,6 @@ def _serve(conn, limits: Limits | None, parent: int) -> None:
         _limits_mod.enter_worker(limits, beat)
     while True:
         try:
-            # A parent that ended without its exit handlers (killed, or ended by a library's own
-            # _exit, as Ray's core does when its local instance dies) closes no pipe end a forked
-            # worker would see, as the worker holds both: it leaves when it is another's child.
-            while not conn.poll(PARENT_CHECK):
-                if os.getppid() != parent:
-                    return
             task = conn.recv()
         except (EOFError, OSError):
             return

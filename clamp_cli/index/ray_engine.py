@@ -248,16 +248,29 @@ class _stderr_silenced:
 CONNECT_TIMEOUT = 10.0      # seconds to reach a cluster's address before Ray is asked to (it waits minutes)
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The cluster the job goes to: --address, else $RAY_ADDRESS (as ray.init reads it), else None
+    (a local instance); a malformed one is a usage error, also when the job turns out to need no
+    cluster."""
+    where = "--address" if address else "$RAY_ADDRESS"
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "auto":
+        rest = address.split("://", 1)[1] if "://" in address else address
+        host, sep, port = rest.rstrip("/").rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise UsageError(f"{where} {address}: expected host:port, ray://host:port or auto")
+    return address
+
+
 def check_address(address: str | None) -> None:
     """A cluster address that no one answers is one line at once (ray.init waits for minutes, silent)."""
     import socket
 
+    address = cluster_address(address)
     if not address or address == "auto":
         return
     rest = address.split("://", 1)[1] if "://" in address else address
-    host, sep, port = rest.rstrip("/").rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise UsageError(f"--address {address}: expected host:port, ray://host:port or auto")
+    host, _, port = rest.rstrip("/").rpartition(":")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
     except OSError as exc:
@@ -339,7 +352,8 @@ def run_job(lib, store, ref: ModelRef, files: Sequence[tuple[bytes, str]], style
     feature cache) too; contents the library holds whole are left out."""
     if not ray_available():
         raise UsageError(INSTALL)
-    given, folder = folder, job_folder(folder, ref)
+    address = cluster_address(address)
+    given, folder = folder, job_folder(Path(os.path.abspath(folder)), ref)   # the workers' working folder is not ours
     try:
         folder.mkdir(parents=True, exist_ok=True)
         lock = _FolderLock(folder)
