@@ -394,11 +394,11 @@ def normal_title(title: str) -> str:
     return " ".join(title.split())
 
 
-def family_metrics(melodies: list[Melody], family: list[str], queries: list[int],
-                    candidates: int) -> tuple[dict, dict, list[float]]:
+def family_metrics(index: MelodyIndex, family: list[str], queries: list[int],
+                   candidates: int) -> tuple[dict, dict, list[float]]:
     """clamp eval melody's figures (ranked_list_metrics over the top 100) of whole-melody queries
     whose relevant pieces are the others of their family, ours and 4-gram TF-IDF's; query seconds."""
-    index, floor = MelodyIndex(melodies), NgramTfidf(melodies)
+    melodies, floor = index.melodies, NgramTfidf(index.melodies)
     ours, base, relevant, times = [], [], [], []
     for i in queries:
         relevant.append({j for j, f in enumerate(family) if f == family[i] and j != i})
@@ -430,7 +430,7 @@ def chorale_families(store: FeatureStore, candidates: int) -> None:
     family = [melody_of[r.path.name[3:-4]] for r in found]
     size = Counter(family)
     queries = [i for i, f in enumerate(family) if size[f] >= 2]
-    ours, base, times = family_metrics([r.melody for r in found], family, queries, candidates)
+    ours, base, times = family_metrics(MelodyIndex([r.melody for r in found]), family, queries, candidates)
     print(f"4. chorale melodies: {len(queries)} settings of {sum(1 for n in size.values() if n >= 2)} melodies "
           f"set two or more times, among {len(found)} chorales: MAP {ours['map']:.3f} MRR {ours['mrr']:.3f}   "
           f"(4-gram TF-IDF: MAP {base['map']:.3f} MRR {base['mrr']:.3f}); a query p50 {1000 * np.median(times):.0f} ms")
@@ -462,11 +462,11 @@ def families(store: FeatureStore, candidates: int) -> None:
     print(f"4. tune families: {len(queries)} tunes in {sum(1 for m in by_title.values() if len({collection_of[j] for j in m}) >= 2)} "
           f"titles shared by two or three collections, among {len(melodies)} tunes (melodies read in "
           f"{time.perf_counter() - t0:.0f} s)")
-    ours_m, base_m, times = family_metrics(melodies, title_of, queries, candidates)
+    index = MelodyIndex(melodies)
+    ours_m, base_m, times = family_metrics(index, title_of, queries, candidates)
     (m_ap, m_rr), (b_ap, b_rr) = (ours_m["map"], ours_m["mrr"]), (base_m["map"], base_m["mrr"])
     print(f"   MAP {m_ap:.3f} MRR {m_rr:.3f}   (4-gram TF-IDF: MAP {b_ap:.3f} MRR {b_rr:.3f}); "
           f"a whole-tune query p50 {1000 * np.median(times):.0f} ms")
-    index = MelodyIndex(melodies)
     t = time.perf_counter()
     grouped = group_families(index)
     family_of = {i: k for k, members in enumerate(grouped) for i in members}

@@ -254,12 +254,16 @@ def cluster_address(address: str | None) -> str | None:
     cluster."""
     where = "--address" if address else "$RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if address and address != "auto":
-        rest = address.split("://", 1)[1] if "://" in address else address
-        host, sep, port = rest.rstrip("/").rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise UsageError(f"{where} {address}: expected host:port, ray://host:port or auto")
+    if address and address != "auto" and _host_port(address) is None:
+        raise UsageError(f"{where} {address}: expected host:port, ray://host:port or auto")
     return address
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of host:port or scheme://host:port; None when it is neither."""
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    return (host.strip("[]"), int(port)) if sep and port.isdigit() and host else None
 
 
 def check_address(address: str | None) -> None:
@@ -269,10 +273,8 @@ def check_address(address: str | None) -> None:
     address = cluster_address(address)
     if not address or address == "auto":
         return
-    rest = address.split("://", 1)[1] if "://" in address else address
-    host, _, port = rest.rstrip("/").rpartition(":")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+        socket.create_connection(_host_port(address), timeout=CONNECT_TIMEOUT).close()
     except OSError as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc) or type(exc).__name__)
         raise RayEngineError(f"ray: cannot reach the cluster at {address}: {reason.lower()}") from None
