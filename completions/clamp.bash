@@ -100,8 +100,10 @@ _clamp() {
         "library info --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "library list --format") COMPREPLY=($(compgen -W "table json jsonl" -- "$cur")); return ;;
         "train prepare --tune-route") COMPREPLY=($(compgen -W "varied music21" -- "$cur")); return ;;
+        "train prepare --unseen") COMPREPLY=($(compgen -W "ryansMammoth oneills1850 airdsAirs" -- "$cur")); return ;;
         "train fit --arch") COMPREPLY=($(compgen -W "clamp3-symbolic mini tiny" -- "$cur")); return ;;
         "train mini --tune-route") COMPREPLY=($(compgen -W "varied music21" -- "$cur")); return ;;
+        "train mini --unseen") COMPREPLY=($(compgen -W "ryansMammoth oneills1850 airdsAirs" -- "$cur")); return ;;
         "train export --split") COMPREPLY=($(compgen -W "heldout train" -- "$cur")); return ;;
     esac
     case "$cmd" in
@@ -130,9 +132,9 @@ _clamp() {
         "library tune") opts="--target --queries --cache-dir --quiet -q --help" ;;
         "library import") opts="--scores --kind --cache-dir --quiet -q --help" ;;
         "library remove") opts="--cache-dir --quiet -q --help" ;;
-        "train prepare") opts="--seed --limit --force --tune-route --jobs -j --quiet -q --help" ;;
+        "train prepare") opts="--seed --limit --force --tune-route --unseen --jobs -j --quiet -q --help" ;;
         "train fit") opts="--output -o --arch --epochs --batch-size --lr --seed --device --resume --force --max-steps --jobs -j --quiet -q --help" ;;
-        "train mini") opts="--seed --device --resume --force --tune-route --jobs -j --quiet -q --help" ;;
+        "train mini") opts="--seed --device --resume --force --tune-route --unseen --jobs -j --quiet -q --help" ;;
         "train export") opts="--split --force --quiet -q --help" ;;
         "train eval") opts="--baseline --quiet -q --help" ;;
     esac

@@ -97,6 +97,9 @@ def test_the_unseen_collection_and_the_midi_routes():
     assert routes_of(other, "train", rng, "music21") == ("music21",)
     assert routes_of(work, "train", rng, "music21") == ("music21",)
     assert {routes_of(it, "heldout", rng, "music21") for _ in range(50)} == routes
+    # --unseen oneills1850: O'Neill's is held out whole and Ryan's Mammoth is trained on
+    assert split_of(other, 0, "oneills1850") == "unseen"
+    assert split_of(it, 0, "oneills1850") in ("train", "heldout")
 
 
 def test_an_unknown_tune_route_is_a_usage_error(tmp_path):
@@ -107,6 +110,9 @@ def test_an_unknown_tune_route_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(app, ["train", "prepare", str(tmp_path / "d"), "--tune-route", "fluidsynth"])
     assert result.exit_code == 2 and "--tune-route" in result.output and "varied, music21" in result.output
     assert not (tmp_path / "d").exists()
+    result = CliRunner().invoke(app, ["train", "mini", str(tmp_path / "w"), "--unseen", "essen"])
+    assert result.exit_code == 2 and "--unseen: 'essen' is not one of ryansMammoth, oneills1850" in result.output
+    assert not (tmp_path / "w").exists()
 
 
 def _training_texts() -> set[str]:

@@ -20,6 +20,10 @@ ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the las
 TuneRouteOpt = Annotated[str, typer.Option(
     "--tune-route", help="How training tunes become MIDI: varied (render.py's styles, recipe 3) or music21 "
     "(music21's writer, recipe 1). Works always use music21's.", autocompletion=lambda: ["varied", "music21"])]
+UnseenOpt = Annotated[str, typer.Option(
+    "--unseen", metavar="COLLECTION", help="The tune book held out whole, never trained on (the \"unseen\" "
+    "figures of train eval): ryansMammoth, oneills1850 or airdsAirs.",
+    autocompletion=lambda: ["ryansMammoth", "oneills1850", "airdsAirs"])]
 ModelForceOpt = Annotated[bool, typer.Option(
     "--force", help="Replace a model that exists in the output folder (train again from scratch).")]
 
@@ -39,22 +43,26 @@ def prepare_cmd(
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the training data in DIR (data.jsonl, abc/, scores/, midi/).")] = False,
     tune_route: TuneRouteOpt = "varied",
+    unseen: UnseenOpt = "ryansMammoth",
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
     """Write training data (scores, MIDI renderings, multilingual descriptions) from music21's corpus."""
-    _check_route(tune_route)
+    _check_choices(tune_route, unseen)
     entries = _prepare_entries(out_dir, force)
-    _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note, limit=limit, tune_route=tune_route)
+    _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note, limit=limit, tune_route=tune_route,
+             unseen=unseen)
     print(out_dir / "data.jsonl")
     return 0
 
 
-def _check_route(tune_route: str) -> None:
-    from ..train.prepare import TUNE_ROUTES
+def _check_choices(tune_route: str, unseen: str) -> None:
+    from ..train.prepare import TUNE_ROUTES, UNSEEN_CHOICES
 
     if tune_route not in TUNE_ROUTES:
         raise UsageError(f"--tune-route: {tune_route!r} is not one of {', '.join(TUNE_ROUTES)}")
+    if unseen not in UNSEEN_CHOICES:
+        raise UsageError(f"--unseen: {unseen!r} is not one of {', '.join(UNSEEN_CHOICES)}")
 
 
 def _prepare_entries(out_dir: Path, force: bool, hint: str = FORCE_HINT) -> Entries:
@@ -179,17 +187,18 @@ def mini_cmd(
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the data and the model of an earlier run (start over).")] = False,
     tune_route: TuneRouteOpt = "varied",
+    unseen: UnseenOpt = "ryansMammoth",
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
     """The whole clamp-mini recipe in one command: prepare the data, then fit with the shipped settings."""
-    _check_route(tune_route)
+    _check_choices(tune_route, unseen)
     data = work_dir / "data" / "data.jsonl"
     check_model_output(work_dir / "clamp-mini", force, resume)
     if not (resume and data.exists()):
         hint = f"{FORCE_HINT}, --resume continues with it" if data.exists() else FORCE_HINT
         entries = _prepare_entries(work_dir / "data", force, hint)
-        _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note, tune_route=tune_route)
+        _prepare(entries, seed=seed, jobs=jobs, log=Reporter(quiet).note, tune_route=tune_route, unseen=unseen)
     return _fit(data, work_dir / "clamp-mini", "mini", MINI_EPOCHS, 64, 1e-3, seed, device, resume, None, jobs, quiet)
 
 

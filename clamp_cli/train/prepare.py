@@ -17,9 +17,10 @@ Paths are relative to the JSONL's folder. The answer never reaches the music tex
 `R:` (tune type), `O:` (origin), composers, notes and lyrics are stripped from ABC tunes, and
 the interleaving step drops the title and composer lines of the works. The split is 90/10
 by work (tunes sharing a title stay together; movements of one mass or quartet too), seeded,
-and one whole collection, Ryan's Mammoth (`UNSEEN_COLLECTION`), is never trained on: its tunes
-are the "unseen" split, and tunes of the other collections whose title one of its tunes has
-are left out altogether, so that the same tune is not learnt under another collection's name.
+and one whole collection, Ryan's Mammoth (`UNSEEN_COLLECTION`; `unseen` picks another of
+`UNSEEN_CHOICES`), is never trained on: its tunes are the "unseen" split, and tunes of the other
+collections whose title one of its tunes has are left out altogether, so that the same tune is
+not learnt under another collection's name.
 
 MIDI (recipe 3): training tunes are rendered by `render` (varied resolution, tempo, tracks,
 programs, velocities, accompaniment and timing), training works by music21's writer as in
@@ -47,6 +48,7 @@ MIDI_SHARE_TUNES = 0.25          # of the training tunes (recipe 1's share; 0.40
                                  # and unseen tunes: all of them
 PERFORMANCE_SHARE = 0.25         # of the held-out and unseen pieces with a MIDI rendering
 UNSEEN_COLLECTION = "ryansMammoth"
+UNSEEN_CHOICES = ("ryansMammoth", "oneills1850", "airdsAirs")   # the tune books a run can hold out whole
 KEEP_HEADER = set("MLKQVP")  # ABC header fields the music keeps: metre, unit length, key, tempo, voices, parts
 
 
@@ -302,8 +304,8 @@ def heldout(group: str, seed: int) -> bool:
     return (zlib.crc32(f"{seed}:{group}".encode()) % 1000) < HELDOUT_SHARE * 1000
 
 
-def split_of(it: Item, seed: int) -> str:
-    if it.collection == UNSEEN_COLLECTION:
+def split_of(it: Item, seed: int, unseen: str = UNSEEN_COLLECTION) -> str:
+    if it.collection == unseen:
         return "unseen"
     return "heldout" if heldout(it.group, seed) else "train"
 
@@ -320,11 +322,15 @@ def routes_of(it: Item, split: str, rng: random.Random, tune_route: str = "varie
 
 
 def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
-            log: Callable[[str], None] = print, limit: int | None = None, tune_route: str = "varied") -> Path:
+            log: Callable[[str], None] = print, limit: int | None = None, tune_route: str = "varied",
+            unseen: str = UNSEEN_COLLECTION) -> Path:
     """Write the training set; returns the JSONL path. `limit` keeps a seeded sample (tests);
-    `tune_route` is how training tunes become MIDI (one of TUNE_ROUTES; works are always music21's)."""
+    `tune_route` is how training tunes become MIDI (one of TUNE_ROUTES; works are always music21's);
+    `unseen` is the collection held out whole (one of UNSEEN_CHOICES)."""
     if tune_route not in TUNE_ROUTES:
         raise ValueError(f"tune_route must be one of {TUNE_ROUTES}, not {tune_route!r}")
+    if unseen not in UNSEEN_CHOICES:
+        raise ValueError(f"unseen must be one of {UNSEEN_CHOICES}, not {unseen!r}")
     from ..formats.pool import map_files
     from ..fsutil import atomic_write
 
@@ -334,12 +340,12 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
     items = collect(rng)
     if limit:
         items = rng.sample(items, min(limit, len(items)))
-    unseen_titles = {it.title for it in items if it.collection == UNSEEN_COLLECTION and it.title}
-    overlap = [it for it in items if it.collection != UNSEEN_COLLECTION and it.title in unseen_titles]
-    items = [it for it in items if it.collection == UNSEEN_COLLECTION or it.title not in unseen_titles]
-    log(f"{len(items)} pieces from music21's corpus ({len(overlap)} left out: a tune of {UNSEEN_COLLECTION}, "
+    unseen_titles = {it.title for it in items if it.collection == unseen and it.title}
+    overlap = [it for it in items if it.collection != unseen and it.title in unseen_titles]
+    items = [it for it in items if it.collection == unseen or it.title not in unseen_titles]
+    log(f"{len(items)} pieces from music21's corpus ({len(overlap)} left out: a tune of {unseen}, "
         f"held out whole, has their title)")
-    splits = {it.piece: split_of(it, seed) for it in items}
+    splits = {it.piece: split_of(it, seed, unseen) for it in items}
     routes: dict[str, tuple[str, ...]] = {}
     for it in items:
         if it.abc is not None:
