@@ -16,7 +16,16 @@ from clamp_cli.retrieval import AUTO_CENTER_MIN, correct_hubs, softmax_rows, zer
 from clamp_cli.retrieval.metrics import expected_calibration_error, fit_scale
 from clamp_cli.train import describe, render, vocabulary
 from clamp_cli.train.eval_queries import SHORT_FORMS, UNSEEN_PHRASINGS
-from clamp_cli.train.prepare import UNSEEN_COLLECTION, Item, abc_items, corpus_root, routes_of, split_of
+from clamp_cli.train.prepare import (
+    UNSEEN_COLLECTION,
+    Item,
+    abc_items,
+    clean_tune,
+    corpus_root,
+    cut_time,
+    routes_of,
+    split_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +109,34 @@ def test_the_unseen_collection_and_the_midi_routes():
     # --unseen oneills1850: O'Neill's is held out whole and Ryan's Mammoth is trained on
     assert split_of(other, 0, "oneills1850") == "unseen"
     assert split_of(it, 0, "oneills1850") in ("train", "heldout")
+
+
+def test_cut_time_doubles_every_note_and_keeps_the_bars():
+    import music21
+
+    reel = "X:1\nM:2/4\nL:1/16\nQ:1/4=100\nK:A\nA2(Ac) eAce | acea Tc'2(ba) |\nfaea ceaf|ecBA FAEC:|\n"
+    cut = cut_time(reel)
+    assert cut.splitlines()[1:4] == ["M:C|", "L:1/8", "K:A"]         # the tempo, in the old unit, is dropped
+    before, after = (list(music21.converter.parseData(t, format="abc").parts[0].getElementsByClass("Measure"))
+                     for t in (reel, cut))
+    assert [m.duration.quarterLength for m in before] == [2.0] * 4
+    assert [m.duration.quarterLength for m in after] == [4.0] * 4          # one full bar of 2/2 each
+    assert [p.nameWithOctave for p in after[0].pitches] == [p.nameWithOctave for p in before[0].pitches]
+    assert cut_time(reel.replace("M:2/4", "M:6/8")) is None
+    assert cut_time(reel.replace("L:1/16", "L:1/8")) is None
+    assert cut_time(reel.replace("faea", "[L:1/8]faea")) is None            # changes its unit inside: left alone
+
+
+def test_clean_tune_keeps_chords_and_drops_fingerings_bowings_and_words():
+    tune = 'X:1\nT:Title\nR:reel\nM:C|\nL:1/8\nK:G\nvG"^4"AB "Am"c "Fine" uA2|"D7"d4 [V:1]z4|\n'
+    assert clean_tune(tune, "1").splitlines()[-1] == 'GAB "Am"c  A2|"D7"d4 [V:1]z4|'
+
+
+def test_a_jig_in_nine_eight_is_a_slip_jig(tmp_path):
+    tunes = tmp_path / "book.abc"
+    tunes.write_text("X:1\nT:A\nR:jig\nM:9/8\nL:1/8\nK:G\nGAB GAB GAB|GAB GAB GAB|\n\n"
+                     "X:2\nT:B\nR:jig\nM:6/8\nL:1/8\nK:G\nGAB GAB|GAB GAB|\n")
+    assert [it.labels["tune_type"] for it in abc_items(tunes, "book", None, None)] == ["slip jig", "jig"]
 
 
 def test_an_unknown_tune_route_is_a_usage_error(tmp_path):

@@ -22,6 +22,10 @@ and one whole collection, Ryan's Mammoth (`UNSEEN_COLLECTION`; `unseen` picks an
 collections whose title one of its tunes has are left out altogether, so that the same tune is
 not learnt under another collection's name.
 
+ABC (recipe 6): half of the training dance tunes written in 2/4 with semiquavers are written in cut
+time instead (`cut_time`: the same notes, as most tune books write reels), fingerings and bowings
+are dropped with the other marks, and a "jig" in 9/8 is labelled a slip jig.
+
 MIDI (recipe 3): training tunes are rendered by `render` (varied resolution, tempo, tracks,
 programs, velocities, accompaniment and timing), training works by music21's writer as in
 recipe 1 (recipe 2 rendered works in varied styles too and lost composer recognition); held-out
@@ -63,6 +67,7 @@ class Item:
     score: Path | None = None        # a work's file in the corpus
     midi: bool = False               # also render to MIDI
     title: str = ""                  # normalised title (unseen-collection overlap)
+    notated: str | None = None       # the ABC as training writes it, when not `abc` (cut_time)
 
 
 def corpus_root() -> Path:
@@ -93,11 +98,20 @@ def clean_tune(tune: str, number: str) -> str:
             continue
         if line.lstrip().startswith("%"):
             continue
-        line = re.sub(r'"[^"]*[A-Za-z]{3,}[^"]*"', "", line)  # text annotations ("Fine", "D.C."), not chords
+        line = QUOTED.sub(lambda m: "" if re.search(r"[A-Za-z]{3,}", m.group()) else m.group(), line)
+        line = FINGERING.sub("", line)
+        line = BOWING.sub("", line)
         line = line.split("%", 1)[0].rstrip()
         if line.strip():
             lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+# Marks one collection's editor added and the music does not need: fingerings ("^4", Ryan's Mammoth puts
+# them on most of its tunes) and up/down bowings (u, v); left in, they tell the model the collection.
+QUOTED = re.compile(r'"[^"]*"')     # chord symbols and annotations; text ones ("Fine", "D.C.") are dropped
+FINGERING = re.compile(r'"[\^_<>@]?[0-5]"')
+BOWING = re.compile(r'(?<![A-Za-z\[:"])[uv](?=[\^_=]*[A-Ga-gz(.~{])')
 
 
 def body_bars(tune: str) -> int:
@@ -139,6 +153,9 @@ def abc_items(path: Path, collection: str, origin: str | None, default_type: str
             if not rhythm and not default_type:
                 title = " ".join(fields.get("T", [])).lower()
                 tune_type = describe.tune_type_from_title(title)
+            metre_now = (fields.get("M") or [""])[-1].replace(" ", "")
+            if tune_type == "jig" and metre_now == "9/8":
+                tune_type = "slip jig"      # what a jig in 9/8 is; Ryan's Mammoth calls 24 of its 41 "jig"
             if tune_type:
                 facts["tune_type"] = tune_type
                 labels["tune_type"] = tune_type
@@ -156,6 +173,29 @@ def abc_items(path: Path, collection: str, origin: str | None, default_type: str
         items.append(Item(piece, group, collection, facts, labels, abc=clean_tune(tune, number),
                           title=_title_key(fields)))
     return items
+
+
+# -- the other way of writing a reel ------------------------------------------------
+
+CUT_TIME_SHARE = 0.5     # of the training dance tunes (not Essen's songs) written in 2/4 with semiquavers
+
+
+def cut_time(abc: str) -> str | None:
+    """A tune in 2/4 with L:1/16 rewritten in cut time, M:C| with L:1/8: the same text, every note's
+    value doubled, so each 2/4 bar becomes one bar of 2/2, as most collections write reels and
+    hornpipes. O'Neill's writes its reels in cut time, Ryan's Mammoth most of its in 2/4; a model
+    that saw one way only does not know the other. None for any other tune (or one that changes
+    metre or unit length inside its body).
+    """
+    lines = abc.splitlines()
+    fields = [ln[0] for ln in lines if re.match(r"^[A-Za-z]:", ln)]
+    value = {ln[0]: ln[2:].replace(" ", "") for ln in lines if re.match(r"^[ML]:", ln)}
+    if value.get("M") != "2/4" or value.get("L") != "1/16" or fields.count("M") + fields.count("L") != 2 \
+            or re.search(r"\[[ML]:", abc):
+        return None
+    out = ["M:C|" if ln.startswith("M:") else "L:1/8" if ln.startswith("L:") else ln
+           for ln in lines if not ln.startswith("Q:")]
+    return "\n".join(out) + "\n"
 
 
 # -- multi-voice works ------------------------------------------------------------
@@ -353,6 +393,15 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
         if it.midi or it.score is not None:
             routes[it.piece] = routes_of(it, splits[it.piece], rng, tune_route)
     seeds = {it.piece: zlib.crc32(f"{seed}:{it.piece}".encode()) for it in items}
+    rewritten = 0
+    for it in items:
+        if it.abc is not None and it.facts.get("kind") == "fiddle" and splits[it.piece] == "train" and \
+                random.Random(seeds[it.piece] ^ 0x5EED).random() < CUT_TIME_SHARE:
+            it.notated = cut_time(it.abc)
+            if it.notated:
+                it.facts["metre"] = "C|"
+                rewritten += 1
+    log(f"{rewritten} training dance tunes in 2/4 with semiquavers written in cut time instead")
 
     works = [it for it in items if it.score is not None]
     log(f"reading {len(works)} works with music21 (the quartets take a while)")
@@ -382,7 +431,7 @@ def prepare(out_dir: str | Path, seed: int = 0, jobs: int | None = None,
         else:
             music = Path("abc") / f"{stem}.abc"
             (out / music).parent.mkdir(parents=True, exist_ok=True)
-            (out / music).write_text(it.abc, encoding="utf-8")
+            (out / music).write_text(it.notated or it.abc, encoding="utf-8")
             midis = tune_midis.get(it.piece) or {}
         texts, groups, key_groups = describe.describe(it.facts, random.Random(zlib.crc32(it.piece.encode()) + seed))
         split = splits[it.piece]
