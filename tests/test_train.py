@@ -117,6 +117,7 @@ def test_eval_reports_the_bundled_model_on_a_held_out_split(small_set, tmp_path)
     assert labels == ["jig", "reel"]
     report = json.loads(run(["train", "eval", "clamp-mini", data, "-q"], {"NO_COLOR": "1"}, check=0).stdout)["model"]
     assert report["model"].startswith("clamp-mini-") and report["embedded"] == 50
+    assert report["training_tune_midi_routes"] == []           # nothing here is a training record
     for lang, figures in report["text_to_music"].items():
         # one query per piece, and per label each distinct phrase once
         assert figures["queries"] == 50 and figures["per_label"]["queries"] == len(labels), lang

@@ -10,7 +10,9 @@ embedded by the `Embedder`), on the held-out records of a training JSONL:
 - zero-shot classification (accuracy, macro-F1, against chance and the majority class): tune type
   from ABC and from MIDI, Essen region, composer;
 - ABC <-> MIDI: the other format of the same piece among all held-out pieces of that format (MRR),
-  for MIDI made by music21's writer (a route training does not use) and for humanised performances;
+  for MIDI made by music21's writer and for humanised performances (music21's writer is training's
+  route for works always and for tunes under `--tune-route music21`: `training_tune_midi_routes` in
+  the result says which routes training's tunes took);
 - the same on the collection held out whole (the "unseen" split), with the short query forms
   and unseen phrasings of `eval_queries` (precision@10), zero-shot with and without the hub
   correction, and the expected calibration error before and after temperature scaling.
@@ -61,7 +63,8 @@ def _rounded(d: dict) -> dict:
 
 
 def _is_midi(fmt: str, route: str) -> bool:
-    """A MIDI record made by a route other than training's: music21's writer ("" in older data)."""
+    """A MIDI record made by music21's writer ("" in older data): training's route for works, and for
+    tunes too when training tunes took it (`training_tune_midi_routes`)."""
     return fmt == "midi" and route in ("", "music21")
 
 
@@ -74,7 +77,11 @@ def evaluate_model(model: str, data: str | Path, cache_dir: str | Path | None = 
     from ..index.store import FeatureStore
     from ..models import load_model
 
-    records = [r for r in read_jsonl(data) if r.split in ("heldout", "unseen")]
+    every = read_jsonl(data)
+    tunes = {r.piece for r in every if r.fmt == "abc"}
+    tune_routes = sorted({r.route or "music21" for r in every if r.split == "train" and r.fmt == "midi"
+                          and r.piece in tunes})
+    records = [r for r in every if r.split in ("heldout", "unseen")]
     encoder = load_model(str(model), device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         store = FeatureStore(cache_dir or tmp)
@@ -96,7 +103,7 @@ def evaluate_model(model: str, data: str | Path, cache_dir: str | Path | None = 
         return np.stack([text_cache[t] for t in strings])
 
     heldout = [r for r in records if r.split == "heldout"]
-    out: dict = {"model": encoder.model_id, "heldout_records": len(heldout),
+    out: dict = {"model": encoder.model_id, "training_tune_midi_routes": tune_routes, "heldout_records": len(heldout),
                  "embedded": sum(1 for r in heldout if (r.piece, r.fmt, r.route) in vec)}
     figures, tasks = _split_figures(heldout, vec, text_vectors, encoder.logit_scale)
     out.update(figures)
